@@ -15,10 +15,8 @@ class ChorusReporter extends Spec {
     runner.on(EVENT_TEST_FAIL, () => failed++);
     runner.on(EVENT_TEST_PENDING, () => skipped++);
     runner.once(EVENT_RUN_END, () => {
-      // Printed after the spec reporter's own epilogue (registered first), as the last line.
-      setImmediate(() => {
-        process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
-      });
+      // The spec reporter registered its epilogue first, so this is the last line printed.
+      process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
     });
   }
 }

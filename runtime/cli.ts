@@ -1,0 +1,118 @@
+// `npx chorus`: one command line for members, the cluster tool, the simulator and benchmarks.
+// Each command loads its implementation only when it runs, so `--help` and small commands start fast.
+
+import { readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Exit codes: 0 ok, 1 the command ran and found a failure, 2 bad usage or input. */
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+const integer =
+  (name: string, min = 0) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) {
+      throw new InvalidArgumentError(`${name} must be a whole number of at least ${min}, got "${value}"`);
+    }
+    return n;
+  };
+
+/** Print a user-facing error (no stack trace for expected errors) and exit. */
+const fail = (error: unknown, code = EXIT_USAGE): never => {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`chorus: ${message}\n`);
+  process.exit(code);
+};
+
+const benchmarkNames = (): string[] =>
+  readdirSync(join(root, 'benchmarks'))
+    .filter((f) => f.endsWith('.ts') && f !== 'harness.ts')
+    .map((f) => basename(f, '.ts'))
+    .sort();
+
+const buildProgram = (): Command => {
+  const program = new Command()
+    .name('chorus')
+    .description(
+      'Chorus: a Raft-replicated, event-sourced actor platform (statecharts on worker-thread shards).',
+    )
+    .showHelpAfterError('(run `npx chorus --help` for the commands)')
+    .showSuggestionAfterError(true)
+    .exitOverride();
+
+  const config = program
+    .command('config')
+    .description('check a cluster configuration, or print its JSON Schema');
+  config
+    .command('check')
+    .description('validate a cluster configuration file and print the verdict')
+    .argument('<file>', 'cluster configuration (JSON)')
+    .action(async (file: string) => {
+      const { loadClusterConfig, formatMembersString, ConfigError } = await import('./config.ts');
+      try {
+        const cfg = loadClusterConfig(file);
+        process.stdout.write(
+          `${file}: valid — ${cfg.members.length} member${cfg.members.length === 1 ? '' : 's'} (${formatMembersString(cfg.members)}), ` +
+            `heartbeat ${cfg.leaderHeartbeatIntervalMs}/${cfg.leaderHeartbeatTimeoutMs} ms, election timeout ${cfg.electionTimeoutMs} ms, ` +
+            `${cfg.workerShards} worker shard${cfg.workerShards === 1 ? '' : 's'}\n`,
+        );
+        if (cfg.members.length % 2 === 0) {
+          process.stdout.write(
+            `note: ${cfg.members.length} members tolerate no more failures than ${cfg.members.length - 1}; an odd count is usual\n`,
+          );
+        }
+      } catch (error) {
+        fail(error, error instanceof ConfigError ? EXIT_FAILURE : EXIT_USAGE);
+      }
+    });
+  config
+    .command('schema')
+    .description('print the JSON Schema of a cluster configuration file (for editors)')
+    .action(async () => {
+      const { clusterConfigJsonSchema } = await import('./config.ts');
+      process.stdout.write(`${JSON.stringify(clusterConfigJsonSchema(), null, 2)}\n`);
+    });
+
+  program
+    .command('bench')
+    .description('run a benchmark and print one JSON object (see benchmarks/)')
+    .argument('<name>', 'the benchmark to run')
+    .option('--json', 'print only the JSON object')
+    .option('--clients <n>', 'concurrent clients, where the benchmark has clients', integer('--clients', 1))
+    .action(async (name: string, options: { json?: boolean; clients?: number }) => {
+      const names = benchmarkNames();
+      if (!names.includes(name)) fail(`no benchmark "${name}"; available: ${names.join(', ')}`);
+      const { runBenchmark } = await import('../benchmarks/run.ts');
+      await runBenchmark(name, options);
+    });
+
+  program
+    .command('demo')
+    .description('the demo `npm start` runs')
+    .action(async () => {
+      const { runDemo } = await import('./demo.ts');
+      process.exitCode = await runDemo();
+    });
+
+  return program;
+};
+
+const main = async (argv: string[]): Promise<void> => {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; usage errors were already printed by commander.
+      process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE);
+    }
+    fail(error, EXIT_FAILURE);
+  }
+};
+
+await main(process.argv);

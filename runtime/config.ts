@@ -1,0 +1,302 @@
+// Cluster configuration: one zod schema, the rules that tie fields together, and the two ways operators
+// write it (a JSON file, or Aeron's compact members string). Everything is validated before anything
+// starts; every problem names the field and says how to fix it (failure case O1).
+
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const port = z
+  .number()
+  .int()
+  .min(1, 'must be a TCP port in 1..65535')
+  .max(65535, 'must be a TCP port in 1..65535');
+const ms = (what: string) =>
+  z.number().int(`${what} must be a whole number of milliseconds`).positive(`${what} must be above 0`);
+
+export const memberSchema = z
+  .object({
+    id: z.number().int('must be a whole number').min(0, 'must be 0 or more'),
+    host: z.string().min(1, 'must name a host, for example 127.0.0.1'),
+    clientPort: port,
+    peerPort: port,
+  })
+  .strict();
+
+export const snapshotPolicySchema = z
+  .object({
+    /** Take a snapshot after this many log entries since the last one; null turns it off. */
+    everyEntries: z.number().int().positive().nullable().default(100_000),
+    /** Take a snapshot after this many log bytes since the last one; null turns it off. */
+    everyBytes: z
+      .number()
+      .int()
+      .positive()
+      .nullable()
+      .default(64 * 1024 * 1024),
+    /** Snapshots kept on disk (the newest first); older ones are deleted. */
+    keep: z.number().int().min(1, 'must keep at least 1 snapshot').max(100).default(3),
+  })
+  .strict();
+
+/**
+ * Timing defaults aim at about one second from the loss of a leader to a new leader on a LAN: followers
+ * notice after `leaderHeartbeatTimeoutMs`, canvass and nominate within `electionTimeoutMs`.
+ */
+export const clusterConfigSchema = z
+  .object({
+    members: z.array(memberSchema).min(1, 'needs at least one member'),
+    /** Base data directory; each member keeps its files under `<dir>/member-<id>`. */
+    dir: z.string().min(1, 'must name a data directory').default('./data'),
+    electionTimeoutMs: ms('electionTimeoutMs').default(400),
+    electionStatusIntervalMs: ms('electionStatusIntervalMs').default(20),
+    leaderHeartbeatIntervalMs: ms('leaderHeartbeatIntervalMs').default(50),
+    leaderHeartbeatTimeoutMs: ms('leaderHeartbeatTimeoutMs').default(500),
+    startupCanvassTimeoutMs: ms('startupCanvassTimeoutMs').default(2_000),
+    sessionTimeoutMs: ms('sessionTimeoutMs').default(10_000),
+    maxSessions: z.number().int().positive('must allow at least 1 session').default(1_000),
+    snapshot: snapshotPolicySchema.default({ everyEntries: 100_000, everyBytes: 64 * 1024 * 1024, keep: 3 }),
+    workerShards: z
+      .number()
+      .int()
+      .min(1, 'needs at least 1 worker shard')
+      .max(64, 'at most 64 worker shards')
+      .default(2),
+    /** LMDB map size per member: the most the member's store may grow to. */
+    mapSizeBytes: z
+      .number()
+      .int()
+      .min(1024 * 1024, 'must be at least 1 MiB')
+      .default(4 * 1024 * 1024 * 1024),
+    /** Largest wire frame a member accepts from a peer or client. */
+    maxFrameBytes: z
+      .number()
+      .int()
+      .min(1024, 'must be at least 1024 bytes')
+      .max(256 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
+  })
+  .strict();
+
+export type MemberConfig = z.infer<typeof memberSchema>;
+export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
+export type ClusterConfigInput = z.input<typeof clusterConfigSchema>;
+
+export interface ConfigProblem {
+  /** The field, as a path: `members[1].peerPort`, `leaderHeartbeatIntervalMs`. */
+  readonly field: string;
+  /** What is wrong and how to fix it. */
+  readonly message: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly problems: readonly ConfigProblem[],
+    readonly source?: string,
+  ) {
+    super(
+      `${source ? `${source}: ` : ''}invalid cluster configuration:\n${problems.map((p) => `  - ${p.field}: ${p.message}`).join('\n')}`,
+    );
+  }
+}
+
+const fieldPath = (path: readonly PropertyKey[]): string =>
+  path.reduce<string>(
+    (acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)),
+    '',
+  ) || '(root)';
+
+/** Hosts that name the same interfaces, for port-clash checks. */
+const hostKey = (host: string): string => (host === 'localhost' || host === '::1' ? '127.0.0.1' : host);
+const WILDCARD = new Set(['0.0.0.0', '::']);
+
+/** The rules between fields. Each returns problems naming the field and the fix. */
+const crossFieldRules = (config: ClusterConfig): ConfigProblem[] => {
+  const problems: ConfigProblem[] = [];
+  const add = (field: string, message: string) => problems.push({ field, message });
+
+  // Member ids: unique, and 0..N-1 so a member's id is also its position (as Aeron expects).
+  const seenIds = new Map<number, number>();
+  config.members.forEach((m, i) => {
+    const first = seenIds.get(m.id);
+    if (first !== undefined) {
+      add(
+        `members[${i}].id`,
+        `id ${m.id} is already used by members[${first}]; give every member its own id`,
+      );
+    } else seenIds.set(m.id, i);
+  });
+  const ids = [...seenIds.keys()].sort((a, b) => a - b);
+  if (seenIds.size === config.members.length && ids.some((id, i) => id !== i)) {
+    add('members', `member ids must be 0..${config.members.length - 1} with no gaps (got ${ids.join(', ')})`);
+  }
+
+  // Ports: no two listeners on the same host and port (a wildcard host clashes with every host).
+  const listeners: { field: string; host: string; port: number }[] = [];
+  config.members.forEach((m, i) => {
+    listeners.push({ field: `members[${i}].clientPort`, host: hostKey(m.host), port: m.clientPort });
+    listeners.push({ field: `members[${i}].peerPort`, host: hostKey(m.host), port: m.peerPort });
+  });
+  listeners.forEach((l, i) => {
+    const clash = listeners
+      .slice(0, i)
+      .find((o) => o.port === l.port && (o.host === l.host || WILDCARD.has(o.host) || WILDCARD.has(l.host)));
+    if (clash) {
+      add(
+        l.field,
+        `port ${l.port} on ${l.host} is already taken by ${clash.field}; choose a free port for this listener`,
+      );
+    }
+  });
+
+  // Timeouts that contradict each other.
+  if (config.leaderHeartbeatIntervalMs * 3 > config.leaderHeartbeatTimeoutMs) {
+    add(
+      'leaderHeartbeatIntervalMs',
+      `${config.leaderHeartbeatIntervalMs} ms is not well under leaderHeartbeatTimeoutMs (${config.leaderHeartbeatTimeoutMs} ms): ` +
+        'make the interval at most a third of the timeout, or followers will start elections under a healthy leader',
+    );
+  }
+  if (config.electionStatusIntervalMs * 2 > config.electionTimeoutMs) {
+    add(
+      'electionStatusIntervalMs',
+      `${config.electionStatusIntervalMs} ms must be at most half of electionTimeoutMs (${config.electionTimeoutMs} ms), ` +
+        'so members exchange canvass status several times per election',
+    );
+  }
+  if (config.leaderHeartbeatIntervalMs >= config.electionTimeoutMs) {
+    add(
+      'electionTimeoutMs',
+      `${config.electionTimeoutMs} ms must be longer than leaderHeartbeatIntervalMs (${config.leaderHeartbeatIntervalMs} ms), ` +
+        'so a new leader can announce itself before another election starts',
+    );
+  }
+  if (config.startupCanvassTimeoutMs < config.electionTimeoutMs) {
+    add(
+      'startupCanvassTimeoutMs',
+      `${config.startupCanvassTimeoutMs} ms must be at least electionTimeoutMs (${config.electionTimeoutMs} ms): ` +
+        'at start-up members wait longer for every peer before electing with only a quorum',
+    );
+  }
+  const failoverMs = config.leaderHeartbeatTimeoutMs + config.electionTimeoutMs;
+  if (config.sessionTimeoutMs <= 2 * failoverMs) {
+    add(
+      'sessionTimeoutMs',
+      `${config.sessionTimeoutMs} ms must be more than twice a failover (leaderHeartbeatTimeoutMs + electionTimeoutMs = ${failoverMs} ms), ` +
+        'or client sessions will time out during every leader election',
+    );
+  }
+  return problems;
+};
+
+/** Validate an already-parsed object (from JSON or code). Throws ConfigError listing every problem. */
+export const validateClusterConfig = (input: unknown, source?: string): ClusterConfig => {
+  const parsed = clusterConfigSchema.safeParse(input, { reportInput: true });
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({ field: fieldPath(issue.path), message: describeIssue(issue) })),
+      source,
+    );
+  }
+  const problems = crossFieldRules(parsed.data);
+  if (problems.length > 0) throw new ConfigError(problems, source);
+  return parsed.data;
+};
+
+const describeIssue = (issue: z.core.$ZodIssue): string => {
+  if (issue.code === 'unrecognized_keys') {
+    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}: remove ${issue.keys.length > 1 ? 'them' : 'it'} or check the spelling (see \`npx chorus config schema\`)`;
+  }
+  if (issue.code === 'invalid_type') {
+    if (issue.input === undefined) return `is missing: add it (a ${issue.expected})`;
+    if (issue.expected === 'int') return issue.message;
+    const got = typeof issue.input === 'object' ? JSON.stringify(issue.input) : JSON.stringify(issue.input);
+    return `expected a ${issue.expected}, got ${got}`;
+  }
+  return issue.message;
+};
+
+/**
+ * Parse Aeron's compact members string: `0,host:clientPort:peerPort|1,host:clientPort:peerPort|...`.
+ */
+export const parseMembersString = (text: string): MemberConfig[] => {
+  const problems: ConfigProblem[] = [];
+  const members: MemberConfig[] = [];
+  const parts = text.trim().split('|');
+  parts.forEach((part, i) => {
+    const field = `members[${i}]`;
+    const match = /^\s*(\d+)\s*,\s*(\[[^\]]+\]|[^:\s,]+)\s*:\s*(\d+)\s*:\s*(\d+)\s*$/.exec(part);
+    if (!match) {
+      problems.push({
+        field,
+        message: `"${part}" is not of the form id,host:clientPort:peerPort (for example 0,127.0.0.1:9000:9100)`,
+      });
+      return;
+    }
+    const host = match[2].startsWith('[') ? match[2].slice(1, -1) : match[2];
+    members.push({ id: Number(match[1]), host, clientPort: Number(match[3]), peerPort: Number(match[4]) });
+  });
+  if (problems.length > 0) throw new ConfigError(problems, 'members string');
+  return members;
+};
+
+/** Format members back into the compact string (the inverse of parseMembersString). */
+export const formatMembersString = (members: readonly MemberConfig[]): string =>
+  members
+    .map((m) => `${m.id},${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.clientPort}:${m.peerPort}`)
+    .join('|');
+
+/**
+ * Load a cluster configuration file (JSON). Its `members` may be an array or a compact members string.
+ */
+export const loadClusterConfig = (file: string): ClusterConfig => {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(cause);
+    throw new ConfigError([{ field: '(file)', message: `cannot read ${file}: ${reason}` }], file);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw new ConfigError(
+      [{ field: '(file)', message: `not valid JSON (${(cause as Error).message}); fix the syntax` }],
+      file,
+    );
+  }
+  return resolveClusterConfig(raw, file);
+};
+
+/** Accept `members` as an array or a compact members string, then validate everything. */
+export const resolveClusterConfig = (raw: unknown, source?: string): ClusterConfig => {
+  if (raw && typeof raw === 'object' && typeof (raw as { members?: unknown }).members === 'string') {
+    const members = parseMembersString((raw as { members: string }).members);
+    return validateClusterConfig({ ...(raw as object), members }, source);
+  }
+  return validateClusterConfig(raw, source);
+};
+
+/** The member with `id`, or a ConfigError naming the ids that exist. */
+export const memberById = (config: ClusterConfig, id: number): MemberConfig => {
+  const member = config.members.find((m) => m.id === id);
+  if (!member) {
+    throw new ConfigError([
+      {
+        field: '--id',
+        message: `no member ${id} in the configuration (members: ${config.members.map((m) => m.id).join(', ')})`,
+      },
+    ]);
+  }
+  return member;
+};
+
+/** The JSON Schema of a cluster configuration file, for editors. */
+export const clusterConfigJsonSchema = (): object =>
+  z.toJSONSchema(
+    clusterConfigSchema.extend({ members: z.union([z.array(memberSchema).min(1), z.string()]) }),
+    {
+      io: 'input',
+    },
+  );

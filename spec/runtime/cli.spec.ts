@@ -1,0 +1,65 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+
+const chorus = (...args: string[]) => {
+  const result = spawnSync(process.execPath, ['bin/chorus.js', ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: result.status, out: result.stdout, err: result.stderr };
+};
+
+describe('the chorus command', () => {
+  it('lists every command with one line each', () => {
+    const { code, out } = chorus('--help');
+    expect(code).to.equal(0);
+    for (const command of ['config', 'bench', 'demo'])
+      expect(out).to.match(new RegExp(`^\\s+${command}\\b`, 'm'));
+  });
+
+  it('refuses an unknown command with a clear message and a non-zero exit', () => {
+    const { code, err } = chorus('frobnicate');
+    expect(code).to.equal(2);
+    expect(err).to.include("unknown command 'frobnicate'");
+  });
+
+  it('refuses a bad flag with a clear message and a non-zero exit', () => {
+    const { code, err } = chorus('bench', 'codec', '--clients', 'many');
+    expect(code).to.equal(2);
+    expect(err).to.include('--clients must be a whole number');
+  });
+
+  it('refuses an unknown benchmark, listing the ones that exist', () => {
+    const { code, err } = chorus('bench', 'nope');
+    expect(code).to.equal(2);
+    expect(err).to.match(/no benchmark "nope"; available: .*codec/);
+  });
+
+  it('O1: config check prints the verdict, naming the field and the fix when refused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chorus-cli-'));
+    const good = join(dir, 'good.json');
+    const bad = join(dir, 'bad.json');
+    writeFileSync(
+      good,
+      JSON.stringify({ members: '0,127.0.0.1:9000:9100|1,127.0.0.1:9001:9101|2,127.0.0.1:9002:9102' }),
+    );
+    writeFileSync(bad, JSON.stringify({ members: '0,127.0.0.1:9000:9100|1,127.0.0.1:9000:9101' }));
+    const ok = chorus('config', 'check', good);
+    expect(ok.code).to.equal(0);
+    expect(ok.out).to.include('valid — 3 members');
+    const refused = chorus('config', 'check', bad);
+    expect(refused.code).to.equal(1);
+    expect(refused.err).to.include(
+      'members[1].clientPort: port 9000 on 127.0.0.1 is already taken by members[0].clientPort',
+    );
+  });
+
+  it('config schema prints a JSON Schema', () => {
+    const { code, out } = chorus('config', 'schema');
+    expect(code).to.equal(0);
+    expect(JSON.parse(out).properties).to.have.property('leaderHeartbeatTimeoutMs');
+  });
+});

@@ -1,0 +1,220 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import {
+  type ClusterConfigInput,
+  ConfigError,
+  clusterConfigJsonSchema,
+  formatMembersString,
+  loadClusterConfig,
+  memberById,
+  parseMembersString,
+  validateClusterConfig,
+} from '../../runtime/config.ts';
+
+const members = [
+  { id: 0, host: '127.0.0.1', clientPort: 9000, peerPort: 9100 },
+  { id: 1, host: '127.0.0.1', clientPort: 9001, peerPort: 9101 },
+  { id: 2, host: '127.0.0.1', clientPort: 9002, peerPort: 9102 },
+];
+
+/** Validate and return the problems (field + message), failing the test if it was accepted. */
+const problemsOf = (input: unknown) => {
+  try {
+    validateClusterConfig(input);
+  } catch (error) {
+    expect(error).to.be.instanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('expected the configuration to be refused');
+};
+
+const expectRefused = (input: unknown, field: string, mentions: RegExp) => {
+  const problems = problemsOf(input);
+  const problem = problems.find((p) => p.field === field);
+  expect(problem, `a problem naming ${field}, got ${JSON.stringify(problems)}`).to.not.equal(undefined);
+  expect(problem!.message).to.match(mentions);
+};
+
+const base = (overrides: Partial<ClusterConfigInput> = {}): ClusterConfigInput => ({ members, ...overrides });
+
+describe('cluster configuration (O1)', () => {
+  it('accepts a minimal configuration and fills defaults for fast LAN failover', () => {
+    const config = validateClusterConfig(base());
+    expect(config.members).to.have.length(3);
+    // About a second from leader loss to a new leader.
+    expect(config.leaderHeartbeatTimeoutMs + config.electionTimeoutMs).to.be.at.most(1000);
+    expect(config.leaderHeartbeatIntervalMs * 3).to.be.at.most(config.leaderHeartbeatTimeoutMs);
+    expect(config.workerShards).to.be.at.least(1);
+    expect(config.snapshot.keep).to.be.at.least(1);
+  });
+
+  it('O1: refuses duplicate member ids, naming the second member', () => {
+    expectRefused(
+      base({ members: [members[0], { ...members[1], id: 0 }, members[2]] }),
+      'members[1].id',
+      /already used by members\[0\]/,
+    );
+  });
+
+  it('O1: refuses member ids with gaps, saying which ids are expected', () => {
+    expectRefused(base({ members: [members[0], { ...members[1], id: 5 }, members[2]] }), 'members', /0\.\.2/);
+  });
+
+  it('O1: refuses two listeners on the same host and port, naming the clashing field', () => {
+    expectRefused(
+      base({ members: [members[0], { ...members[1], peerPort: 9000 }, members[2]] }),
+      'members[1].peerPort',
+      /already taken by members\[0\]\.clientPort/,
+    );
+  });
+
+  it('O1: treats localhost and 127.0.0.1 as the same host when checking ports', () => {
+    expectRefused(
+      base({ members: [members[0], { ...members[1], host: 'localhost', clientPort: 9100 }, members[2]] }),
+      'members[1].clientPort',
+      /9100/,
+    );
+  });
+
+  it('O1: refuses a member whose client and peer port are the same', () => {
+    expectRefused(
+      base({ members: [{ ...members[0], peerPort: 9000 }, members[1], members[2]] }),
+      'members[0].peerPort',
+      /already taken by members\[0\]\.clientPort/,
+    );
+  });
+
+  it('O1: allows the same port on different hosts', () => {
+    const spread = members.map((m, i) => ({
+      ...m,
+      host: `10.0.0.${i + 1}`,
+      clientPort: 9000,
+      peerPort: 9100,
+    }));
+    expect(validateClusterConfig(base({ members: spread })).members).to.have.length(3);
+  });
+
+  it('O1: refuses a heartbeat interval that is not well under the heartbeat timeout', () => {
+    expectRefused(
+      base({ leaderHeartbeatIntervalMs: 300, leaderHeartbeatTimeoutMs: 500 }),
+      'leaderHeartbeatIntervalMs',
+      /at most a third of the timeout/,
+    );
+  });
+
+  it('O1: refuses an election status interval too long for the election timeout', () => {
+    expectRefused(
+      base({ electionStatusIntervalMs: 300, electionTimeoutMs: 400 }),
+      'electionStatusIntervalMs',
+      /at most half of electionTimeoutMs/,
+    );
+  });
+
+  it('O1: refuses an election timeout not longer than the heartbeat interval', () => {
+    expectRefused(
+      base({ electionTimeoutMs: 40, electionStatusIntervalMs: 10, leaderHeartbeatIntervalMs: 50 }),
+      'electionTimeoutMs',
+      /longer than leaderHeartbeatIntervalMs/,
+    );
+  });
+
+  it('O1: refuses a start-up canvass timeout shorter than the election timeout', () => {
+    expectRefused(
+      base({ startupCanvassTimeoutMs: 100 }),
+      'startupCanvassTimeoutMs',
+      /at least electionTimeoutMs/,
+    );
+  });
+
+  it('O1: refuses a session timeout that an ordinary failover would exceed', () => {
+    expectRefused(base({ sessionTimeoutMs: 1000 }), 'sessionTimeoutMs', /twice a failover/);
+  });
+
+  it('O1: refuses ports out of range, naming the member field', () => {
+    expectRefused(
+      base({ members: [{ ...members[0], clientPort: 70000 }, members[1], members[2]] }),
+      'members[0].clientPort',
+      /1\.\.65535/,
+    );
+  });
+
+  it('O1: refuses a missing field, saying it is missing', () => {
+    const { peerPort: _, ...noPeer } = members[0];
+    expectRefused(
+      base({ members: [noPeer as never, members[1], members[2]] }),
+      'members[0].peerPort',
+      /missing/,
+    );
+  });
+
+  it('O1: refuses unknown fields, naming them so a typo is found', () => {
+    expectRefused({ ...base(), electionTimeotMs: 300 }, '(root)', /"electionTimeotMs".*check the spelling/);
+  });
+
+  it('O1: refuses zero or fractional timeouts', () => {
+    expectRefused(base({ sessionTimeoutMs: 0 }), 'sessionTimeoutMs', /above 0/);
+    expectRefused(base({ electionTimeoutMs: 1.5 }), 'electionTimeoutMs', /whole number/);
+  });
+
+  it('O1: refuses an empty member list and a worker shard count out of range', () => {
+    expectRefused(base({ members: [] }), 'members', /at least one member/);
+    expectRefused(base({ workerShards: 0 }), 'workerShards', /at least 1/);
+  });
+
+  it('O1: refuses a snapshot policy keeping no snapshots', () => {
+    expectRefused(base({ snapshot: { keep: 0 } }), 'snapshot.keep', /at least 1/);
+  });
+
+  it('O1: reports every problem at once, not just the first', () => {
+    const problems = problemsOf(base({ leaderHeartbeatIntervalMs: 400, startupCanvassTimeoutMs: 10 }));
+    expect(problems.map((p) => p.field)).to.include.members([
+      'leaderHeartbeatIntervalMs',
+      'startupCanvassTimeoutMs',
+    ]);
+  });
+
+  it('parses and formats the compact members string operators know from Aeron', () => {
+    const text = '0,127.0.0.1:9000:9100|1,127.0.0.1:9001:9101|2,[::1]:9002:9102';
+    const parsed = parseMembersString(text);
+    expect(parsed[2]).to.deep.equal({ id: 2, host: '::1', clientPort: 9002, peerPort: 9102 });
+    expect(formatMembersString(parsed)).to.equal(text);
+  });
+
+  it('O1: refuses a malformed members string, naming the entry and showing the form', () => {
+    expect(() => parseMembersString('0,127.0.0.1:9000:9100|1,127.0.0.1:9001')).to.throw(
+      ConfigError,
+      /members\[1\].*id,host:clientPort:peerPort/,
+    );
+  });
+
+  it('loads a JSON file whose members are a compact string', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chorus-config-'));
+    const file = join(dir, 'cluster.json');
+    writeFileSync(file, JSON.stringify({ members: formatMembersString(members), electionTimeoutMs: 300 }));
+    const config = loadClusterConfig(file);
+    expect(config.members).to.deep.equal(members);
+    expect(config.electionTimeoutMs).to.equal(300);
+    expect(memberById(config, 2).peerPort).to.equal(9102);
+    expect(() => memberById(config, 7)).to.throw(ConfigError, /no member 7.*0, 1, 2/);
+  });
+
+  it('O1: names the file for unreadable or malformed JSON', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chorus-config-'));
+    const file = join(dir, 'broken.json');
+    writeFileSync(file, '{ "members": ');
+    expect(() => loadClusterConfig(file)).to.throw(ConfigError, /broken\.json.*not valid JSON/s);
+    expect(() => loadClusterConfig(join(dir, 'absent.json'))).to.throw(ConfigError, /no such file/);
+  });
+
+  it('publishes a JSON Schema for editors that describes every field', () => {
+    const schema = clusterConfigJsonSchema() as { properties: Record<string, unknown> };
+    expect(Object.keys(schema.properties)).to.include.members([
+      'members',
+      'electionTimeoutMs',
+      'snapshot',
+      'workerShards',
+    ]);
+  });
+});
