@@ -1,0 +1,177 @@
+import { createConnection } from 'node:net';
+import { expect } from 'chai';
+import { encodeFrame, PROTOCOL_VERSION } from '../../runtime/codec.ts';
+import type { MemberConfig } from '../../runtime/config.ts';
+import { PeerKind, PeerNetwork } from '../../runtime/peer-network.ts';
+import { dial, type FramedConnection, TcpListener } from '../../runtime/transport.ts';
+import { eventually, freePorts } from '../support/ports.ts';
+
+describe('TCP transport', () => {
+  const networks: PeerNetwork[] = [];
+  const listeners: TcpListener[] = [];
+  afterEach(async () => {
+    await Promise.all(networks.splice(0).map((n) => n.stop()));
+    await Promise.all(listeners.splice(0).map((l) => l.stop()));
+  });
+
+  const cluster = async (size: number): Promise<MemberConfig[]> => {
+    const ports = await freePorts(size * 2);
+    return Array.from({ length: size }, (_, id) => ({
+      id,
+      host: '127.0.0.1',
+      clientPort: ports[2 * id],
+      peerPort: ports[2 * id + 1],
+    }));
+  };
+
+  it('connects every pair of members once and delivers messages both ways, in order', async () => {
+    const members = await cluster(3);
+    const received: [number, number, unknown][] = [];
+    for (const self of members) {
+      const network = new PeerNetwork({
+        self,
+        members,
+        maxFrameBytes: 1 << 20,
+        onMessage: (from, message) => received.push([self.id, from, message]),
+      });
+      networks.push(network);
+      await network.start();
+    }
+    await eventually(() => networks.every((n) => n.connectedPeers().length === 2), 'all peers connected');
+    for (let i = 0; i < 100; i++) networks[0].send(2, { type: 'APPEND', seq: i });
+    networks[2].send(0, { type: 'APPEND_ACK', seq: 99 });
+    networks[1].send(2, { type: 'HEARTBEAT' });
+    await eventually(() => received.length === 102, 'messages delivered');
+    const from0to2 = received
+      .filter(([to, from]) => to === 2 && from === 0)
+      .map(([, , m]) => (m as { seq: number }).seq);
+    expect(from0to2).to.deep.equal(Array.from({ length: 100 }, (_, i) => i));
+    expect(received).to.deep.include([0, 2, { type: 'APPEND_ACK', seq: 99 }]);
+    expect(received).to.deep.include([2, 1, { type: 'HEARTBEAT' }]);
+  });
+
+  it('redials a peer that restarts and drops messages while it is away', async () => {
+    const members = await cluster(2);
+    const got: unknown[] = [];
+    const start = async (id: number) => {
+      const network = new PeerNetwork({
+        self: members[id],
+        members,
+        maxFrameBytes: 1 << 20,
+        onMessage: (_, m) => got.push(m),
+        minBackoffMs: 10,
+        maxBackoffMs: 50,
+      });
+      await network.start();
+      return network;
+    };
+    const a = await start(0);
+    networks.push(a);
+    let b = await start(1);
+    await eventually(() => a.connectedPeers().length === 1, 'connected');
+    await b.stop();
+    await eventually(() => a.connectedPeers().length === 0, 'disconnect noticed');
+    expect(a.send(1, { type: 'LOST' })).to.equal(false);
+    b = await start(1);
+    networks.push(b);
+    await eventually(() => a.connectedPeers().length === 1 && b.connectedPeers().length === 1, 'reconnected');
+    a.send(1, { type: 'AFTER' });
+    await eventually(() => got.length === 1, 'delivery after reconnect');
+    expect(got).to.deep.equal([{ type: 'AFTER' }]);
+  });
+
+  it('refuses a member configured with a different cluster, saying why', async () => {
+    const members = await cluster(2);
+    const other = [members[0], { ...members[1], clientPort: members[1].clientPort + 1 }];
+    const reasons: string[] = [];
+    const a = new PeerNetwork({
+      self: members[0],
+      members,
+      maxFrameBytes: 1 << 20,
+      onMessage: () => {},
+      onPeerChange: (_, up, reason) => !up && reasons.push(reason),
+    });
+    const b = new PeerNetwork({
+      self: other[1],
+      members: other,
+      maxFrameBytes: 1 << 20,
+      onMessage: () => {},
+    });
+    networks.push(a, b);
+    await b.start();
+    await a.start();
+    await eventually(() => reasons.length > 0, 'the handshake refused');
+    expect(reasons[0]).to.match(
+      /refused by member 1: member 0 is configured with members ".*" but this member has/,
+    );
+    expect(a.connectedPeers()).to.deep.equal([]);
+    expect(b.connectedPeers()).to.deep.equal([]);
+  });
+
+  it('closes a connection that sends garbage, and the member keeps serving others', async () => {
+    const members = await cluster(2);
+    const got: unknown[] = [];
+    const b = new PeerNetwork({
+      self: members[1],
+      members,
+      maxFrameBytes: 1024,
+      onMessage: (_, m) => got.push(m),
+    });
+    networks.push(b);
+    await b.start();
+    const socket = createConnection({ host: '127.0.0.1', port: members[1].peerPort });
+    const closed = new Promise<string>((resolve) => {
+      let data = Buffer.alloc(0);
+      socket.on('data', (d) => (data = Buffer.concat([data, d])));
+      socket.on('close', () => resolve(data.toString('latin1')));
+    });
+    socket.write(Buffer.from([0xff, 0xff, 0xff, 0x7f, 1, 2, 3]));
+    expect(await closed).to.include('exceeds the maximum of 1024 bytes');
+    const a = new PeerNetwork({ self: members[0], members, maxFrameBytes: 1024, onMessage: () => {} });
+    networks.push(a);
+    await a.start();
+    await eventually(() => a.connectedPeers().length === 1, 'a real peer still connects');
+    a.send(1, { type: 'OK' });
+    await eventually(() => got.length === 1, 'delivered');
+  });
+
+  it('O4: a peer speaking another protocol version is refused with the reason', async () => {
+    const members = await cluster(2);
+    const b = new PeerNetwork({ self: members[1], members, maxFrameBytes: 1 << 20, onMessage: () => {} });
+    networks.push(b);
+    await b.start();
+    const connection = await dial('127.0.0.1', members[1].peerPort, {
+      maxFrameBytes: 1 << 20,
+      name: 'member 1',
+    });
+    const reason = new Promise<string>((resolve) => connection.once('close', resolve));
+    connection.socket.write(encodeFrame(PeerKind.HELLO, { memberId: 0 }, PROTOCOL_VERSION + 1));
+    expect(await reason).to.include(`protocol version ${PROTOCOL_VERSION + 1} is not supported`);
+  });
+
+  it('R2: refuses connections over the limit with a reason; existing ones keep working', async () => {
+    const [port] = await freePorts(1);
+    const accepted: FramedConnection[] = [];
+    const listener = new TcpListener(
+      { host: '127.0.0.1', port, maxConnections: 2, maxFrameBytes: 1024, name: 'test' },
+      (c) => {
+        accepted.push(c);
+        c.on('frame', (kind, body) => c.send(kind, body));
+      },
+    );
+    listeners.push(listener);
+    await listener.start();
+    const options = { maxFrameBytes: 1024, name: 'server' };
+    const first = await dial('127.0.0.1', port, options);
+    const second = await dial('127.0.0.1', port, options);
+    const third = await dial('127.0.0.1', port, options);
+    const refused = await new Promise<string>((resolve) => third.once('close', resolve));
+    expect(refused).to.include('too many connections: test accepts at most 2');
+    const echoed = new Promise<unknown>((resolve) => first.once('frame', (_, body) => resolve(body)));
+    first.send(3, 'still here');
+    expect(await echoed).to.equal('still here');
+    expect(second.closed).to.equal(false);
+    first.close('done');
+    second.close('done');
+  });
+});
