@@ -1,0 +1,54 @@
+// What a client may send to a member on its connection, validated at the edge (zod), and turned into
+// session manager inputs. A frame body that fails validation never reaches the manager or the log:
+// the caller answers ERROR with the message and closes the connection.
+
+import { z } from 'zod';
+import type { SessionInput } from './session-manager.ts';
+
+/** Largest credentials blob a client may send with CONNECT. */
+export const MAX_CREDENTIALS_BYTES = 4096;
+
+const bytes = z.instanceof(Uint8Array);
+const sessionId = z.int().nonnegative();
+
+export const clientRequestSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('CONNECT'),
+    credentials: bytes.refine((value) => value.length <= MAX_CREDENTIALS_BYTES, {
+      message: `credentials must be at most ${MAX_CREDENTIALS_BYTES} bytes`,
+    }),
+    protocolVersion: z.object({ major: z.int().nonnegative(), minor: z.int().nonnegative() }),
+    /** A client back after a failover resumes its session (C1). */
+    resumeSessionId: sessionId.nullable().optional(),
+  }),
+  z.object({ type: z.literal('CHALLENGE_RESPONSE'), response: bytes }),
+  z.object({ type: z.literal('KEEPALIVE'), sessionId }),
+  z.object({
+    type: z.literal('SESSION_MESSAGE'),
+    sessionId,
+    correlationId: z.int().nonnegative(),
+    body: bytes,
+  }),
+  z.object({ type: z.literal('CLOSE'), sessionId }),
+]);
+
+export type ClientRequest = z.infer<typeof clientRequestSchema>;
+
+export type ParsedClientRequest =
+  | { readonly ok: true; readonly input: SessionInput }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * Validate a decoded frame body from a client connection and build the manager's input. The error
+ * names the field at fault, e.g. `bad client request: sessionId: Invalid input: expected int`.
+ */
+export const parseClientRequest = (connectionId: number, now: number, body: unknown): ParsedClientRequest => {
+  const parsed = clientRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    const detail = parsed.error.issues
+      .map((issue) => (issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
+      .join('; ');
+    return { ok: false, error: `bad client request: ${detail}` };
+  }
+  return { ok: true, input: { ...parsed.data, connectionId, now } };
+};

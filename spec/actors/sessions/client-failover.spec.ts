@@ -1,0 +1,210 @@
+// The client's connection statechart against real session managers on three members, over a
+// scripted in-memory network: the two halves of the session protocol must fit together.
+
+import { expect } from 'chai';
+import type { SnapshotFrom } from 'xstate';
+import { initialTransition, transition } from 'xstate';
+import { allowAllAuthenticator, textBytes } from '../../../actors/sessions/authenticators.ts';
+import type { SessionEffect } from '../../../actors/sessions/session-manager.ts';
+import { SessionManager } from '../../../actors/sessions/session-manager.ts';
+import type { ClientConnectionEvent } from '../../../machines/client-connection.ts';
+import { clientConnectionMachine } from '../../../machines/client-connection.ts';
+import { SESSION_PROTOCOL_VERSION } from '../../../machines/client-session.ts';
+import type { LogEntry } from '../../../machines/log-entry.ts';
+import { EntryKind } from '../../../machines/log-entry.ts';
+
+const endpointOf = (memberId: number): string => `m${memberId}:9010`;
+
+class Cluster {
+  readonly members = [0, 1, 2].map(
+    (memberId) =>
+      new SessionManager({
+        memberId,
+        maxSessions: 10,
+        sessionTimeoutMs: 10_000,
+        authenticator: allowAllAuthenticator(),
+      }),
+  );
+  readonly alive = new Set([0, 1, 2]);
+  readonly log: LogEntry[] = [];
+  /** What the client library would do: its current socket, and what it has seen. */
+  client: SnapshotFrom<typeof clientConnectionMachine>;
+  socket: { connectionId: number; memberId: number } | null = null;
+  nextConnectionId = 1;
+  readonly clientActions: string[] = [];
+  now = 0;
+
+  constructor() {
+    this.elect(0);
+    const [snapshot, actions] = initialTransition(clientConnectionMachine, {
+      endpoints: [endpointOf(1), endpointOf(0), endpointOf(2)],
+      seed: 7,
+      now: 0,
+    });
+    this.client = snapshot;
+    this.runClientActions(actions);
+  }
+
+  elect(leaderId: number): void {
+    for (const memberId of this.alive) {
+      const leader =
+        memberId === leaderId
+          ? ({ kind: 'SELF' } as const)
+          : ({ kind: 'OTHER', leaderId, endpoint: endpointOf(leaderId) } as const);
+      this.apply(memberId, this.members[memberId].handle({ type: 'ROLE_CHANGED', now: this.now, leader }));
+    }
+  }
+
+  crash(memberId: number): void {
+    this.alive.delete(memberId);
+    if (this.socket?.memberId === memberId) {
+      this.socket = null;
+      this.toClient({ type: 'CONNECTION_LOST', now: this.now });
+    }
+  }
+
+  /** Carry out a member's effects: appends commit at once on every live member. */
+  apply(memberId: number, effects: SessionEffect[]): void {
+    for (const effect of effects) {
+      if (effect.type === 'APPEND') {
+        const entry: LogEntry = {
+          index: this.log.length + 1,
+          term: 1,
+          timestamp: this.now,
+          kind: effect.kind,
+          payload: effect.payload,
+        };
+        this.log.push(entry);
+        if (effect.connectionId !== undefined) {
+          const input = {
+            type: 'OPEN_APPENDED',
+            now: this.now,
+            connectionId: effect.connectionId,
+            index: entry.index,
+          };
+          this.apply(memberId, this.members[memberId].handle(input as never));
+        }
+        for (const id of this.alive)
+          this.apply(id, this.members[id].handle({ type: 'COMMITTED', now: this.now, entry }));
+      } else if (this.socket?.connectionId !== effect.connectionId) {
+        // A socket the client has already closed delivers nothing more to it (the library must
+        // tie socket events to the socket it currently holds).
+      } else if (effect.type === 'SEND') {
+        const { code, ...fields } = effect.event;
+        this.toClient({ type: code, now: this.now, ...fields } as ClientConnectionEvent);
+      } else {
+        this.socket = null;
+        this.toClient({ type: 'CONNECTION_LOST', now: this.now });
+      }
+    }
+  }
+
+  toClient(event: ClientConnectionEvent): void {
+    const [next, actions] = transition(clientConnectionMachine, this.client, event);
+    this.client = next;
+    this.runClientActions(actions);
+  }
+
+  private runClientActions(actions: Array<{ type: string; params?: unknown }>): void {
+    for (const action of actions) {
+      this.clientActions.push(action.type);
+      if (action.type === 'closeSocket') {
+        this.socket = null;
+      } else if (action.type === 'dial') {
+        const { endpoint, resumeSessionId } = action.params as {
+          endpoint: string;
+          resumeSessionId: number | null;
+        };
+        const memberId = Number(endpoint.slice(1, endpoint.indexOf(':')));
+        if (!this.alive.has(memberId)) {
+          this.toClient({ type: 'CONNECTION_LOST', now: this.now });
+          continue;
+        }
+        const connectionId = this.nextConnectionId++;
+        this.socket = { connectionId, memberId };
+        const member = this.members[memberId];
+        this.apply(memberId, member.handle({ type: 'CONNECTION_OPENED', now: this.now, connectionId }));
+        this.apply(
+          memberId,
+          member.handle({
+            type: 'CONNECT',
+            now: this.now,
+            connectionId,
+            credentials: textBytes('trader-7'),
+            protocolVersion: SESSION_PROTOCOL_VERSION,
+            resumeSessionId,
+          }),
+        );
+      }
+    }
+  }
+
+  /** Let simulated time pass in steps of 10 ms until the client is CONNECTED (or a limit). */
+  runUntilConnected(limitMs: number): void {
+    const end = this.now + limitMs;
+    while (this.client.value !== 'CONNECTED' && this.now < end) {
+      this.now += 10;
+      this.toClient({ type: 'TICK', now: this.now });
+    }
+  }
+}
+
+describe('client connection against session managers', () => {
+  it('C6 + C1: redirected to the leader, then after the leader dies it finds the new one and resumes its session', () => {
+    const cluster = new Cluster();
+    expect(cluster.client.value).to.equal('CONNECTED');
+    expect(cluster.client.context.leaderId, 'C6: the follower named the leader').to.equal(0);
+    const sessionId = cluster.client.context.sessionId as number;
+    expect(cluster.members.map((member) => member.list().length)).to.deep.equal([1, 1, 1]);
+    cluster.apply(
+      0,
+      cluster.members[0].handle({
+        type: 'SESSION_MESSAGE',
+        now: 5,
+        connectionId: cluster.socket?.connectionId as number,
+        sessionId,
+        correlationId: 1,
+        body: new Uint8Array([1]),
+      }),
+    );
+
+    cluster.now = 100;
+    cluster.crash(0);
+    expect(cluster.client.value).to.equal('AWAITING_NEW_LEADER');
+    cluster.elect(1);
+    cluster.runUntilConnected(5_000);
+
+    expect(cluster.client.value).to.equal('CONNECTED');
+    expect(cluster.client.context).to.include({ sessionId, leaderId: 1 });
+    expect(cluster.log.map((entry) => entry.kind)).to.deep.equal([
+      EntryKind.SESSION_OPEN,
+      EntryKind.SESSION_MESSAGE,
+    ]);
+    expect(cluster.members[1].list()[0]).to.include({ id: sessionId, state: 'OPEN' });
+    expect(cluster.members[1].list()[0].connectionId).to.equal(cluster.socket?.connectionId);
+    // Follower → redirect → leader; then the dead leader, the next member's redirect, the new leader.
+    expect(cluster.clientActions).to.deep.equal([
+      ...['dial', 'closeSocket', 'dial', 'resendUnacknowledged'],
+      ...['dial', 'dial', 'closeSocket', 'dial', 'resendUnacknowledged'],
+    ]);
+  });
+
+  it('C5: a session whose client never returns is closed by the new leader with TIMEOUT, on every member', () => {
+    const cluster = new Cluster();
+    const sessionId = cluster.client.context.sessionId as number;
+    cluster.now = 100;
+    cluster.socket = null; // the client process vanishes with the leader
+    cluster.crash(0);
+    cluster.elect(1);
+    cluster.now = 100 + 9_999;
+    cluster.apply(1, cluster.members[1].handle({ type: 'TICK', now: cluster.now }));
+    expect(cluster.members[2].list()).to.have.length(1);
+    cluster.now += 1;
+    cluster.apply(1, cluster.members[1].handle({ type: 'TICK', now: cluster.now }));
+    expect(cluster.log.at(-1)?.kind).to.equal(EntryKind.SESSION_CLOSE);
+    expect(cluster.members[1].list()).to.deep.equal([]);
+    expect(cluster.members[2].list(), 'followers apply the close too').to.deep.equal([]);
+    expect(cluster.members[1].toSnapshot()).to.deep.equal(cluster.members[2].toSnapshot());
+    expect(sessionId).to.equal(1);
+  });
+});
