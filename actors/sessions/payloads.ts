@@ -1,4 +1,5 @@
-// Payloads of the session log entries (SESSION_OPEN, SESSION_CLOSE, SESSION_MESSAGE), msgpack-encoded.
+// Payloads of the session log entries SESSION_OPEN and SESSION_CLOSE, msgpack-encoded. (SESSION_MESSAGE's
+// payload is the consensus module's: actors/consensus/session-message.ts.)
 //
 // These bytes are replicated and replayed on every member, so decoding is strict: a payload that does
 // not have the expected shape throws a `SessionPayloadError` naming the entry kind and the field (the
@@ -29,14 +30,6 @@ export interface SessionOpenPayload {
 export interface SessionClosePayload {
   readonly sessionId: number;
   readonly reason: CloseReasonName;
-}
-
-/** SESSION_MESSAGE: a client's message to the services, tagged with its session. */
-export interface SessionMessagePayload {
-  readonly sessionId: number;
-  /** The client's id for this message, for acknowledgement and de-duplication of retries (C2). */
-  readonly correlationId: number;
-  readonly body: Uint8Array;
 }
 
 type Fields = Record<string, unknown>;
@@ -114,25 +107,4 @@ export const decodeSessionClose = (payload: Uint8Array): SessionClosePayload => 
     );
   }
   return { sessionId: integer(what, fields, 'sessionId'), reason };
-};
-
-export const encodeSessionMessage = (payload: SessionMessagePayload): Uint8Array =>
-  packr.pack({
-    v: SESSION_PAYLOAD_VERSION,
-    sessionId: payload.sessionId,
-    correlationId: payload.correlationId,
-    body: payload.body,
-  });
-
-export const decodeSessionMessage = (payload: Uint8Array): SessionMessagePayload => {
-  const what = 'SESSION_MESSAGE';
-  const fields = decodeMap(what, payload);
-  if (!(fields.body instanceof Uint8Array)) {
-    throw new SessionPayloadError(`${what} payload field 'body' must be binary`);
-  }
-  return {
-    sessionId: integer(what, fields, 'sessionId'),
-    correlationId: integer(what, fields, 'correlationId'),
-    body: fields.body,
-  };
 };

@@ -39,13 +39,7 @@ import {
 import type { LogEntry } from '../../machines/log-entry.ts';
 import { EntryKind } from '../../machines/log-entry.ts';
 import type { Authenticator } from './authenticators.ts';
-import {
-  decodeSessionClose,
-  decodeSessionOpen,
-  encodeSessionClose,
-  encodeSessionMessage,
-  encodeSessionOpen,
-} from './payloads.ts';
+import { decodeSessionClose, decodeSessionOpen, encodeSessionClose, encodeSessionOpen } from './payloads.ts';
 
 /** One session's running statechart; `value` and `context` read its current snapshot. */
 class SessionChart {
@@ -81,7 +75,17 @@ export type SessionEffect =
       readonly payload: Uint8Array;
       readonly connectionId?: number;
     }
-  | { readonly type: 'CLOSE_CONNECTION'; readonly connectionId: number; readonly reason: string };
+  | { readonly type: 'CLOSE_CONNECTION'; readonly connectionId: number; readonly reason: string }
+  /**
+   * A client's message for the services, from an open session (leader only): the host hands it to the
+   * consensus module, which appends it as a SESSION_MESSAGE entry (actors/consensus/session-message.ts).
+   */
+  | {
+      readonly type: 'FORWARD';
+      readonly sessionId: number;
+      readonly correlationId: number;
+      readonly body: Uint8Array;
+    };
 
 export type SessionInput =
   | { readonly type: 'CONNECTION_OPENED'; readonly now: number; readonly connectionId: number }
@@ -295,6 +299,14 @@ export class SessionManager {
   }
 
   /** Feed one input; returns the effects to carry out, in order. */
+  /** The connection an open session's replies go to, or null (not connected to this member). */
+  connectionOf(sessionId: number): number | null {
+    for (const [connectionId, connection] of this.connections) {
+      if (connection.sessionId === sessionId) return connectionId;
+    }
+    return null;
+  }
+
   handle(input: SessionInput): SessionEffect[] {
     const effects: SessionEffect[] = [];
     switch (input.type) {
@@ -320,13 +332,10 @@ export class SessionManager {
         if (!session) break;
         session.activityAt = input.now;
         effects.push({
-          type: 'APPEND',
-          kind: EntryKind.SESSION_MESSAGE,
-          payload: encodeSessionMessage({
-            sessionId: input.sessionId,
-            correlationId: input.correlationId,
-            body: input.body,
-          }),
+          type: 'FORWARD',
+          sessionId: input.sessionId,
+          correlationId: input.correlationId,
+          body: input.body,
         });
         break;
       }

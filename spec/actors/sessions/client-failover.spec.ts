@@ -4,6 +4,7 @@
 import { expect } from 'chai';
 import type { SnapshotFrom } from 'xstate';
 import { initialTransition, transition } from 'xstate';
+import { encodeSessionMessage } from '../../../actors/consensus/session-message.ts';
 import { allowAllAuthenticator, textBytes } from '../../../actors/sessions/authenticators.ts';
 import type { SessionEffect } from '../../../actors/sessions/session-manager.ts';
 import { SessionManager } from '../../../actors/sessions/session-manager.ts';
@@ -66,16 +67,20 @@ class Cluster {
   /** Carry out a member's effects: appends commit at once on every live member. */
   apply(memberId: number, effects: SessionEffect[]): void {
     for (const effect of effects) {
-      if (effect.type === 'APPEND') {
+      if (effect.type === 'APPEND' || effect.type === 'FORWARD') {
+        // The consensus module appends a FORWARD as a SESSION_MESSAGE entry.
         const entry: LogEntry = {
           index: this.log.length + 1,
           term: 1,
           timestamp: this.now,
-          kind: effect.kind,
-          payload: effect.payload,
+          kind: effect.type === 'APPEND' ? effect.kind : EntryKind.SESSION_MESSAGE,
+          payload:
+            effect.type === 'APPEND'
+              ? effect.payload
+              : encodeSessionMessage(effect.sessionId, effect.correlationId, effect.body),
         };
         this.log.push(entry);
-        if (effect.connectionId !== undefined) {
+        if (effect.type === 'APPEND' && effect.connectionId !== undefined) {
           const input = {
             type: 'OPEN_APPENDED',
             now: this.now,

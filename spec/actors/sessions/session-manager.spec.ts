@@ -9,7 +9,7 @@ import {
   sharedTokenAuthenticator,
   textBytes,
 } from '../../../actors/sessions/authenticators.ts';
-import { decodeSessionClose, decodeSessionMessage } from '../../../actors/sessions/payloads.ts';
+import { decodeSessionClose } from '../../../actors/sessions/payloads.ts';
 import type {
   SessionEffect,
   SessionEventToClient,
@@ -63,7 +63,7 @@ class TwoMembers {
         this.sent.set(effect.connectionId, [...(this.sent.get(effect.connectionId) ?? []), effect.event]);
       } else if (effect.type === 'CLOSE_CONNECTION') {
         this.closedConnections.set(effect.connectionId, effect.reason);
-      } else {
+      } else if (effect.type === 'APPEND') {
         const index = this.log.length + 1;
         this.log.push({
           index,
@@ -142,11 +142,11 @@ describe('session manager', () => {
     expect(
       members.follower.list().map(({ id, principal, state }) => ({ id, principal, state })),
     ).to.deep.equal([{ id: 1, principal: 'token-client', state: 'OPEN' }]);
-    const [append] = members.feed(message(10, 1, 6, 42));
-    expect(append).to.include({ type: 'APPEND', kind: EntryKind.SESSION_MESSAGE });
-    const payload = decodeSessionMessage((append as Extract<SessionEffect, { type: 'APPEND' }>).payload);
-    expect(payload).to.deep.include({ sessionId: 1, correlationId: 42 });
-    expect([...payload.body]).to.deep.equal([42]);
+    const [forward] = members.feed(message(10, 1, 6, 42));
+    expect(forward).to.deep.include({ type: 'FORWARD', sessionId: 1, correlationId: 42 });
+    expect([...(forward as Extract<SessionEffect, { type: 'FORWARD' }>).body]).to.deep.equal([42]);
+    expect(members.leader.connectionOf(1)).to.equal(10);
+    expect(members.follower.connectionOf(1)).to.equal(null);
   });
 
   it('C5: idle session closed with TIMEOUT through the log, client told, close entry appended', () => {
@@ -216,7 +216,7 @@ describe('session manager', () => {
     expect(members.log.filter((entry) => entry.kind === EntryKind.SESSION_OPEN)).to.have.length(2);
     for (const connectionId of [10, 11]) {
       const [effect] = members.feed(message(connectionId, members.sessionIdOf(connectionId), 50));
-      expect(effect).to.include({ type: 'APPEND', kind: EntryKind.SESSION_MESSAGE });
+      expect(effect).to.include({ type: 'FORWARD', sessionId: members.sessionIdOf(connectionId) });
     }
     // A slot frees when a session closes.
     members.feed({ type: 'CLOSE', now: 60, connectionId: 10, sessionId: members.sessionIdOf(10) });
@@ -373,10 +373,12 @@ describe('session manager', () => {
       { type: 'SEND', connectionId: 20, event: { code: 'OK', sessionId, leaderId: 2 } },
     ]);
     expect(members.log).to.have.length(opens);
-    expect(promoted.handle(message(20, sessionId, 260))[0]).to.include({ kind: EntryKind.SESSION_MESSAGE });
+    expect(promoted.handle(message(20, sessionId, 260))[0]).to.include({ type: 'FORWARD', sessionId });
     // The same session resumed again (the client's old socket half-open): the older connection goes.
     const again = resume(21, TOKEN, sessionId, 270);
-    expect(again.map((effect) => [effect.type, effect.connectionId])).to.deep.equal([
+    expect(
+      again.map((effect) => [effect.type, 'connectionId' in effect ? effect.connectionId : null]),
+    ).to.deep.equal([
       ['SEND', 21],
       ['SEND', 20],
       ['CLOSE_CONNECTION', 20],
@@ -406,7 +408,7 @@ describe('session manager', () => {
     expect(effects[0]).to.deep.include({ type: 'SEND', connectionId: 11 });
     expect(JSON.stringify(effects[0])).to.contain('AUTHENTICATION_REJECTED').and.contain('another principal');
     expect(members.feed(message(10, sessionId, 6))[0], 'alice keeps her session').to.include({
-      type: 'APPEND',
+      type: 'FORWARD',
     });
   });
 
