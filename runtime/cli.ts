@@ -22,6 +22,19 @@ const integer =
     return n;
   };
 
+const members = (value: string): 3 | 5 => {
+  if (value !== '3' && value !== '5')
+    throw new InvalidArgumentError(`--members must be 3 or 5, got "${value}"`);
+  return Number(value) as 3 | 5;
+};
+
+const fraction = (value: string): number => {
+  const x = Number(value);
+  if (!(x >= 0 && x <= 1))
+    throw new InvalidArgumentError(`--intensity must be a number in [0, 1], got "${value}"`);
+  return x;
+};
+
 /** Print a user-facing error (no stack trace for expected errors) and exit. */
 const fail = (error: unknown, code = EXIT_USAGE): never => {
   const message = error instanceof Error ? error.message : String(error);
@@ -90,6 +103,40 @@ const buildProgram = (): Command => {
       const { runBenchmark } = await import('../benchmarks/run.ts');
       await runBenchmark(name, options);
     });
+
+  program
+    .command('sim')
+    .description(
+      'run the deterministic cluster simulator with faults, invariants and a linearizability verdict',
+    )
+    .option('--seeds <n>', 'how many seeds to run (a sweep)', integer('--seeds', 1), 100)
+    .option('--seed <s>', 'run (replay) this one seed', integer('--seed', 0))
+    .option('--start-seed <s>', 'first seed of the sweep', integer('--start-seed', 0), 1)
+    .option('--members <n>', 'cluster size: 3 or 5', members, 3)
+    .option('--intensity <x>', 'fault intensity in [0, 1] (default: chosen by each seed)', fraction)
+    .option('--json', 'print one JSON object')
+    .action(
+      async (options: {
+        seeds: number;
+        seed?: number;
+        startSeed: number;
+        members: 3 | 5;
+        intensity?: number;
+        json?: boolean;
+      }) => {
+        const { runSweep, formatSweepReport } = await import('./sim/index.ts');
+        const single = options.seed !== undefined;
+        const report = await runSweep({
+          seeds: single ? 1 : options.seeds,
+          startSeed: single ? options.seed : options.startSeed,
+          members: options.members,
+          intensity: options.intensity,
+          verbose: !options.json,
+        });
+        process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatSweepReport(report));
+        process.exitCode = report.violations === 0 && report.linearizable ? 0 : EXIT_FAILURE;
+      },
+    );
 
   program
     .command('demo')
