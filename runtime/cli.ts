@@ -105,6 +105,29 @@ const buildProgram = (): Command => {
     });
 
   program
+    .command('member')
+    .description('run one cluster member (consensus, LMDB store, TCP for peers and clients)')
+    .option('--config <file>', 'cluster configuration (JSON)')
+    .option(
+      '--members <list>',
+      'instead of --config: the compact members string 0,host:clientPort:peerPort|...',
+    )
+    .requiredOption('--id <n>', "this member's id", integer('--id', 0))
+    .option('--dir <dir>', 'data directory (overrides the configuration)')
+    .option('--log-level <level>', 'pino log level (info, debug, ...)')
+    .action(
+      async (options: { config?: string; members?: string; id: number; dir?: string; logLevel?: string }) => {
+        const { runMemberProcess } = await import('./member-process.ts');
+        const { ConfigError } = await import('./config.ts');
+        try {
+          await runMemberProcess(options);
+        } catch (error) {
+          fail(error, error instanceof ConfigError ? EXIT_FAILURE : EXIT_FAILURE);
+        }
+      },
+    );
+
+  program
     .command('sim')
     .description(
       'run the deterministic cluster simulator with faults, invariants and a linearizability verdict',

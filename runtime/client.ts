@@ -1,0 +1,356 @@
+// The Chorus client library. A client connects to any member, follows REDIRECTs to the leader, opens a
+// session, and sends commands with correlation ids. It keeps every command that has not been answered
+// and sends it again after it reconnects (to the same or a new leader), so a command is never lost to a
+// failover (C1, C3); the service answers a resend it already applied with the original reply (C2).
+// BUSY is back-pressure: that command is sent again after the delay the member asks for, with jitter (R5).
+//
+// The connection's life is the `clientConnectionMachine` statechart; this file carries out its effects
+// (dial, send, close) with real sockets and feeds it socket events and clock ticks.
+
+import { performance } from 'node:perf_hooks';
+import { type Actor, createActor } from 'xstate';
+import { challengeResponse } from '../actors/sessions/authenticators.ts';
+import type { SessionEventToClient } from '../actors/sessions/session-manager.ts';
+import { type ClientConnectionEvent, clientConnectionMachine } from '../machines/client-connection.ts';
+import { SESSION_PROTOCOL_VERSION } from '../machines/client-session.ts';
+import { Random } from '../machines/random.ts';
+import { type BusyBody, ClientKind, type ReplyBody } from './protocol.ts';
+import { dial, type FramedConnection } from './transport.ts';
+
+export interface ClientOptions {
+  /** Client endpoints of the members (`host:port`), any order; the client finds the leader. */
+  readonly endpoints: readonly string[];
+  /** Sent with CONNECT: a shared token, or the principal for challenge–response. */
+  readonly credentials?: Uint8Array | string;
+  /** The secret for challenge–response authentication. */
+  readonly secret?: Uint8Array | string;
+  /** Default time a command may take, resends included, before its promise rejects (ms). */
+  readonly commandTimeoutMs?: number;
+  /** Commands sent and not yet answered, at most. More wait in order (the service dedups a window this big). */
+  readonly maxInFlight?: number;
+  /** Seed of the reconnect jitter; give every client its own (defaults to a random one). */
+  readonly seed?: number;
+  readonly maxFrameBytes?: number;
+  /** Give up connecting after this many failed attempts in a row (0: never). */
+  readonly maxAttempts?: number;
+  /** Reconnect backoff: first step and ceiling, ms (exponential with jitter in between). */
+  readonly backoffBaseMs?: number;
+  readonly backoffMaxMs?: number;
+  /** Called on every connection state change, for logs and demos. */
+  readonly onStateChange?: (
+    state: string,
+    detail: { leaderId: number | null; sessionId: number | null },
+  ) => void;
+}
+
+/** The command's outcome is unknown: it may or may not have been applied. */
+export class CommandTimeoutError extends Error {
+  override readonly name = 'CommandTimeoutError';
+}
+
+/** The client's session ended for good (closed by the cluster, rejected, or the client gave up). */
+export class SessionClosedError extends Error {
+  override readonly name = 'SessionClosedError';
+}
+
+interface PendingCommand {
+  readonly correlationId: number;
+  readonly payload: Uint8Array;
+  readonly resolve: (reply: Uint8Array) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+  /** Sent on the current connection (reset when the connection changes). */
+  sent: boolean;
+  /** Not before this time (ms, performance clock): set by BUSY. */
+  notBefore: number;
+}
+
+const TICK_MS = 25;
+
+export class ChorusClient {
+  private readonly options: ClientOptions;
+  private readonly actor: Actor<typeof clientConnectionMachine>;
+  private readonly random: Random;
+  private connection: FramedConnection | null = null;
+  /** Bumped for every dial, so events from an abandoned socket are ignored. */
+  private generation = 0;
+  private nextCorrelationId = 1;
+  /** Commands not yet answered, in correlation order (Map keeps insertion order). */
+  private readonly pending = new Map<number, PendingCommand>();
+  private readonly ticker: NodeJS.Timeout;
+  private closedError: SessionClosedError | null = null;
+  private readonly openWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
+
+  private constructor(options: ClientOptions) {
+    this.options = options;
+    const seed = options.seed ?? Math.floor(Math.random() * 0x7fffffff);
+    this.random = new Random(seed ^ 0x5bd1e995);
+    const machine = clientConnectionMachine.provide({
+      actions: {
+        dial: (_, params) => this.dial(params.endpoint, params.resumeSessionId),
+        closeSocket: () => this.dropConnection(),
+        answerChallenge: (_, params) => this.answerChallenge(params.challenge),
+        sendKeepalive: (_, params) => {
+          if (params.sessionId !== null) this.request({ type: 'KEEPALIVE', sessionId: params.sessionId });
+        },
+        resendUnacknowledged: () => this.onOpen(),
+        sendClose: (_, params) => {
+          if (params.sessionId !== null) this.request({ type: 'CLOSE', sessionId: params.sessionId });
+        },
+        notifyClosed: (_, params) => this.onClosed(params.reason ?? 'closed'),
+      },
+    });
+    this.actor = createActor(machine, {
+      input: {
+        endpoints: options.endpoints,
+        seed,
+        now: performance.now(),
+        maxAttempts: options.maxAttempts ?? 0,
+        // A failover takes about a second: retry often enough to find the new leader soon after.
+        backoffBaseMs: options.backoffBaseMs ?? 20,
+        backoffMaxMs: options.backoffMaxMs ?? 400,
+      },
+    });
+    let last = '';
+    this.actor.subscribe((snapshot) => {
+      if (snapshot.value !== last) {
+        last = snapshot.value;
+        options.onStateChange?.(last, {
+          leaderId: snapshot.context.leaderId,
+          sessionId: snapshot.context.sessionId,
+        });
+      }
+    });
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  /** Connect to the cluster and resolve once a session is open on the leader. */
+  static async connect(options: ClientOptions): Promise<ChorusClient> {
+    const client = new ChorusClient(options);
+    client.actor.start();
+    await client.whenOpen();
+    return client;
+  }
+
+  /** The connection's state: CONNECTING, CONNECTED, AWAITING_NEW_LEADER, BACKING_OFF, CLOSING, CLOSED. */
+  get state(): string {
+    return this.actor.getSnapshot().value;
+  }
+
+  get sessionId(): number | null {
+    return this.actor.getSnapshot().context.sessionId;
+  }
+
+  get leaderId(): number | null {
+    return this.actor.getSnapshot().context.leaderId;
+  }
+
+  /** Commands sent or queued and not yet answered. */
+  get unacknowledged(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Send a command to the service and resolve with its reply once it is committed and applied. Rejects
+   * with CommandTimeoutError if no reply came within the timeout (the outcome is then unknown), or
+   * SessionClosedError if the session ended.
+   */
+  send(payload: Uint8Array, { timeoutMs }: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const correlationId = this.nextCorrelationId++;
+    const limit = timeoutMs ?? this.options.commandTimeoutMs ?? 10_000;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (!this.pending.delete(correlationId)) return;
+        reject(
+          new CommandTimeoutError(
+            `command ${correlationId} had no reply within ${limit} ms; it may or may not have been applied`,
+          ),
+        );
+        this.pump();
+      }, limit);
+      this.pending.set(correlationId, {
+        correlationId,
+        payload,
+        resolve,
+        reject,
+        timer,
+        sent: false,
+        notBefore: 0,
+      });
+      this.pump();
+    });
+  }
+
+  /** Close the session and the connection. */
+  async close(): Promise<void> {
+    if (this.state === 'CLOSED') return;
+    const closed = new Promise<void>((resolve) => {
+      const sub = this.actor.subscribe((s) => {
+        if (s.value === 'CLOSED') {
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    this.actor.send({ type: 'CLOSE', now: performance.now() });
+    await closed;
+  }
+
+  private whenOpen(): Promise<void> {
+    if (this.state === 'CONNECTED') return Promise.resolve();
+    if (this.closedError) return Promise.reject(this.closedError);
+    return new Promise((resolve, reject) => this.openWaiters.push({ resolve, reject }));
+  }
+
+  private event(event: ClientConnectionEvent): void {
+    if (this.actor.getSnapshot().status === 'active') this.actor.send(event);
+  }
+
+  private tick(): void {
+    this.event({ type: 'TICK', now: performance.now() });
+    this.pump();
+  }
+
+  private async dial(endpoint: string, resumeSessionId: number | null): Promise<void> {
+    this.dropConnection();
+    const generation = ++this.generation;
+    const at = endpoint.lastIndexOf(':');
+    const host = endpoint.slice(0, at).replace(/^\[|\]$/g, '');
+    const port = Number(endpoint.slice(at + 1));
+    let connection: FramedConnection;
+    try {
+      connection = await dial(host, port, {
+        maxFrameBytes: this.options.maxFrameBytes ?? 4 * 1024 * 1024,
+        name: `member at ${endpoint}`,
+        timeoutMs: 1000,
+      });
+    } catch {
+      if (generation === this.generation) this.event({ type: 'CONNECTION_LOST', now: performance.now() });
+      return;
+    }
+    if (generation !== this.generation) {
+      connection.close('superseded');
+      return;
+    }
+    this.connection = connection;
+    connection.on('frame', (kind, body) => {
+      if (generation === this.generation) this.onFrame(kind, body);
+    });
+    connection.on('close', () => {
+      if (generation !== this.generation) return;
+      this.connection = null;
+      this.event({ type: 'CONNECTION_LOST', now: performance.now() });
+    });
+    const credentials = this.options.credentials ?? new Uint8Array(0);
+    this.request({
+      type: 'CONNECT',
+      credentials: typeof credentials === 'string' ? Buffer.from(credentials) : credentials,
+      protocolVersion: SESSION_PROTOCOL_VERSION,
+      resumeSessionId,
+    });
+  }
+
+  private dropConnection(): void {
+    this.generation++;
+    const connection = this.connection;
+    this.connection = null;
+    if (connection) connection.close('client closing the connection');
+    for (const command of this.pending.values()) command.sent = false;
+  }
+
+  private request(body: object): boolean {
+    const sent = this.connection?.send(ClientKind.CLIENT_REQUEST, body) ?? false;
+    if (sent) this.event({ type: 'MESSAGE_SENT', now: performance.now() });
+    return sent;
+  }
+
+  private answerChallenge(challenge: Uint8Array): void {
+    const secret = this.options.secret;
+    if (secret === undefined) {
+      this.event({
+        type: 'AUTHENTICATION_REJECTED',
+        now: performance.now(),
+        detail: 'the cluster asked for challenge–response, but no secret was configured',
+      });
+      return;
+    }
+    const key = typeof secret === 'string' ? Buffer.from(secret) : secret;
+    this.request({ type: 'CHALLENGE_RESPONSE', response: challengeResponse(key, challenge) });
+  }
+
+  private onFrame(kind: number, body: unknown): void {
+    const now = performance.now();
+    switch (kind) {
+      case ClientKind.SESSION_EVENT: {
+        const event = body as SessionEventToClient;
+        this.event({ ...event, type: event.code, now } as ClientConnectionEvent);
+        return;
+      }
+      case ClientKind.REPLY: {
+        const reply = body as ReplyBody;
+        const command = this.pending.get(reply.correlationId);
+        if (!command) return; // a reply to a resend already answered, or to a command that timed out
+        this.pending.delete(reply.correlationId);
+        clearTimeout(command.timer);
+        command.resolve(reply.payload);
+        this.pump();
+        return;
+      }
+      case ClientKind.BUSY: {
+        const busy = body as BusyBody;
+        const command = this.pending.get(busy.correlationId);
+        if (!command) return;
+        // Back off with jitter so many clients told BUSY at once do not return at once.
+        command.sent = false;
+        command.notBefore = now + busy.retryAfterMs * (1 + this.random.float());
+        return;
+      }
+      default:
+        this.connection?.close(`unexpected frame kind ${kind} from the member`);
+    }
+  }
+
+  private onOpen(): void {
+    for (const waiter of this.openWaiters.splice(0)) waiter.resolve();
+    for (const command of this.pending.values()) command.sent = false;
+    this.pump();
+  }
+
+  /**
+   * Send what may be sent: unsent commands in correlation order, only within `maxInFlight` ids of the
+   * oldest unanswered one. The service remembers each session's latest replies, so a resend of any command
+   * in this window is recognised and answered with its original reply instead of being applied twice (C2).
+   */
+  private pump(): void {
+    if (this.state !== 'CONNECTED' || !this.connection) return;
+    const sessionId = this.sessionId;
+    if (sessionId === null) return;
+    const maxInFlight = this.options.maxInFlight ?? 16;
+    const now = performance.now();
+    let oldest: number | null = null;
+    for (const command of this.pending.values()) {
+      oldest ??= command.correlationId;
+      if (command.correlationId >= oldest + maxInFlight) break;
+      if (command.sent || command.notBefore > now) continue;
+      command.sent = this.request({
+        type: 'SESSION_MESSAGE',
+        sessionId,
+        correlationId: command.correlationId,
+        body: command.payload,
+      });
+    }
+  }
+
+  private onClosed(reason: string): void {
+    clearInterval(this.ticker);
+    this.dropConnection();
+    this.closedError = new SessionClosedError(`session closed: ${reason}`);
+    for (const waiter of this.openWaiters.splice(0)) waiter.reject(this.closedError);
+    for (const command of this.pending.values()) {
+      clearTimeout(command.timer);
+      command.reject(this.closedError);
+    }
+    this.pending.clear();
+  }
+}

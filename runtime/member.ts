@@ -1,0 +1,584 @@
+// One cluster member as a process: the pure consensus core and session manager driven by real time, TCP
+// peers and clients, and the LMDB store. This file is the imperative shell: it feeds inputs to the core
+// and carries out the effects the core returns, in order.
+//
+//   peers (TCP) ─┐                         ┌─ APPEND/TRUNCATE/PURGE → LogStore (group commit, flushed)
+//   clients ─────┼→ ConsensusNode.handle ──┼─ SAVE_NODE_STATE → NodeStateStore (durable before acted on)
+//   clock tick ──┘   SessionManager.handle ├─ SEND → PeerNetwork
+//                                          ├─ APPLY → sessions + service → replies (leader only)
+//                                          └─ TAKE/INSTALL_SNAPSHOT → SnapshotStore + RecordingLog
+
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pack, unpack } from 'msgpackr';
+import type { Logger } from 'pino';
+import {
+  type ConsensusEffect,
+  type ConsensusInput,
+  ConsensusNode,
+  type PersistedState,
+  type SnapshotImage,
+} from '../actors/consensus/index.ts';
+import { type Authenticator, allowAllAuthenticator } from '../actors/sessions/authenticators.ts';
+import { parseClientRequest } from '../actors/sessions/requests.ts';
+import {
+  type SessionEffect,
+  type SessionInput,
+  SessionManager,
+  type SessionManagerSnapshot,
+} from '../actors/sessions/session-manager.ts';
+import type { LeaderView } from '../machines/client-session.ts';
+import { EntryKind, type LogEntry } from '../machines/log-entry.ts';
+import { CONSENSUS_MODULE_SERVICE_ID, type MemberStore, openMemberStore } from '../persistence/index.ts';
+import { type ClusterConfig, memberById } from './config.ts';
+import { PeerNetwork } from './peer-network.ts';
+import { ClientKind } from './protocol.ts';
+import { KvServiceHost, type ServiceHost } from './service-host.ts';
+import { type FramedConnection, TcpListener } from './transport.ts';
+
+/** The service id the hosted service's snapshot is recorded under. */
+export const SERVICE_SNAPSHOT_ID = 0;
+const TICK_MS = 5;
+
+export interface MemberOptions {
+  readonly config: ClusterConfig;
+  readonly memberId: number;
+  readonly logger: Logger;
+  readonly service?: ServiceHost;
+  readonly authenticator?: Authenticator;
+}
+
+export interface MemberStatus {
+  readonly memberId: number;
+  readonly role: string;
+  readonly electionState: string;
+  readonly moduleState: string;
+  readonly term: number;
+  readonly leaderId: number | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly connectedPeers: readonly number[];
+  readonly sessions: number;
+}
+
+export class Member {
+  private readonly config: ClusterConfig;
+  private readonly log: Logger;
+  private readonly node: ConsensusNode;
+  private sessions: SessionManager;
+  private readonly peers: PeerNetwork;
+  private readonly clients: TcpListener;
+  private readonly connections = new Map<number, FramedConnection>();
+  private nextConnectionId = 1;
+  private ticker: NodeJS.Timeout | null = null;
+  private closed = false;
+  /** Effects that touch the store or the service run in order, one after another. */
+  private chain: Promise<void> = Promise.resolve();
+  private failure: Error | null = null;
+
+  private constructor(
+    private readonly options: MemberOptions,
+    private readonly store: MemberStore,
+    private readonly service: ServiceHost,
+    persisted: PersistedState,
+    sessionSnapshot: SessionManagerSnapshot | null,
+  ) {
+    this.config = options.config;
+    this.log = options.logger;
+    const self = memberById(this.config, options.memberId);
+    this.node = new ConsensusNode(
+      {
+        memberId: options.memberId,
+        members: this.config.members.map((m) => m.id),
+        timeouts: {
+          electionTimeoutMs: this.config.electionTimeoutMs,
+          heartbeatIntervalMs: this.config.leaderHeartbeatIntervalMs,
+          heartbeatTimeoutMs: this.config.leaderHeartbeatTimeoutMs,
+          startupCanvassTimeoutMs: this.config.startupCanvassTimeoutMs,
+          electionStatusIntervalMs: this.config.electionStatusIntervalMs,
+        },
+        randomSeed: randomBytes(4).readUInt32LE(0),
+      },
+      persisted,
+    );
+    this.sessions = this.newSessionManager(sessionSnapshot);
+    this.peers = new PeerNetwork({
+      self,
+      members: this.config.members,
+      maxFrameBytes: this.config.maxFrameBytes,
+      onMessage: (from, message) => this.input({ type: 'PEER_MESSAGE', from, message: message as never }),
+      onPeerChange: (peer, connected, reason) =>
+        this.log.debug({ peer, connected, reason }, connected ? 'peer connected' : 'peer disconnected'),
+    });
+    this.clients = new TcpListener(
+      {
+        host: self.host,
+        port: self.clientPort,
+        maxConnections: this.config.maxSessions * 2,
+        maxFrameBytes: this.config.maxFrameBytes,
+        name: `member ${self.id} client port`,
+      },
+      (connection) => this.acceptClient(connection),
+    );
+  }
+
+  /** Open the store (the start-up scan refuses damaged data), recover, and start serving. */
+  static async start(options: MemberOptions): Promise<Member> {
+    const { config, memberId, logger } = options;
+    memberById(config, memberId);
+    const dir = join(config.dir, `member-${memberId}`);
+    const store = await openMemberStore(dir, { mapSizeBytes: config.mapSizeBytes });
+    try {
+      const plan = store.recoveryPlan();
+      for (const skipped of plan.skipped) {
+        logger.warn(
+          { setId: skipped.setId, logIndex: skipped.logIndex },
+          `snapshot set skipped: ${skipped.reason}`,
+        );
+      }
+      const service = options.service ?? new KvServiceHost();
+      let snapshot: SnapshotImage | null = null;
+      let sessionSnapshot: SessionManagerSnapshot | null = null;
+      if (plan.snapshotSet) {
+        const { logIndex, term } = plan.snapshotSet;
+        const moduleEntry = plan.snapshots.find((s) => s.entry.serviceId === CONSENSUS_MODULE_SERVICE_ID);
+        const serviceEntry = plan.snapshots.find((s) => s.entry.serviceId === SERVICE_SNAPSHOT_ID);
+        const data = pack({
+          module: moduleEntry ? store.snapshots.load(moduleEntry.entry.snapshotId) : null,
+          service: serviceEntry ? store.snapshots.load(serviceEntry.entry.snapshotId) : null,
+        });
+        snapshot = { index: logIndex, term, data };
+        const image = decodeSnapshotData(data);
+        sessionSnapshot = image.sessions;
+        await service.restore(image.service);
+      } else {
+        await service.restore(null);
+      }
+      const entries = plan.replayFrom <= plan.replayTo ? store.log.read(plan.replayFrom, plan.replayTo) : [];
+      const persisted: PersistedState = {
+        currentTerm: plan.nodeState.currentTerm,
+        candidateTermId: plan.nodeState.candidateTermId,
+        votedFor: plan.nodeState.votedFor,
+        snapshot,
+        entries,
+      };
+      logger.info(
+        {
+          dir,
+          term: persisted.currentTerm,
+          snapshotIndex: snapshot?.index ?? 0,
+          lastIndex: store.log.lastIndex,
+          scanned: store.startupReport?.entriesChecked,
+        },
+        'member store opened and validated',
+      );
+      const member = new Member(options, store, service, persisted, sessionSnapshot);
+      await member.listen();
+      return member;
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
+
+  status(): MemberStatus {
+    return {
+      memberId: this.options.memberId,
+      role: this.node.role,
+      electionState: this.node.electionState,
+      moduleState: this.node.moduleState,
+      term: this.node.term,
+      leaderId: this.node.leaderId,
+      commitIndex: this.node.commitIndex,
+      appliedIndex: this.node.appliedIndex,
+      lastIndex: this.node.lastIndex,
+      connectedPeers: this.peers.connectedPeers(),
+      sessions: this.sessions.activeSessions,
+    };
+  }
+
+  /** Ask the consensus module for something an operator can ask (snapshot, suspend, transfer...). */
+  request(input: ConsensusInput): void {
+    this.input(input);
+  }
+
+  /**
+   * Stop. `graceful` (SIGTERM): stop taking client work, hand leadership to an up-to-date follower if
+   * this member leads, wait for the store to settle, then close. Otherwise close at once.
+   */
+  async stop({
+    graceful = false,
+    timeoutMs = 2000,
+  }: {
+    graceful?: boolean;
+    timeoutMs?: number;
+  } = {}): Promise<void> {
+    if (this.closed) return;
+    if (graceful && this.node.role === 'LEADER') {
+      const follower = this.peers.connectedPeers()[0];
+      if (follower !== undefined) {
+        this.log.info({ to: follower }, 'handing leadership over before shutdown');
+        this.input({ type: 'TRANSFER_LEADERSHIP', to: follower });
+        const deadline = performance.now() + timeoutMs;
+        while (this.node.role === 'LEADER' && performance.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      }
+    }
+    this.closed = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.input({ type: 'SHUTDOWN' });
+    await this.clients.stop('member shutting down');
+    await this.peers.stop();
+    await this.chain.catch(() => {});
+    await this.service.close?.();
+    await this.store.close();
+    this.log.info('member closed');
+  }
+
+  private async listen(): Promise<void> {
+    await this.peers.start();
+    await this.clients.start();
+    this.input({ type: 'TICK', now: performance.now() });
+    this.ticker = setInterval(() => {
+      const now = performance.now();
+      this.input({ type: 'TICK', now });
+      this.sessionInput({ type: 'TICK', now });
+    }, TICK_MS);
+    this.log.info(
+      { clientPort: memberById(this.config, this.options.memberId).clientPort },
+      'member listening for peers and clients',
+    );
+  }
+
+  private newSessionManager(snapshot: SessionManagerSnapshot | null): SessionManager {
+    const options = {
+      memberId: this.options.memberId,
+      maxSessions: this.config.maxSessions,
+      sessionTimeoutMs: this.config.sessionTimeoutMs,
+      authenticator: this.options.authenticator ?? allowAllAuthenticator(),
+    };
+    return snapshot ? SessionManager.fromSnapshot(snapshot, options) : new SessionManager(options);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Inputs
+  // ---------------------------------------------------------------------------------------------
+
+  private input(input: ConsensusInput): void {
+    if (this.failure) return;
+    let effects: ConsensusEffect[];
+    try {
+      effects = this.node.handle(input);
+    } catch (error) {
+      this.fail(error as Error, `consensus input ${input.type}`);
+      return;
+    }
+    for (const effect of effects) this.execute(effect);
+  }
+
+  private sessionInput(input: SessionInput): void {
+    for (const effect of this.sessions.handle(input)) this.executeSession(effect);
+  }
+
+  private acceptClient(connection: FramedConnection): void {
+    const connectionId = this.nextConnectionId++;
+    this.connections.set(connectionId, connection);
+    this.sessionInput({ type: 'CONNECTION_OPENED', now: performance.now(), connectionId });
+    connection.on('frame', (kind, body) => {
+      if (kind !== ClientKind.CLIENT_REQUEST) {
+        connection.close(
+          `unexpected frame kind ${kind}: clients send CLIENT_REQUEST (${ClientKind.CLIENT_REQUEST})`,
+        );
+        return;
+      }
+      const parsed = parseClientRequest(connectionId, performance.now(), body);
+      if (!parsed.ok) {
+        connection.send(ClientKind.SESSION_EVENT, { code: 'ERROR', detail: parsed.error, retryable: false });
+        connection.close(parsed.error);
+        return;
+      }
+      this.sessionInput(parsed.input);
+    });
+    connection.once('close', () => {
+      this.connections.delete(connectionId);
+      this.sessionInput({ type: 'CONNECTION_CLOSED', now: performance.now(), connectionId });
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Effects
+  // ---------------------------------------------------------------------------------------------
+
+  /** Run a storage or service step after every one queued before it. */
+  private inOrder(step: () => Promise<void> | void, what: string): void {
+    this.chain = this.chain.then(step).catch((error) => this.fail(error as Error, what));
+  }
+
+  private fail(error: Error, what: string): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.log.fatal({ err: error }, `member stopped: ${what} failed: ${error.message}`);
+    void this.stop().finally(() => process.exit(70));
+  }
+
+  private execute(effect: ConsensusEffect): void {
+    switch (effect.type) {
+      case 'SEND':
+        this.peers.send(effect.to, effect.message);
+        return;
+      case 'APPEND': {
+        // Enqueued now (so one event-loop turn's appends share a group commit); acknowledged in order.
+        const done = this.store.log.append(effect.entries);
+        this.inOrder(async () => {
+          await done;
+          this.input({ type: 'APPENDED', seq: effect.seq });
+        }, 'log append');
+        return;
+      }
+      case 'TRUNCATE': {
+        const done = this.store.log.truncateFrom(effect.fromIndex);
+        this.inOrder(() => done, 'log truncate');
+        return;
+      }
+      case 'PURGE': {
+        const done = this.store.log.purgeTo(effect.toIndex);
+        this.inOrder(() => done, 'log purge');
+        return;
+      }
+      case 'SAVE_NODE_STATE': {
+        const { seq, currentTerm, candidateTermId, votedFor } = effect;
+        const done = this.store.nodeState.save({ currentTerm, candidateTermId, votedFor });
+        this.inOrder(async () => {
+          await done;
+          this.input({ type: 'NODE_STATE_SAVED', seq });
+        }, 'node state save');
+        return;
+      }
+      case 'COMMIT':
+      case 'PROPOSED':
+        return;
+      case 'PROPOSAL_REJECTED':
+        this.log.debug({ effect }, 'proposal refused: this member is not a ready leader');
+        return;
+      case 'APPLY': {
+        const entries = effect.entries;
+        this.inOrder(() => this.apply(entries), 'apply');
+        return;
+      }
+      case 'REJECT':
+        this.rejectCommand(effect.sessionId, effect.correlationId, effect.reason, effect.leaderId);
+        return;
+      case 'TAKE_SNAPSHOT': {
+        const { index, term } = effect;
+        this.inOrder(() => this.takeSnapshot(index, term), 'snapshot');
+        return;
+      }
+      case 'INSTALL_SNAPSHOT': {
+        const snapshot = effect.snapshot;
+        this.inOrder(() => this.installSnapshot(snapshot), 'snapshot install');
+        return;
+      }
+      case 'ROLE_CHANGE':
+        this.log.info(
+          { from: effect.from, to: effect.to, term: effect.term },
+          `ROLE_CHANGE: ${effect.from} -> ${effect.to}`,
+        );
+        this.sessionInput({ type: 'ROLE_CHANGED', now: performance.now(), leader: this.leaderView() });
+        return;
+      case 'ELECTION_STATE_CHANGE':
+        this.log.info(
+          { from: effect.from, to: effect.to, term: effect.term },
+          `ELECTION_STATE_CHANGE: memberId=${this.options.memberId} ${effect.from} -> ${effect.to}`,
+        );
+        if (effect.to === 'LEADER_READY' || effect.to === 'FOLLOWER_READY' || effect.to === 'CLOSED') {
+          this.sessionInput({ type: 'ROLE_CHANGED', now: performance.now(), leader: this.leaderView() });
+        }
+        return;
+      case 'MODULE_STATE_CHANGE':
+        this.log.info(
+          { from: effect.from, to: effect.to },
+          `MODULE_STATE_CHANGE: ${effect.from} -> ${effect.to}`,
+        );
+        return;
+    }
+  }
+
+  private leaderView(): LeaderView {
+    const leaderId = this.node.leaderId;
+    if (leaderId === null || (!this.node.isReadyLeader && leaderId === this.options.memberId))
+      return { kind: 'UNKNOWN' };
+    if (leaderId === this.options.memberId) return { kind: 'SELF' };
+    const leader = this.config.members.find((m) => m.id === leaderId);
+    return leader
+      ? { kind: 'OTHER', leaderId, endpoint: `${leader.host}:${leader.clientPort}` }
+      : { kind: 'UNKNOWN' };
+  }
+
+  private async apply(entries: readonly LogEntry[]): Promise<void> {
+    const now = performance.now();
+    for (const entry of entries) {
+      if (entry.kind === EntryKind.SESSION_OPEN || entry.kind === EntryKind.SESSION_CLOSE) {
+        this.sessionInput({ type: 'COMMITTED', now, entry });
+      }
+    }
+    const replies = await this.service.apply(entries);
+    if (!this.node.isReadyLeader) return; // only the leader answers clients
+    for (const reply of replies) {
+      const connectionId = this.sessions.connectionOf(reply.sessionId);
+      if (connectionId === null) continue;
+      this.connections
+        .get(connectionId)
+        ?.send(ClientKind.REPLY, { correlationId: reply.correlationId, payload: reply.payload });
+    }
+  }
+
+  private rejectCommand(
+    sessionId: number,
+    correlationId: number,
+    reason: string,
+    leaderId: number | null,
+  ): void {
+    const connectionId = this.sessions.connectionOf(sessionId);
+    const connection = connectionId === null ? undefined : this.connections.get(connectionId);
+    if (!connection) return;
+    if (reason === 'NOT_LEADER' && leaderId !== null && leaderId !== this.options.memberId) {
+      const leader = this.config.members.find((m) => m.id === leaderId);
+      if (leader) {
+        connection.send(ClientKind.SESSION_EVENT, {
+          code: 'REDIRECT',
+          leaderId,
+          endpoint: `${leader.host}:${leader.clientPort}`,
+        });
+        return;
+      }
+    }
+    // Suspended, transferring or between leaders: the command was not taken; the client sends it again.
+    connection.send(ClientKind.BUSY, { correlationId, retryAfterMs: 50, detail: `not accepted: ${reason}` });
+  }
+
+  private async takeSnapshot(index: number, term: number): Promise<void> {
+    const timestamp = this.node.entryAt(index)?.timestamp ?? 0;
+    const serviceBytes = await this.service.snapshot();
+    const moduleBytes = pack(this.sessions.toSnapshot());
+    const moduleInfo = await this.store.snapshots.save(
+      { serviceId: CONSENSUS_MODULE_SERVICE_ID, logIndex: index, term, timestamp },
+      moduleBytes,
+    );
+    const serviceInfo = await this.store.snapshots.save(
+      { serviceId: SERVICE_SNAPSHOT_ID, logIndex: index, term, timestamp },
+      serviceBytes,
+    );
+    await this.store.recordingLog.appendSnapshotSet({
+      term,
+      logIndex: index,
+      timestamp,
+      snapshots: [
+        { serviceId: CONSENSUS_MODULE_SERVICE_ID, snapshotId: moduleInfo.snapshotId },
+        { serviceId: SERVICE_SNAPSHOT_ID, snapshotId: serviceInfo.snapshotId },
+      ],
+    });
+    await this.store.pruneSnapshots(this.config.snapshot.keep);
+    this.log.info({ index, term, bytes: serviceBytes.length + moduleBytes.length }, 'snapshot taken');
+    this.input({
+      type: 'SNAPSHOT_TAKEN',
+      snapshot: { index, term, data: pack({ module: moduleBytes, service: serviceBytes }) },
+    });
+  }
+
+  private async installSnapshot(snapshot: SnapshotImage): Promise<void> {
+    const image = decodeSnapshotData(snapshot.data);
+    const raw = unpack(snapshot.data) as { module: Uint8Array | null; service: Uint8Array | null };
+    const timestamp = 0;
+    const infos = [];
+    if (raw.module) {
+      infos.push({
+        serviceId: CONSENSUS_MODULE_SERVICE_ID,
+        snapshotId: (
+          await this.store.snapshots.save(
+            {
+              serviceId: CONSENSUS_MODULE_SERVICE_ID,
+              logIndex: snapshot.index,
+              term: snapshot.term,
+              timestamp,
+            },
+            raw.module,
+          )
+        ).snapshotId,
+      });
+    }
+    if (raw.service) {
+      infos.push({
+        serviceId: SERVICE_SNAPSHOT_ID,
+        snapshotId: (
+          await this.store.snapshots.save(
+            { serviceId: SERVICE_SNAPSHOT_ID, logIndex: snapshot.index, term: snapshot.term, timestamp },
+            raw.service,
+          )
+        ).snapshotId,
+      });
+    }
+    await this.store.recordingLog.appendSnapshotSet({
+      term: snapshot.term,
+      logIndex: snapshot.index,
+      timestamp,
+      snapshots: infos,
+    });
+    await this.service.restore(image.service);
+    this.sessions = this.newSessionManager(image.sessions);
+    this.sessionInput({ type: 'ROLE_CHANGED', now: performance.now(), leader: this.leaderView() });
+    this.log.info({ index: snapshot.index, term: snapshot.term }, 'snapshot installed from the leader');
+    this.input({ type: 'SNAPSHOT_INSTALLED', index: snapshot.index });
+  }
+
+  // Session manager effects.
+  private executeSession(effect: SessionEffect): void {
+    switch (effect.type) {
+      case 'SEND':
+        this.connections.get(effect.connectionId)?.send(ClientKind.SESSION_EVENT, effect.event);
+        return;
+      case 'CLOSE_CONNECTION':
+        this.connections.get(effect.connectionId)?.close(effect.reason);
+        return;
+      case 'APPEND':
+        this.proposeSessionEntry(effect.kind, effect.payload, effect.connectionId);
+        return;
+      case 'FORWARD':
+        this.input({
+          type: 'CLIENT_COMMAND',
+          sessionId: effect.sessionId,
+          correlationId: effect.correlationId,
+          payload: effect.body,
+        });
+        return;
+    }
+  }
+
+  private proposeSessionEntry(kind: EntryKind, payload: Uint8Array, connectionId: number | undefined): void {
+    const effects = this.node.handle({ type: 'PROPOSE', kind, payload });
+    for (const effect of effects) {
+      if (effect.type === 'PROPOSED' && kind === EntryKind.SESSION_OPEN && connectionId !== undefined) {
+        this.sessionInput({
+          type: 'OPEN_APPENDED',
+          now: performance.now(),
+          connectionId,
+          index: effect.index,
+        });
+      }
+      this.execute(effect);
+    }
+  }
+}
+
+/** The snapshot image a member hands the consensus core: both parts, msgpack-encoded. */
+const decodeSnapshotData = (
+  data: Uint8Array,
+): { sessions: SessionManagerSnapshot | null; service: Uint8Array | null } => {
+  const raw = unpack(data) as { module: Uint8Array | null; service: Uint8Array | null };
+  return {
+    sessions: raw.module ? (unpack(raw.module) as SessionManagerSnapshot) : null,
+    service: raw.service ?? null,
+  };
+};

@@ -1,0 +1,55 @@
+// What a member runs its service through: committed entries in, replies out, snapshot and restore.
+// The built-in KV service is hosted here directly on the main thread; the actor runtime (worker-thread
+// shards) implements the same interface.
+
+import { pack } from 'msgpackr';
+import { type KvReply, KvService } from '../actors/services/kv.ts';
+import type { LogEntry } from '../machines/log-entry.ts';
+
+export interface ServiceReply {
+  readonly sessionId: number;
+  readonly correlationId: number;
+  readonly payload: Uint8Array;
+}
+
+export interface ServiceHost {
+  /** A name for logs and the cluster tool. */
+  readonly name: string;
+  /** Apply committed entries, in log order, exactly once each; the replies to client sessions. */
+  apply(entries: readonly LogEntry[]): ServiceReply[] | Promise<ServiceReply[]>;
+  /** The whole service state, for a snapshot at the last applied entry. */
+  snapshot(): Uint8Array | Promise<Uint8Array>;
+  /** Replace the state with a snapshot's (null: the empty initial state). */
+  restore(bytes: Uint8Array | null): void | Promise<void>;
+  /** Release threads and other resources. */
+  close?(): Promise<void>;
+}
+
+/** The replicated KV/register service (get, put, compare-and-set) as a member's service. */
+export class KvServiceHost implements ServiceHost {
+  readonly name = 'kv';
+  service = new KvService();
+
+  apply(entries: readonly LogEntry[]): ServiceReply[] {
+    const replies: ServiceReply[] = [];
+    for (const entry of entries) {
+      const reply: KvReply | null = this.service.apply(entry);
+      if (reply) {
+        replies.push({
+          sessionId: reply.sessionId,
+          correlationId: reply.correlationId,
+          payload: pack(reply.result),
+        });
+      }
+    }
+    return replies;
+  }
+
+  snapshot(): Uint8Array {
+    return this.service.snapshot();
+  }
+
+  restore(bytes: Uint8Array | null): void {
+    this.service = bytes ? KvService.restore(bytes) : new KvService();
+  }
+}
