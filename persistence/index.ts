@@ -1,0 +1,41 @@
+// Chorus persistence: one LMDB environment per member directory holding the replicated log, node state,
+// recording log and snapshots, with checksums everywhere, a start-up scan, backup and restore.
+
+export {
+  BACKUP_MANIFEST,
+  type BackupManifest,
+  backupMember,
+  type RestoreReport,
+  restoreMember,
+} from './backup.ts';
+export { StorageError, type StorageErrorCode } from './errors.ts';
+export { LogStore, type PurgeBoundary } from './log-store.ts';
+export {
+  DEFAULT_MAP_SIZE_BYTES,
+  MEMBER_LOCK_FILE,
+  type MemberStatus,
+  MemberStore,
+  type MemberStoreOptions,
+  openMemberStore,
+  type RecoveryPlan,
+  type ScanProblem,
+  type ScanReport,
+  StartupScanError,
+  type StorageUsage,
+} from './member-store.ts';
+export { INITIAL_NODE_STATE, type NodeState, NodeStateStore } from './node-state.ts';
+export {
+  type NewSnapshotSet,
+  type RecordingEntry,
+  RecordingLog,
+  type SnapshotEntry,
+  type SnapshotSet,
+  type TermEntry,
+} from './recording-log.ts';
+export {
+  CONSENSUS_MODULE_SERVICE_ID,
+  type SnapshotDescriptor,
+  type SnapshotInfo,
+  SnapshotStore,
+  SnapshotWriter,
+} from './snapshot-store.ts';
