@@ -128,6 +128,38 @@ const buildProgram = (): Command => {
     );
 
   program
+    .command('tool')
+    .description(
+      'the cluster tool: inspect or act on the member whose directory is DIR (list-members, is-leader, describe, snapshot, ...)',
+    )
+    .argument('<dir>', "a member's directory (for example data/member-0)")
+    .argument(
+      '<command>',
+      'list-members | is-leader | describe | snapshot | suspend | resume | transfer-leadership',
+    )
+    .option('--to <n>', 'transfer-leadership: the member to hand over to', integer('--to', 0))
+    .action(async (dir: string, command: string, options: { to?: number }) => {
+      const { runTool } = await import('./tool.ts');
+      try {
+        process.exitCode = await runTool(dir, command, options);
+      } catch (error) {
+        fail(error, EXIT_FAILURE);
+      }
+    });
+
+  program
+    .command('cluster')
+    .description('a local multi-process cluster for development: `cluster up`')
+    .argument('<action>', 'up')
+    .option('--members <n>', 'cluster size: 3 or 5', members, 3)
+    .option('--dir <dir>', 'base directory (default: ./chorus-cluster)', 'chorus-cluster')
+    .action(async (action: string, options: { members: 3 | 5; dir: string }) => {
+      if (action !== 'up') fail(`unknown cluster action "${action}"; use \`npx chorus cluster up\``);
+      const { clusterUp } = await import('./cluster-up.ts');
+      process.exitCode = await clusterUp(options);
+    });
+
+  program
     .command('sim')
     .description(
       'run the deterministic cluster simulator with faults, invariants and a linearizability verdict',

@@ -227,3 +227,10 @@ export class LocalCluster {
     if (this.removeOnClose) rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** One line for a person: the member, and what its log record says (elections and roles in full). */
+export const formatRecord = (memberId: number, record: Record<string, unknown>): string => {
+  const level = Number(record.level ?? 30);
+  const tag = level >= 50 ? 'ERROR ' : level >= 40 ? 'WARN  ' : '';
+  return `member ${memberId}  ${tag}${String(record.msg ?? '')}`;
+};

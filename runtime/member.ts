@@ -31,6 +31,7 @@ import {
 import type { LeaderView } from '../machines/client-session.ts';
 import { EntryKind, type LogEntry } from '../machines/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, type MemberStore, openMemberStore } from '../persistence/index.ts';
+import { type AdminRequest, AdminServer } from './admin.ts';
 import { type ClusterConfig, memberById } from './config.ts';
 import { PeerNetwork } from './peer-network.ts';
 import { ClientKind } from './protocol.ts';
@@ -73,6 +74,7 @@ export class Member {
   private readonly connections = new Map<number, FramedConnection>();
   private nextConnectionId = 1;
   private ticker: NodeJS.Timeout | null = null;
+  private readonly admin: AdminServer;
   private closed = false;
   /** Effects that touch the store or the service run in order, one after another. */
   private chain: Promise<void> = Promise.resolve();
@@ -122,6 +124,7 @@ export class Member {
       },
       (connection) => this.acceptClient(connection),
     );
+    this.admin = new AdminServer(store.dir, (request) => this.onAdmin(request));
   }
 
   /** Open the store (the start-up scan refuses damaged data), recover, and start serving. */
@@ -199,6 +202,71 @@ export class Member {
     };
   }
 
+  /** Everything the cluster tool's `describe` shows. */
+  describe(): object {
+    const log = this.store.log;
+    return {
+      ...this.status(),
+      dir: this.store.dir,
+      pid: process.pid,
+      snapshotIndex: this.node.snapshotIndex,
+      members: this.config.members,
+      log: { firstIndex: log.firstIndex, lastIndex: log.lastIndex, durableIndex: log.durableIndex },
+      nodeState: this.store.nodeState.load(),
+      snapshotSets: this.store.recordingLog
+        .snapshotSets()
+        .map((set) => ({ setId: set.setId, logIndex: set.logIndex, term: set.term, valid: set.valid })),
+      terms: this.store.recordingLog.terms().slice(-5),
+      clientSessions: this.sessions
+        .list()
+        .map(({ id, principal, state, connectionId }) => ({ id, principal, state, connectionId })),
+    };
+  }
+
+  private async onAdmin(request: AdminRequest): Promise<unknown> {
+    const waitFor = async (check: () => boolean, what: string, timeoutMs = 5000): Promise<void> => {
+      const deadline = performance.now() + timeoutMs;
+      while (!check()) {
+        if (performance.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    };
+    switch (request.command) {
+      case 'status':
+        return this.describe();
+      case 'snapshot': {
+        const before = this.node.snapshotIndex;
+        const at = this.node.appliedIndex;
+        if (at <= before)
+          return { snapshotIndex: before, taken: false, reason: 'nothing applied since the last snapshot' };
+        this.input({ type: 'REQUEST_SNAPSHOT' });
+        await waitFor(() => this.node.snapshotIndex >= at, `a snapshot at ${at}`);
+        return { snapshotIndex: this.node.snapshotIndex, taken: true };
+      }
+      case 'suspend':
+        this.input({ type: 'SUSPEND' });
+        await waitFor(() => this.node.moduleState === 'SUSPENDED', 'suspend');
+        return { moduleState: this.node.moduleState };
+      case 'resume':
+        this.input({ type: 'RESUME' });
+        await waitFor(() => this.node.moduleState === 'ACTIVE', 'resume');
+        return { moduleState: this.node.moduleState };
+      case 'transfer-leadership': {
+        if (this.node.role !== 'LEADER')
+          throw new Error(
+            `member ${this.options.memberId} is not the leader (leader: ${this.node.leaderId ?? 'unknown'})`,
+          );
+        const to = request.to ?? this.peers.connectedPeers()[0];
+        if (to === undefined) throw new Error('no follower is connected to take over');
+        this.input({ type: 'TRANSFER_LEADERSHIP', to });
+        await waitFor(() => this.node.role !== 'LEADER', `leadership transfer to member ${to}`);
+        return { to, leaderId: this.node.leaderId };
+      }
+      default:
+        throw new Error(`unknown admin command "${String((request as { command: unknown }).command)}"`);
+    }
+  }
+
   /** Ask the consensus module for something an operator can ask (snapshot, suspend, transfer...). */
   request(input: ConsensusInput): void {
     this.input(input);
@@ -230,6 +298,7 @@ export class Member {
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
     this.input({ type: 'SHUTDOWN' });
+    await this.admin.stop();
     await this.clients.stop('member shutting down');
     await this.peers.stop();
     await this.chain.catch(() => {});
@@ -241,10 +310,11 @@ export class Member {
   private async listen(): Promise<void> {
     await this.peers.start();
     await this.clients.start();
+    await this.admin.start();
     this.input({ type: 'TICK', now: performance.now() });
     this.ticker = setInterval(() => {
       const now = performance.now();
-      this.input({ type: 'TICK', now });
+      this.input({ type: 'TICK', now, clusterTime: Date.now() });
       this.sessionInput({ type: 'TICK', now });
     }, TICK_MS);
     this.log.info(

@@ -132,6 +132,8 @@ export class ConsensusNode {
 
   // Clock and election bookkeeping.
   private now = 0;
+  /** The member's wall clock (ms since the epoch) from TICK, for entry timestamps only, never for timeouts. */
+  private wallClock = 0;
   private started = false;
   private startup = true;
   private canvass = new Map<number, { logTerm: number; logIndex: number }>();
@@ -300,6 +302,8 @@ export class ConsensusNode {
     if (this.moduleState === 'CLOSED') return;
     switch (input.type) {
       case 'TICK':
+        if (input.clusterTime !== undefined && input.clusterTime > this.wallClock)
+          this.wallClock = input.clusterTime;
         this.onTick(input.now);
         return;
       case 'PEER_MESSAGE':
@@ -349,6 +353,16 @@ export class ConsensusNode {
         this.moduleSend({ type: 'TERMINATED' });
         return;
     }
+  }
+
+  /**
+   * The timestamp of a new entry: cluster time, in whole milliseconds, never behind the entry before it
+   * (so it keeps moving forward across leaders whose clocks disagree: O5). It is the member's wall clock
+   * when the shell supplies one, else the monotonic clock of TICK.
+   */
+  private clusterTimestamp(): number {
+    const last = this.entries.length > 0 ? this.entries[this.entries.length - 1].timestamp : 0;
+    return Math.max(Math.floor(this.wallClock > 0 ? this.wallClock : this.now), last);
   }
 
   private onTick(now: number): void {
@@ -483,7 +497,7 @@ export class ConsensusNode {
           {
             index: this.lastIndex + 1,
             term: this.currentTerm,
-            timestamp: this.now,
+            timestamp: this.clusterTimestamp(),
             kind: EntryKind.NEW_LEADERSHIP_TERM,
             payload: EMPTY_PAYLOAD,
           },
@@ -1011,7 +1025,7 @@ export class ConsensusNode {
       {
         index: this.lastIndex + 1,
         term: this.currentTerm,
-        timestamp: this.now,
+        timestamp: this.clusterTimestamp(),
         kind: EntryKind.SESSION_MESSAGE,
         payload: encodeSessionMessage(sessionId, correlationId, payload),
       },
@@ -1025,7 +1039,7 @@ export class ConsensusNode {
       return;
     }
     const index = this.lastIndex + 1;
-    this.appendLocal([{ index, term: this.currentTerm, timestamp: this.now, kind, payload }]);
+    this.appendLocal([{ index, term: this.currentTerm, timestamp: this.clusterTimestamp(), kind, payload }]);
     this.out.push({ type: 'PROPOSED', index, term: this.currentTerm, kind });
   }
 

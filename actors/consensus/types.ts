@@ -161,7 +161,11 @@ export type PeerMessage =
 
 export type ConsensusInput =
   /** The monotonic clock advanced (ms). Timeouts are measured only from these. */
-  | { readonly type: 'TICK'; readonly now: number }
+  /**
+   * The clock advanced. `now` is monotonic ms and drives every timeout; `clusterTime` (optional) is the
+   * member's wall clock, used only to timestamp new entries (cluster time), never for timeouts.
+   */
+  | { readonly type: 'TICK'; readonly now: number; readonly clusterTime?: number }
   | { readonly type: 'PEER_MESSAGE'; readonly from: number; readonly message: PeerMessage }
   /** A client's command (payload encoded for the service). */
   | {
