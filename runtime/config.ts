@@ -38,6 +38,26 @@ export const snapshotPolicySchema = z
   })
   .strict();
 
+/** How members authenticate clients (a pluggable authenticator; these are the built-in ones). */
+export const authenticationSchema = z.discriminatedUnion('kind', [
+  /** Every client is accepted (development). */
+  z.object({ kind: z.literal('allow-all') }).strict(),
+  /** Clients send a shared token as their credentials. */
+  z
+    .object({
+      kind: z.literal('shared-token'),
+      token: z.string().min(16, 'must be at least 16 characters (for example 32 random bytes in base64)'),
+    })
+    .strict(),
+  /** Clients send their principal; the member challenges with a nonce; they answer HMAC-SHA256(secret, nonce). */
+  z
+    .object({
+      kind: z.literal('challenge-response'),
+      secrets: z.record(z.string().min(1), z.string().min(16, 'each secret must be at least 16 characters')),
+    })
+    .strict(),
+]);
+
 /**
  * Timing defaults aim at about one second from the loss of a leader to a new leader on a LAN: followers
  * notice after `leaderHeartbeatTimeoutMs`, canvass and nominate within `electionTimeoutMs`.
@@ -61,6 +81,7 @@ export const clusterConfigSchema = z
       .min(1, 'needs at least 1 worker shard')
       .max(64, 'at most 64 worker shards')
       .default(2),
+    authentication: authenticationSchema.default({ kind: 'allow-all' }),
     /** LMDB map size per member: the most the member's store may grow to. */
     mapSizeBytes: z
       .number()

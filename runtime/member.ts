@@ -20,7 +20,12 @@ import {
   type PersistedState,
   type SnapshotImage,
 } from '../actors/consensus/index.ts';
-import { type Authenticator, allowAllAuthenticator } from '../actors/sessions/authenticators.ts';
+import {
+  type Authenticator,
+  allowAllAuthenticator,
+  challengeResponseAuthenticator,
+  sharedTokenAuthenticator,
+} from '../actors/sessions/authenticators.ts';
 import { parseClientRequest } from '../actors/sessions/requests.ts';
 import {
   type SessionEffect,
@@ -78,6 +83,9 @@ export class Member {
   private closed = false;
   /** Effects that touch the store or the service run in order, one after another. */
   private chain: Promise<void> = Promise.resolve();
+  /** Inputs gathered this event-loop turn, for one `handleAll` (see `input`). */
+  private pendingInputs: ConsensusInput[] = [];
+  private inputsScheduled = false;
   private failure: Error | null = null;
 
   private constructor(
@@ -328,7 +336,7 @@ export class Member {
       memberId: this.options.memberId,
       maxSessions: this.config.maxSessions,
       sessionTimeoutMs: this.config.sessionTimeoutMs,
-      authenticator: this.options.authenticator ?? allowAllAuthenticator(),
+      authenticator: this.options.authenticator ?? authenticatorFor(this.config.authentication),
     };
     return snapshot ? SessionManager.fromSnapshot(snapshot, options) : new SessionManager(options);
   }
@@ -337,16 +345,78 @@ export class Member {
   // Inputs
   // ---------------------------------------------------------------------------------------------
 
+  /**
+   * Feed the core. The high-rate inputs (client commands, peer messages, flush completions) are gathered
+   * for the rest of this event-loop turn and handed over together with `handleAll` (setImmediate runs
+   * right after the poll phase that read them): one replication round, one APPEND message per follower
+   * and one group-committed log write per turn instead of one per command. Anything else is handled at
+   * once, after whatever is queued, so the core sees inputs in arrival order.
+   */
   private input(input: ConsensusInput): void {
     if (this.failure) return;
-    let effects: ConsensusEffect[];
-    try {
-      effects = this.node.handle(input);
-    } catch (error) {
-      this.fail(error as Error, `consensus input ${input.type}`);
+    this.pendingInputs.push(input);
+    const type = input.type;
+    if (type === 'CLIENT_COMMAND' || type === 'PEER_MESSAGE' || type === 'APPENDED') {
+      if (!this.inputsScheduled) {
+        this.inputsScheduled = true;
+        setImmediate(this.handlePendingInputs);
+      }
       return;
     }
-    for (const effect of effects) this.execute(effect);
+    this.handlePendingInputs();
+  }
+
+  /** Hand every queued input to the core in one call and carry out the effects, in order. */
+  private readonly handlePendingInputs = (): void => {
+    this.inputsScheduled = false;
+    if (this.failure || this.pendingInputs.length === 0) return;
+    const inputs = this.pendingInputs;
+    this.pendingInputs = [];
+    let effects: ConsensusEffect[];
+    try {
+      effects = inputs.length === 1 ? this.node.handle(inputs[0]) : this.node.handleAll(inputs);
+    } catch (error) {
+      this.fail(error as Error, `consensus inputs ${[...new Set(inputs.map((i) => i.type))].join(', ')}`);
+      return;
+    }
+    this.executeAll(effects);
+  };
+
+  /**
+   * Carry out effects in order. A run of adjacent APPENDs (one per client command of a batch) goes to the
+   * store as one append; its completion reports the run's last seq, which acknowledges them all.
+   */
+  private executeAll(effects: readonly ConsensusEffect[]): void {
+    for (let i = 0; i < effects.length; i++) {
+      const effect = effects[i];
+      if (effect.type !== 'APPEND') {
+        this.execute(effect);
+        continue;
+      }
+      let seq = effect.seq;
+      let entries = effect.entries;
+      if (effects[i + 1]?.type === 'APPEND') {
+        const run = [...entries];
+        for (let next = effects[i + 1]; next?.type === 'APPEND'; next = effects[i + 1]) {
+          for (const entry of next.entries) run.push(entry);
+          seq = next.seq;
+          i++;
+        }
+        entries = run;
+      }
+      this.appendToLog(entries, seq);
+    }
+  }
+
+  /**
+   * Enqueue entries in the store now (one event-loop turn's appends share a group commit). The store
+   * settles appends in order, once flushed; APPENDED does not wait behind apply or snapshot steps.
+   */
+  private appendToLog(entries: readonly LogEntry[], seq: number): void {
+    this.store.log.append(entries).then(
+      () => this.input({ type: 'APPENDED', seq }),
+      (error: unknown) => this.fail(error as Error, 'log append'),
+    );
   }
 
   private sessionInput(input: SessionInput): void {
@@ -399,15 +469,9 @@ export class Member {
       case 'SEND':
         this.peers.send(effect.to, effect.message);
         return;
-      case 'APPEND': {
-        // Enqueued now (so one event-loop turn's appends share a group commit); acknowledged in order.
-        const done = this.store.log.append(effect.entries);
-        this.inOrder(async () => {
-          await done;
-          this.input({ type: 'APPENDED', seq: effect.seq });
-        }, 'log append');
+      case 'APPEND':
+        this.appendToLog(effect.entries, effect.seq);
         return;
-      }
       case 'TRUNCATE': {
         const done = this.store.log.truncateFrom(effect.fromIndex);
         this.inOrder(() => done, 'log truncate');
@@ -627,6 +691,9 @@ export class Member {
   }
 
   private proposeSessionEntry(kind: EntryKind, payload: Uint8Array, connectionId: number | undefined): void {
+    // Inputs queued this turn go first, so the core sees them in arrival order.
+    this.handlePendingInputs();
+    if (this.failure) return;
     const effects = this.node.handle({ type: 'PROPOSE', kind, payload });
     for (const effect of effects) {
       if (effect.type === 'PROPOSED' && kind === EntryKind.SESSION_OPEN && connectionId !== undefined) {
@@ -641,6 +708,21 @@ export class Member {
     }
   }
 }
+
+/** The built-in authenticator a configuration names. Challenge nonces come from the OS's CSPRNG. */
+export const authenticatorFor = (authentication: ClusterConfig['authentication']): Authenticator => {
+  switch (authentication.kind) {
+    case 'allow-all':
+      return allowAllAuthenticator();
+    case 'shared-token':
+      return sharedTokenAuthenticator({ token: authentication.token });
+    case 'challenge-response':
+      return challengeResponseAuthenticator({
+        secrets: authentication.secrets,
+        nonces: (length) => randomBytes(length),
+      });
+  }
+};
 
 /** The snapshot image a member hands the consensus core: both parts, msgpack-encoded. */
 const decodeSnapshotData = (

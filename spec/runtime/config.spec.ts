@@ -175,6 +175,27 @@ describe('cluster configuration (O1)', () => {
     ]);
   });
 
+  it('O1: refuses a shared token too short to be a secret, naming the field', () => {
+    expectRefused(
+      base({ authentication: { kind: 'shared-token', token: 'short' } }),
+      'authentication.token',
+      /at least 16 characters/,
+    );
+  });
+
+  it('O1: refuses an unknown authenticator kind', () => {
+    const problems = problemsOf(base({ authentication: { kind: 'ldap' } as never }));
+    expect(problems.map((p) => p.field)).to.include('authentication.kind');
+  });
+
+  it('accepts the built-in authenticators and defaults to allow-all', () => {
+    expect(validateClusterConfig(base()).authentication).to.deep.equal({ kind: 'allow-all' });
+    const config = validateClusterConfig(
+      base({ authentication: { kind: 'challenge-response', secrets: { alice: 'a-secret-of-16-chars' } } }),
+    );
+    expect(config.authentication.kind).to.equal('challenge-response');
+  });
+
   it('parses and formats the compact members string operators know from Aeron', () => {
     const text = '0,127.0.0.1:9000:9100|1,127.0.0.1:9001:9101|2,[::1]:9002:9102';
     const parsed = parseMembersString(text);
