@@ -9,7 +9,7 @@ import {
   initialConnectionContext,
 } from '../../machines/client-connection.ts';
 import { seedRandom } from '../../machines/random.ts';
-import { exploreCoverage, shortestPaths } from '../support/statechart-coverage.ts';
+import { exploreCoverage, shortestPaths } from '../support/model-coverage.ts';
 
 type Snapshot = SnapshotFrom<typeof clientConnectionMachine>;
 

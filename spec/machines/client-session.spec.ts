@@ -12,7 +12,7 @@ import {
   refusalFor,
   SESSION_PROTOCOL_VERSION,
 } from '../../machines/client-session.ts';
-import { exploreCoverage, shortestPaths } from '../support/statechart-coverage.ts';
+import { exploreCoverage, shortestPaths } from '../support/model-coverage.ts';
 
 type Snapshot = SnapshotFrom<typeof clientSessionMachine>;
 

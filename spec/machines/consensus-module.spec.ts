@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { consensusModuleMachine, MODULE_STATES, type ModuleEvent } from '../../machines/consensus-module.ts';
-import { coverModel, edgeLines } from '../actors/consensus/model-coverage.ts';
+import { coverModel, edgeLines } from '../support/model-coverage.ts';
 
 const EVENTS: ModuleEvent[] = [
   { type: 'RECOVERED' },

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { initialTransition, transition } from 'xstate';
 import { ELECTION_STATES, type ElectionEvent, electionMachine } from '../../machines/election.ts';
-import { coverModel, edgeLines } from '../actors/consensus/model-coverage.ts';
+import { coverModel, edgeLines } from '../support/model-coverage.ts';
 
 const canvass = (
   allAnswered: boolean,

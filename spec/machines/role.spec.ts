@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ROLES, type RoleEvent, roleMachine } from '../../machines/role.ts';
-import { coverModel, edgeLines } from '../actors/consensus/model-coverage.ts';
+import { coverModel, edgeLines } from '../support/model-coverage.ts';
 
 const EVENTS: RoleEvent[] = [{ type: 'BALLOT_STARTED' }, { type: 'ELECTED' }, { type: 'STEPPED_DOWN' }];
 
