@@ -3,6 +3,7 @@
 // starts; every problem names the field and says how to fix it (failure case O1).
 
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 
 const port = z
@@ -82,6 +83,15 @@ export const clusterConfigSchema = z
       .max(64, 'at most 64 worker shards')
       .default(2),
     authentication: authenticationSchema.default({ kind: 'allow-all' }),
+    /**
+     * The actor services this cluster runs: a module exporting `services` (defineService results), e.g.
+     * "./examples/counter-service.ts", relative to the configuration file (or the working directory for a
+     * configuration given in code). Left out: the built-in KV service.
+     */
+    services: z
+      .string()
+      .min(1, 'must name a module path, for example ./examples/counter-service.ts')
+      .optional(),
     /** LMDB map size per member: the most the member's store may grow to. */
     mapSizeBytes: z
       .number()
@@ -287,7 +297,11 @@ export const loadClusterConfig = (file: string): ClusterConfig => {
       file,
     );
   }
-  return resolveClusterConfig(raw, file);
+  const config = resolveClusterConfig(raw, file);
+  // A services module path in a file is relative to that file, wherever the member is started from.
+  if (config.services !== undefined && !isAbsolute(config.services) && !/^[a-z]+:/.test(config.services))
+    return { ...config, services: resolve(dirname(file), config.services) };
+  return config;
 };
 
 /** Accept `members` as an array or a compact members string, then validate everything. */

@@ -40,7 +40,8 @@ import { type AdminRequest, AdminServer } from './admin.ts';
 import { type ClusterConfig, memberById } from './config.ts';
 import { PeerNetwork } from './peer-network.ts';
 import { ClientKind } from './protocol.ts';
-import { KvServiceHost, type ServiceHost } from './service-host.ts';
+import { KvServiceHost, type LeaderContext, type ProposedEntry, type ServiceHost } from './service-host.ts';
+import { ActorServiceHost } from './shards/actor-service-host.ts';
 import { type FramedConnection, TcpListener } from './transport.ts';
 
 /** The service id the hosted service's snapshot is recorded under. */
@@ -140,6 +141,13 @@ export class Member {
     const { config, memberId, logger } = options;
     memberById(config, memberId);
     const dir = join(config.dir, `member-${memberId}`);
+    // The hosted service: the one given, the actor services the configuration names (checked here, before
+    // the store opens: a bad `services` module is refused naming the field), or the built-in KV service.
+    const service: ServiceHost =
+      options.service ??
+      (config.services !== undefined
+        ? await ActorServiceHost.open({ servicesModule: config.services, shards: config.workerShards })
+        : new KvServiceHost());
     const store = await openMemberStore(dir, { mapSizeBytes: config.mapSizeBytes });
     try {
       const plan = store.recoveryPlan();
@@ -149,7 +157,6 @@ export class Member {
           `snapshot set skipped: ${skipped.reason}`,
         );
       }
-      const service = options.service ?? new KvServiceHost();
       let snapshot: SnapshotImage | null = null;
       let sessionSnapshot: SessionManagerSnapshot | null = null;
       if (plan.snapshotSet) {
@@ -189,6 +196,7 @@ export class Member {
       await member.listen();
       return member;
     } catch (error) {
+      await service.close?.();
       await store.close();
       throw error;
     }
@@ -282,7 +290,7 @@ export class Member {
 
   /**
    * Stop. `graceful` (SIGTERM): stop taking client work, hand leadership to an up-to-date follower if
-   * this member leads, wait for the store to settle, then close. Otherwise close at once.
+   * this member leads, take a snapshot, wait for the store to settle, then close. Otherwise close at once.
    */
   async stop({
     graceful = false,
@@ -303,6 +311,11 @@ export class Member {
         }
       }
     }
+    if (graceful && !this.failure) {
+      // O3: leave a snapshot at the applied position, so the restart replays only what came after it.
+      this.input({ type: 'REQUEST_SNAPSHOT' });
+      await this.chain.catch(() => {});
+    }
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
     this.input({ type: 'SHUTDOWN' });
@@ -322,7 +335,11 @@ export class Member {
     this.input({ type: 'TICK', now: performance.now() });
     this.ticker = setInterval(() => {
       const now = performance.now();
-      this.input({ type: 'TICK', now, clusterTime: Date.now() });
+      const clusterTime = Date.now();
+      this.input({ type: 'TICK', now, clusterTime });
+      // A leading service appends what is due (actor timers, sends): cluster time never runs backwards.
+      if (this.service.tick && !this.failure && !this.closed)
+        this.service.tick(Math.max(clusterTime, this.node.entryAt(this.node.lastIndex)?.timestamp ?? 0));
       this.sessionInput({ type: 'TICK', now });
     }, TICK_MS);
     this.log.info(
@@ -527,6 +544,7 @@ export class Member {
           { from: effect.from, to: effect.to, term: effect.term },
           `ELECTION_STATE_CHANGE: memberId=${this.options.memberId} ${effect.from} -> ${effect.to}`,
         );
+        if (effect.to === 'LEADER_READY') this.leadService(effect.term);
         if (effect.to === 'LEADER_READY' || effect.to === 'FOLLOWER_READY' || effect.to === 'CLOSED') {
           this.sessionInput({ type: 'ROLE_CHANGED', now: performance.now(), leader: this.leaderView() });
         }
@@ -688,6 +706,34 @@ export class Member {
         });
         return;
     }
+  }
+
+  /** Hand the service this leadership (in apply order, after everything applied so far; never in replay). */
+  private leadService(term: number): void {
+    const service = this.service;
+    if (!service.lead) return;
+    const leading = () => this.node.isReadyLeader && this.node.term === term && !this.closed && !this.failure;
+    const leader: LeaderContext = {
+      propose: (entries) => this.proposeServiceEntries(entries),
+      get active() {
+        return leading();
+      },
+    };
+    this.inOrder(() => service.lead?.(leader), 'service leadership take-over');
+  }
+
+  /** Append entries the service asks for (leader only): how many the consensus module took. */
+  private proposeServiceEntries(entries: readonly ProposedEntry[]): number {
+    // Inputs queued this turn go first, so the core sees them in arrival order.
+    this.handlePendingInputs();
+    if (this.failure || entries.length === 0) return 0;
+    const effects = this.node.handleAll(
+      entries.map(({ kind, payload }) => ({ type: 'PROPOSE', kind, payload }) as const),
+    );
+    let taken = 0;
+    for (const effect of effects) if (effect.type === 'PROPOSED') taken++;
+    this.executeAll(effects);
+    return taken;
   }
 
   private proposeSessionEntry(kind: EntryKind, payload: Uint8Array, connectionId: number | undefined): void {

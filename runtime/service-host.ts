@@ -4,12 +4,27 @@
 
 import { pack } from 'msgpackr';
 import { type KvReply, KvService } from '../actors/services/kv.ts';
-import type { LogEntry } from '../machines/log-entry.ts';
+import type { EntryKind, LogEntry } from '../machines/log-entry.ts';
 
 export interface ServiceReply {
   readonly sessionId: number;
   readonly correlationId: number;
   readonly payload: Uint8Array;
+}
+
+/** An entry a service asks the leader to append (a timer expiry, an actor-to-actor message, an effect's result). */
+export interface ProposedEntry {
+  readonly kind: EntryKind;
+  readonly payload: Uint8Array;
+}
+
+/** What a member gives its service for one leadership (from LEADER_READY until it stops leading). */
+export interface LeaderContext {
+  /** Append entries through the consensus module, in order; how many were taken (the rest were refused:
+   *  no longer the ready leader, suspended or transferring). */
+  propose(entries: readonly ProposedEntry[]): number;
+  /** True while this leadership lasts. */
+  readonly active: boolean;
 }
 
 export interface ServiceHost {
@@ -23,6 +38,11 @@ export interface ServiceHost {
   restore(bytes: Uint8Array | null): void | Promise<void>;
   /** Release threads and other resources. */
   close?(): Promise<void>;
+  /** This member became the ready leader; called in apply order (after every entry applied so far), never
+   *  during replay. A service with its own pending work (timers, outbox, external effects) takes it over. */
+  lead?(leader: LeaderContext): void | Promise<void>;
+  /** Every member tick with the cluster time (ms): a leading service appends what is now due. */
+  tick?(clusterTime: number): void;
 }
 
 /** The replicated KV/register service (get, put, compare-and-set) as a member's service. */

@@ -1,12 +1,19 @@
 // The actor runtime as a member's ServiceHost (runtime/service-host.ts): worker shards plus the
 // main-thread state that follows their outputs in log order — the cluster timer service and the outbox
-// of actor-to-actor sends. Pass it as `MemberOptions.service`; the member applies committed entries,
-// snapshots and restores it. The leader also calls `dueEntries(now)` each tick and appends what it
-// returns, performs the EFFECT outputs it is told about (`onEffect`), and calls `takeOverAsLeader()` when
-// it becomes leader. Followers call none of those: their timers and outbox follow the log all the same.
+// of actor-to-actor sends. Registering services with a member is one call:
+//
+//   await Member.start({ config, memberId, logger,
+//     service: await ActorServiceHost.open({ servicesModule: './examples/counter-service.ts', shards: 2 }) });
+//
+// (or the `services` field of the cluster configuration). The member applies committed entries, snapshots
+// and restores it, calls `lead(leader)` when it becomes the ready leader and `tick(clusterTime)` on every
+// tick. While leading, the host appends due timer expiries and pending actor-to-actor sends, and performs
+// external effects with the services module's `performEffect`, appending each result. Followers do none of
+// that: their timers and outbox follow the log all the same. Replay never performs an effect: only
+// `lead()` (the pending ones, handed over) and entries applied after it do.
 
 import { Outbox } from '../../actors/shard/outbox.ts';
-import { pack, type ShardOutput, unpack } from '../../actors/shard/protocol.ts';
+import { effectDonePayload, pack, type ShardOutput, unpack } from '../../actors/shard/protocol.ts';
 import {
   decodeShardSetSnapshot,
   encodeShardSetSnapshot,
@@ -14,7 +21,8 @@ import {
 } from '../../actors/shard/shard-set.ts';
 import { ClusterTimers } from '../../actors/timers/cluster-timers.ts';
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
-import type { ServiceHost, ServiceReply } from '../service-host.ts';
+import type { LeaderContext, ProposedEntry, ServiceHost, ServiceReply } from '../service-host.ts';
+import { loadServicesModule, type PerformEffect } from './services-module.ts';
 import { type PendingEffect, ShardPool, type ShardPoolOptions } from './shard-pool.ts';
 
 export const ACTOR_SNAPSHOT_VERSION = 1;
@@ -51,10 +59,20 @@ export const decodeActorSnapshot = (bytes: Uint8Array): ActorSnapshot => {
 export const encodeReply = (output: Extract<ShardOutput, { type: 'REPLY' }>): Uint8Array =>
   pack(output.ok ? { ok: true, value: output.value } : { ok: false, error: output.error });
 
+/** The result an actor gets for an effect (its EFFECT_DONE_EVENT `result`): the same shape as a reply. */
+export type EffectResult =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } };
+
 export interface ActorServiceHostOptions extends Omit<ShardPoolOptions, 'snapshot'> {
   /** Called for each EFFECT output in log order (every member): only the live leader performs it. */
   readonly onEffect?: (effect: Extract<ShardOutput, { type: 'EFFECT' }>) => void;
+  /** How the leader performs external effects (default: the services module's `performEffect` export,
+   *  when opened with `ActorServiceHost.open`). Without one, an effect completes with NO_EFFECT_HANDLER. */
+  readonly performEffect?: PerformEffect;
 }
+
+type EffectOutput = Extract<ShardOutput, { type: 'EFFECT' }>;
 
 export class ActorServiceHost implements ServiceHost {
   readonly name = 'actors';
@@ -63,9 +81,28 @@ export class ActorServiceHost implements ServiceHost {
   private outboxState = new Outbox();
   /** Called for each EFFECT output; may be set later (e.g. once start-up replay is over). */
   onEffect: ActorServiceHostOptions['onEffect'];
+  /** The leadership this member holds (set by `lead`, in apply order); null on a follower and in replay. */
+  private leader: LeaderContext | null = null;
+  /** Effect results the leader could not append yet (refused proposals), retried on the next tick. */
+  private completions: ProposedEntry[] = [];
 
   constructor(private readonly options: ActorServiceHostOptions) {
     this.onEffect = options.onEffect;
+  }
+
+  /**
+   * A host for the services in `options.servicesModule`, loaded and checked on this thread first (a bad
+   * path or a module without services throws a ConfigError naming the `services` field, before any worker
+   * starts). Its `performEffect` export is used unless `options.performEffect` is given. The member (or
+   * the caller) starts the shards with `restore(snapshot or null)`.
+   */
+  static async open(options: ActorServiceHostOptions): Promise<ActorServiceHost> {
+    const loaded = await loadServicesModule(options.servicesModule);
+    return new ActorServiceHost({
+      ...options,
+      servicesModule: loaded.url,
+      performEffect: options.performEffect ?? loaded.performEffect,
+    });
   }
 
   get pool(): ShardPool {
@@ -84,7 +121,7 @@ export class ActorServiceHost implements ServiceHost {
   /** Start the shards from a snapshot (`snapshot()`'s bytes) or empty; replaces any running shards. */
   async restore(bytes: Uint8Array | null): Promise<void> {
     const snapshot = bytes ? decodeActorSnapshot(bytes) : null; // throws before anything is replaced
-    const { onEffect: _onEffect, ...poolOptions } = this.options;
+    const { onEffect: _onEffect, performEffect: _performEffect, ...poolOptions } = this.options;
     const next = await ShardPool.start({ ...poolOptions, snapshot: snapshot?.shards });
     await this.current?.close();
     this.current = next;
@@ -100,7 +137,14 @@ export class ActorServiceHost implements ServiceHost {
       this.timerState.applyOutputs(outputs);
       this.outboxState.apply(entries, outputs);
       const onEffect = this.onEffect;
-      if (onEffect) for (const output of outputs) if (output.type === 'EFFECT') onEffect(output);
+      const leader = this.leader?.active ? this.leader : null;
+      if (onEffect || leader) {
+        for (const output of outputs) {
+          if (output.type !== 'EFFECT') continue;
+          onEffect?.(output);
+          if (leader) this.perform(output, leader);
+        }
+      }
       return outputs;
     });
   }
@@ -136,6 +180,78 @@ export class ActorServiceHost implements ServiceHost {
     this.timerState.resetInFlight();
     this.outboxState.resetAppended();
     return this.pool.pendingEffects();
+  }
+
+  /**
+   * ServiceHost: this member became the ready leader (called in apply order, so everything applied so far
+   * is in the timers, outbox and shards). Re-appends what an earlier leadership may not have and performs
+   * the external effects still pending; effects decided by entries applied from now on are performed as
+   * they are applied.
+   */
+  async lead(leader: LeaderContext): Promise<void> {
+    this.completions = [];
+    const pending = await this.takeOverAsLeader();
+    if (!leader.active) return;
+    this.leader = leader;
+    for (const effect of pending) this.perform({ type: 'EFFECT', index: 0, ...effect }, leader);
+  }
+
+  /** ServiceHost: while leading, append due timer expiries, pending sends and effect results. */
+  tick(clusterTime: number): void {
+    const leader = this.leader;
+    if (!leader) return;
+    if (!leader.active) {
+      this.leader = null;
+      this.completions = [];
+      return;
+    }
+    const completions = this.completions;
+    const due = this.dueEntries(clusterTime);
+    if (completions.length === 0 && due.length === 0) return;
+    const entries = completions.length === 0 ? due : [...completions, ...due];
+    const taken = leader.propose(entries);
+    this.completions = completions.slice(Math.min(taken, completions.length));
+    if (taken < entries.length) {
+      // Refused (suspended, transferring, or no longer leading): offer them again on a later tick.
+      this.timerState.resetInFlight();
+      this.outboxState.resetAppended();
+    }
+  }
+
+  /** Perform one external effect as the leader and append its result (a later leader redoes it if this
+   *  leadership ends first: effects are at least once, identified by effectId). */
+  private perform(effect: EffectOutput, leader: LeaderContext): void {
+    const performEffect = this.options.performEffect;
+    const run = async (): Promise<EffectResult> => {
+      if (!performEffect) {
+        return {
+          ok: false,
+          error: {
+            code: 'NO_EFFECT_HANDLER',
+            message: 'the services module exports no performEffect(intent, context) to carry out effects',
+          },
+        };
+      }
+      try {
+        return {
+          ok: true,
+          value: await performEffect(effect.intent, { effectId: effect.effectId, address: effect.address }),
+        };
+      } catch (error) {
+        return {
+          ok: false,
+          error: { code: 'EFFECT_FAILED', message: String((error as Error)?.message ?? error) },
+        };
+      }
+    };
+    void run().then((result) => {
+      if (this.leader !== leader || !leader.active) return;
+      const entry = {
+        kind: EntryKind.SERVICE_MESSAGE,
+        payload: effectDonePayload(effect.address, effect.seq, result),
+      };
+      if (leader.propose([entry]) === 0) this.completions.push(entry);
+    });
   }
 
   /** ServiceHost: the whole actor state at the last applied entry (ordered after every earlier apply). */
