@@ -88,6 +88,8 @@ export class Member {
   private pendingInputs: ConsensusInput[] = [];
   private inputsScheduled = false;
   private failure: Error | null = null;
+  /** Payload bytes applied since the last snapshot (for the snapshot policy's `everyBytes`). */
+  private bytesSinceSnapshot = 0;
 
   private constructor(
     private readonly options: MemberOptions,
@@ -577,6 +579,7 @@ export class Member {
       }
     }
     const replies = await this.service.apply(entries);
+    this.snapshotByPolicy(entries);
     if (!this.node.isReadyLeader) return; // only the leader answers clients
     for (const reply of replies) {
       const connectionId = this.sessions.connectionOf(reply.sessionId);
@@ -584,6 +587,22 @@ export class Member {
       this.connections
         .get(connectionId)
         ?.send(ClientKind.REPLY, { correlationId: reply.correlationId, payload: reply.payload });
+    }
+  }
+
+  /**
+   * The snapshot policy: every `snapshot.everyEntries` entries or `snapshot.everyBytes` payload bytes applied
+   * since the last snapshot, each member snapshots itself (the consensus module ignores a request while one
+   * is being taken).
+   */
+  private snapshotByPolicy(entries: readonly LogEntry[]): void {
+    for (const entry of entries) this.bytesSinceSnapshot += entry.payload.length;
+    const { everyEntries, everyBytes } = this.config.snapshot;
+    const byEntries = everyEntries !== null && this.node.appliedIndex - this.node.snapshotIndex >= everyEntries;
+    const byBytes = everyBytes !== null && this.bytesSinceSnapshot >= everyBytes;
+    if ((byEntries || byBytes) && this.node.moduleState === 'ACTIVE') {
+      this.bytesSinceSnapshot = 0;
+      this.input({ type: 'REQUEST_SNAPSHOT' });
     }
   }
 
