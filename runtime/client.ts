@@ -33,6 +33,17 @@ export interface ClientOptions {
   readonly maxFrameBytes?: number;
   /** Give up connecting after this many failed attempts in a row (0: never). */
   readonly maxAttempts?: number;
+  /**
+   * A connection with commands outstanding that brings nothing back for this long (no reply, no event)
+   * is taken as dead — a frozen or partitioned leader never closes it — and the client looks for the
+   * leader again and resends (C3). Default 2000 ms, about two failovers.
+   */
+  readonly replyTimeoutMs?: number;
+  /**
+   * An idle session sends a KEEPALIVE this often (ms, default 1000) so the cluster does not time it out;
+   * keep it well under the cluster's sessionTimeoutMs.
+   */
+  readonly keepaliveIntervalMs?: number;
   /** Reconnect backoff: first step and ceiling, ms (exponential with jitter in between). */
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
@@ -63,6 +74,8 @@ interface PendingCommand {
   sent: boolean;
   /** Not before this time (ms, performance clock): set by BUSY. */
   notBefore: number;
+  /** When it was last sent (ms, performance clock). */
+  sentAt: number;
 }
 
 const TICK_MS = 25;
@@ -80,8 +93,18 @@ export class ChorusClient {
   private readonly ticker: NodeJS.Timeout;
   private closedError: SessionClosedError | null = null;
   private readonly openWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  /** When the current connection last brought a frame (ms, performance clock). */
+  private lastHeardAt = 0;
+  /** When the machine was last told a message went out (see `request`). */
+  private sentNoticeAt = Number.NEGATIVE_INFINITY;
 
   private constructor(options: ClientOptions) {
+    const { replyTimeoutMs } = options;
+    if (replyTimeoutMs !== undefined && !(Number.isFinite(replyTimeoutMs) && replyTimeoutMs > 0)) {
+      throw new RangeError(
+        `client option replyTimeoutMs is ${replyTimeoutMs}: it must be a positive number of ms (default 2000)`,
+      );
+    }
     this.options = options;
     const seed = options.seed ?? Math.floor(Math.random() * 0x7fffffff);
     this.random = new Random(seed ^ 0x5bd1e995);
@@ -106,9 +129,13 @@ export class ChorusClient {
         seed,
         now: performance.now(),
         maxAttempts: options.maxAttempts ?? 0,
-        // A failover takes about a second: retry often enough to find the new leader soon after.
+        // A new leader is ready ~0.75 s after a leader dies (default timeouts): retry at most every
+        // 200 ms so the client finds it soon after (measured by `npx chorus bench failover`).
         backoffBaseMs: options.backoffBaseMs ?? 20,
-        backoffMaxMs: options.backoffMaxMs ?? 400,
+        backoffMaxMs: options.backoffMaxMs ?? 200,
+        ...(options.keepaliveIntervalMs === undefined
+          ? {}
+          : { keepaliveIntervalMs: options.keepaliveIntervalMs }),
       },
     });
     let last = '';
@@ -177,6 +204,7 @@ export class ChorusClient {
         timer,
         sent: false,
         notBefore: 0,
+        sentAt: 0,
       });
       this.pump();
     });
@@ -208,8 +236,26 @@ export class ChorusClient {
   }
 
   private tick(): void {
-    this.event({ type: 'TICK', now: performance.now() });
+    const now = performance.now();
+    this.event({ type: 'TICK', now });
+    if (this.isConnectionSilent(now)) {
+      // Drop it as if it had been lost: the machine looks for the leader, and on OK everything unanswered
+      // is sent again (the service answers a command it already applied with its original reply).
+      this.dropConnection();
+      this.event({ type: 'CONNECTION_LOST', now });
+    }
     this.pump();
+  }
+
+  /** True when a command has waited replyTimeoutMs on this connection and the member sent nothing since. */
+  private isConnectionSilent(now: number): boolean {
+    if (this.state !== 'CONNECTED' || !this.connection) return false;
+    const limit = this.options.replyTimeoutMs ?? 2000;
+    if (now - this.lastHeardAt < limit) return false;
+    for (const command of this.pending.values()) {
+      if (command.sent && now - command.sentAt >= limit) return true;
+    }
+    return false;
   }
 
   private async dial(endpoint: string, resumeSessionId: number | null): Promise<void> {
@@ -234,8 +280,11 @@ export class ChorusClient {
       return;
     }
     this.connection = connection;
+    this.lastHeardAt = performance.now();
     connection.on('frame', (kind, body) => {
-      if (generation === this.generation) this.onFrame(kind, body);
+      if (generation !== this.generation) return;
+      this.lastHeardAt = performance.now();
+      this.onFrame(kind, body);
     });
     connection.on('close', () => {
       if (generation !== this.generation) return;
@@ -261,7 +310,15 @@ export class ChorusClient {
 
   private request(body: object): boolean {
     const sent = this.connection?.send(ClientKind.CLIENT_REQUEST, body) ?? false;
-    if (sent) this.event({ type: 'MESSAGE_SENT', now: performance.now() });
+    if (sent) {
+      // The machine needs this only to hold keepalives back (due after ~1 s of silence): telling it at
+      // most once per tick keeps a statechart step off the per-command path.
+      const now = performance.now();
+      if (now - this.sentNoticeAt >= TICK_MS) {
+        this.sentNoticeAt = now;
+        this.event({ type: 'MESSAGE_SENT', now });
+      }
+    }
     return sent;
   }
 
@@ -339,6 +396,7 @@ export class ChorusClient {
         correlationId: command.correlationId,
         body: command.payload,
       });
+      command.sentAt = now;
     }
   }
 

@@ -143,6 +143,8 @@ export class LocalCluster {
     view.process = child;
     view.running = true;
     view.role = 'FOLLOWER';
+    view.electionState = 'INIT';
+    view.term = 0;
     view.exitCode = null;
     view.exitSignal = null;
     const onLine = (line: string) => {
