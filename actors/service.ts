@@ -8,9 +8,13 @@
 //   emit(() => tell(actorType, actorId, ev))  a message to another actor (goes through the log first)
 //   emit(() => effect(intent))                a side effect outside the cluster, performed by the leader
 // Delays (`after`, delayed `raise`/`sendTo`) become cluster timers automatically.
+//
+// An actor type may instead be a behaviour (`{ behaviour: { create, restore } }`): a plain object with
+// `apply(event, ctx)` and `snapshot()`, which replies, schedules timers, tells and asks for effects
+// through `ctx` (see BehaviourContext). Same addresses, log, timers, snapshots and passivation.
 
 import { type Draft, produce } from 'immer';
-import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+import type { AnyEventObject, AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { z } from 'zod';
 import { commandBody, formatAddress, sessionMessagePayload } from './shard/protocol.ts';
 
@@ -85,6 +89,62 @@ export interface ActorTypeOptions {
   readonly reply?: (snapshot: AnyMachineSnapshot) => unknown;
 }
 
+/**
+ * What a behaviour actor may do while it applies one input. Everything is staged and kept only if
+ * `apply` returns (a throw drops it all): the same transaction an XState actor's emitted events get.
+ */
+export interface BehaviourContext {
+  /** Cluster time of the entry being applied, in ms: the only clock a behaviour may read. */
+  readonly timestamp: number;
+  /** Log index of the entry being applied. */
+  readonly index: number;
+  /** The session whose command this is, or 0 (timer expiry, actor-to-actor message, effect completion). */
+  readonly sessionId: number;
+  /** Answer the session whose command is being applied (default answer: null). */
+  reply(value: unknown): void;
+  /**
+   * Deliver `event` to this actor `delayMs` of cluster time from now, through a cluster timer (its
+   * expiry is a log entry; it fires exactly once, across snapshots and restarts). Scheduling a `key`
+   * that is pending replaces it.
+   */
+  schedule(key: string, delayMs: number, event: AnyEventObject): void;
+  /** Cancel the pending timer `key` (nothing happens if it already fired or was never scheduled). */
+  cancel(key: string): void;
+  /** Send `event` to another actor (of this service unless `service` is given), through the log. */
+  tell(actorType: string, actorId: string, event: AnyEventObject, service?: string): void;
+  /** Ask the leader to perform `intent` outside the cluster; the result comes back as EFFECT_DONE_EVENT. */
+  effect(intent: unknown): void;
+}
+
+/** One live behaviour actor: a plain object that folds its inputs, deterministically. */
+export interface ActorBehaviour {
+  /** Apply one committed input. No I/O, no wall clock, no Math.random: use `ctx` for all of that. */
+  apply(event: AnyEventObject, ctx: BehaviourContext): void;
+  /** The whole state as msgpack-able data (taken at snapshots and passivation). */
+  snapshot(): unknown;
+}
+
+/**
+ * An actor type written as a plain object instead of a statechart: for hot, data-heavy actors (an
+ * order book) where a fold over a mutable structure is much cheaper than an XState transition.
+ *
+ * Failure policy: 'restart' replaces the actor with `create(actorId)` and cancels its timers, as for
+ * machines. 'keep-state' keeps the object as the throw left it (there is no cheap pre-image of a
+ * mutable object): a behaviour must validate before it mutates. Either way the failed input's staged
+ * replies, timers, sends and effects are dropped, identically on every member.
+ */
+export interface BehaviourTypeOptions {
+  readonly behaviour: {
+    /** A new actor, on its first input. */
+    create(actorId: string): ActorBehaviour;
+    /** An actor rebuilt from its `snapshot()` data (after passivation or a restart). */
+    restore(data: unknown, actorId: string): ActorBehaviour;
+  };
+  readonly onError?: FailurePolicy;
+}
+
+export type BehaviourFactory = BehaviourTypeOptions['behaviour'];
+
 /** Where a command goes: the actor and the event it receives. */
 export interface Route {
   readonly actorType: string;
@@ -99,8 +159,8 @@ export type CommandOf<C extends CommandSchemas> = { [K in keyof C]: z.output<C[K
 export interface ServiceSpec<C extends CommandSchemas> {
   /** The service's name: part of every actor address, no '/'. */
   readonly name: string;
-  /** Actor types by name: a machine, or a machine with options. */
-  readonly actors: Readonly<Record<string, AnyStateMachine | ActorTypeOptions>>;
+  /** Actor types by name: a machine, a machine with options, or a behaviour. */
+  readonly actors: Readonly<Record<string, AnyStateMachine | ActorTypeOptions | BehaviourTypeOptions>>;
   /** Command schemas keyed by the command's `type` field. */
   readonly commands: C;
   /** How a validated command finds its actor. Pure. */
@@ -109,8 +169,12 @@ export interface ServiceSpec<C extends CommandSchemas> {
 
 export interface ActorType {
   readonly name: string;
-  readonly machine: AnyStateMachine;
+  /** The statechart, or null for a behaviour actor type. */
+  readonly machine: AnyStateMachine | null;
+  /** The behaviour, or null for a statechart actor type. */
+  readonly behaviour: BehaviourFactory | null;
   readonly onError: FailurePolicy;
+  /** The default reply of a machine actor (a behaviour replies through its context, default null). */
   readonly reply: (snapshot: AnyMachineSnapshot) => unknown;
 }
 
@@ -146,11 +210,28 @@ const defaultReply = (snapshot: AnyMachineSnapshot): unknown => ({
 export const defineService = <C extends CommandSchemas>(spec: ServiceSpec<C>): Service<C> => {
   const actorTypes = new Map<string, ActorType>();
   for (const [name, entry] of Object.entries(spec.actors)) {
-    const options: ActorTypeOptions = 'machine' in entry ? entry : { machine: entry };
     formatAddress(spec.name, name, 'x'); // validates both names
+    if ('behaviour' in entry) {
+      const { behaviour } = entry;
+      if (typeof behaviour?.create !== 'function' || typeof behaviour.restore !== 'function') {
+        throw new TypeError(
+          `service '${spec.name}': actor type '${name}': behaviour needs create(actorId) and restore(data, actorId) functions`,
+        );
+      }
+      actorTypes.set(name, {
+        name,
+        machine: null,
+        behaviour,
+        onError: entry.onError ?? 'keep-state',
+        reply: defaultReply,
+      });
+      continue;
+    }
+    const options: ActorTypeOptions = 'machine' in entry ? entry : { machine: entry };
     actorTypes.set(name, {
       name,
       machine: options.machine,
+      behaviour: null,
       onError: options.onError ?? 'keep-state',
       reply: options.reply ?? defaultReply,
     });

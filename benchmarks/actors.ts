@@ -18,6 +18,7 @@ import { EntryKind, type LogEntry } from '../machines/log-entry.ts';
 import { Random } from '../machines/random.ts';
 import { ShardPool } from '../runtime/shards/shard-pool.ts';
 import { type BenchOptions, type BenchResult, round } from './harness.ts';
+import { appendInBatches, BATCH, feedPool, IN_FLIGHT } from './log-pipeline.ts';
 
 export const describe =
   'Actor events routed through a durable log and applied on 1 and 2 worker shards vs raw XState; snapshot and start-up replay.';
@@ -82,10 +83,6 @@ const benchService = defineService({
 
 export const services = [benchService];
 
-const BATCH = 1000;
-/** Batches posted ahead of the oldest unfinished one (the pipeline depth). */
-const IN_FLIGHT = 8;
-
 /** `count` INC commands from one client session (correlation ids 1, 2, ...): one per actor, then random. */
 const commandEntries = (
   count: number,
@@ -108,23 +105,6 @@ const commandEntries = (
     };
   }
   return entries;
-};
-
-/** Feed `read(from, to)` batches to the pool with IN_FLIGHT batches outstanding; returns elapsed ms. */
-const feed = async (
-  pool: ShardPool,
-  first: number,
-  last: number,
-  read: (from: number, to: number) => readonly LogEntry[],
-): Promise<number> => {
-  const start = performance.now();
-  const inFlight: Promise<unknown>[] = [];
-  for (let from = first; from <= last; from += BATCH) {
-    if (inFlight.length >= IN_FLIGHT) await inFlight.shift();
-    inFlight.push(pool.apply(read(from, Math.min(last, from + BATCH - 1))));
-  }
-  await Promise.all(inFlight);
-  return performance.now() - start;
 };
 
 const option = (options: BenchOptions, name: string, fallback: number): number =>
@@ -153,12 +133,7 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
   try {
     if (!(events > actors)) throw new RangeError('bench actors: events must be larger than actors');
     const entries = commandEntries(events, actors, 1, 42, 1);
-    const appendStart = performance.now();
-    const appends: Promise<void>[] = [];
-    for (let at = 0; at < entries.length; at += BATCH)
-      appends.push(store.log.append(entries.slice(at, at + BATCH)));
-    await Promise.all(appends);
-    const appendEntriesPerSec = events / ((performance.now() - appendStart) / 1000);
+    const appendEntriesPerSec = events / ((await appendInBatches(store, entries)) / 1000);
     const fromLog = (from: number, to: number) => store.log.read(from, to);
 
     // Interleaved rounds (1, 2, 2, 1 shards), best of each: the machine is shared, so one slow round
@@ -169,8 +144,8 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
       try {
         // The first `actors` entries create the actors (raw XState creates its actors untimed too);
         // the rest are timed: steady-state events on existing actors, read from the log and applied.
-        await feed(pool, 1, actors, fromLog);
-        const ms = await feed(pool, actors + 1, events, fromLog);
+        await feedPool(pool, 1, actors, fromLog);
+        const ms = await feedPool(pool, actors + 1, events, fromLog);
         perShardCount[shards] = Math.max(perShardCount[shards], (events - actors) / (ms / 1000));
       } finally {
         await pool.close();
@@ -184,7 +159,7 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
     try {
       // Another session: its correlation ids must not make the replayed session-1 commands look like retries.
       const creation = commandEntries(snapshotActors, snapshotActors, 1, 7, 2);
-      await feed(snapPool, 1, snapshotActors, (from, to) => creation.slice(from - 1, to));
+      await feedPool(snapPool, 1, snapshotActors, (from, to) => creation.slice(from - 1, to));
       const snapStart = performance.now();
       snapshot = await snapPool.snapshot();
       snapshotMs = performance.now() - snapStart;
@@ -201,7 +176,7 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
     let replayMs: number;
     try {
       const shift = snapshot.index;
-      replayMs = await feed(replayPool, 1, events, (from, to) =>
+      replayMs = await feedPool(replayPool, 1, events, (from, to) =>
         store.log.read(from, to).map((entry) => ({ ...entry, index: entry.index + shift })),
       );
     } finally {

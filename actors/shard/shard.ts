@@ -18,7 +18,9 @@ import { type AnyActor, type AnyMachineSnapshot, createActor, type EventObject }
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
 import { decodeSessionMessage } from '../consensus/session-message.ts';
 import {
+  type ActorBehaviour,
   type ActorType,
+  type BehaviourContext,
   EFFECT_DONE_EVENT,
   EFFECT_EVENT,
   type EffectEmitted,
@@ -66,8 +68,10 @@ interface TimerRecord {
 interface ActorRecord {
   readonly address: string;
   readonly type: ActorType;
-  /** The live actor, or null while passivated. */
+  /** The live actor, or null while passivated (always null for a behaviour actor type). */
   actor: AnyActor | null;
+  /** The live behaviour object of a behaviour actor type, or null while passivated. */
+  behaviour: ActorBehaviour | null;
   /** msgpack of the persisted XState snapshot while passivated. */
   passivated: Uint8Array | null;
   /** One counter for the actor's timers, sends and effects: ids are `address#seq`, `address>seq`, `address!seq`. */
@@ -150,6 +154,50 @@ const wellFormed = (kind: number, body: unknown): boolean => {
 
 const errorMessage = (error: unknown): string =>
   error instanceof Error ? `${error.name}: ${error.message}` : `thrown value: ${String(error)}`;
+
+/** A behaviour's view of the input being applied: every request is staged in the shard's transaction. */
+class StagedContext implements BehaviourContext {
+  readonly timestamp: number;
+  readonly index: number;
+
+  constructor(
+    private readonly shard: Shard,
+    private readonly tx: Transaction,
+    readonly sessionId: number,
+  ) {
+    this.timestamp = tx.timestamp;
+    this.index = tx.index;
+  }
+
+  reply(value: unknown): void {
+    this.shard.stageFromBehaviour(this.tx, { kind: 'reply', value });
+  }
+
+  schedule(key: string, delayMs: number, event: EventObject): void {
+    this.shard.stageFromBehaviour(this.tx, { kind: 'schedule', key, delayMs, event });
+  }
+
+  cancel(key: string): void {
+    this.shard.stageFromBehaviour(this.tx, { kind: 'cancel', key });
+  }
+
+  tell(actorType: string, actorId: string, event: EventObject, service?: string): void {
+    this.shard.stageFromBehaviour(this.tx, {
+      kind: 'tell',
+      tell: {
+        type: TELL_EVENT,
+        actorType,
+        actorId,
+        event,
+        ...(service === undefined ? {} : { service }),
+      },
+    });
+  }
+
+  effect(intent: unknown): void {
+    this.shard.stageFromBehaviour(this.tx, { kind: 'effect', intent });
+  }
+}
 
 export class Shard {
   readonly shard: number;
@@ -236,7 +284,7 @@ export class Shard {
           );
           return;
         }
-        const error = this.deliver(entry, address, event, outputs, true);
+        const error = this.deliver(entry, address, event, outputs, true, sessionId);
         const value = error === null ? this.replyValue : undefined;
         this.replyValue = undefined;
         // The dedup entry is updated in place: one per session, not one per message.
@@ -327,18 +375,44 @@ export class Shard {
     event: EventObject,
     outputs: ShardOutput[],
     wantReply = false,
+    sessionId = 0,
   ): ReplyError | null {
     let record = this.records.get(address);
+    if (record?.type.behaviour)
+      return this.deliverBehaviour(entry, record, event, outputs, wantReply, sessionId);
     if (!record) {
       const type = this.actorTypeOf(address);
       if (typeof type === 'string') return { code: 'UNKNOWN_ACTOR_TYPE', message: type };
       if (typeof event?.type !== 'string') {
         return { code: 'BAD_EVENT', message: `event for ${address} has no string 'type'` };
       }
+      if (type.behaviour) {
+        const created: ActorRecord = {
+          address,
+          type,
+          actor: null,
+          behaviour: null,
+          passivated: null,
+          nextSeq: 1,
+          timers: null,
+          effects: null,
+          lastUsed: 0,
+          createdAt: entry.index,
+        };
+        try {
+          this.liveBehaviour(created);
+        } catch (error) {
+          this.live.delete(address); // `create` threw: the actor does not exist
+          return { code: 'ACTOR_FAILED', message: `${address}: ${errorMessage(error)}` };
+        }
+        this.records.set(address, created);
+        return this.deliverBehaviour(entry, created, event, outputs, wantReply, sessionId);
+      }
       record = {
         address,
         type,
         actor: null,
+        behaviour: null,
         passivated: null,
         nextSeq: 1,
         timers: null,
@@ -463,7 +537,7 @@ export class Shard {
     outputs: ShardOutput[],
   ): void {
     if (record.type.onError === 'keep-state') {
-      this.instantiate(record, record.type.machine.getPersistedSnapshot(before));
+      this.instantiate(record, record.type.machine!.getPersistedSnapshot(before));
       return;
     }
     // 'restart': cancel its timers, forget its effects, start over from the initial state.
@@ -504,7 +578,7 @@ export class Shard {
 
   /** Create the live XState actor for a record, from a persisted snapshot or from the initial state. */
   private instantiate(record: ActorRecord, persisted: unknown): AnyActor {
-    const actor = createActor(record.type.machine, {
+    const actor = createActor(record.type.machine!, {
       clock: forbiddenClock,
       ...(persisted === undefined ? {} : { snapshot: persisted as never }),
     });
@@ -550,6 +624,11 @@ export class Shard {
   }
 
   private passivate(record: ActorRecord): void {
+    if (record.behaviour) {
+      record.passivated = pack(record.behaviour.snapshot());
+      record.behaviour = null;
+      return;
+    }
     if (!record.actor) return;
     // Not stopped: stopping would cancel its timers. Dropping every reference lets it be collected.
     record.passivated = pack(record.actor.getPersistedSnapshot());
@@ -579,6 +658,17 @@ export class Shard {
         `chorus shard: ${record.address}: a delayed event must target the actor itself (after, raise with delay); use tell() for other actors`,
       );
     }
+    this.stageTimer(tx, record, id, event, delay);
+  }
+
+  /** Stage a timer: seq from the actor's counter, due at the entry's timestamp + delay. */
+  private stageTimer(
+    tx: Transaction,
+    record: ActorRecord,
+    id: string | undefined,
+    event: EventObject,
+    delay: number,
+  ): void {
     if (!(Number.isFinite(delay) && delay >= 0)) {
       throw new RangeError(
         `chorus shard: ${record.address}: delay must be a finite number >= 0, got ${delay}`,
@@ -618,37 +708,169 @@ export class Shard {
       case REPLY_EVENT:
         tx.reply = emitted as ReplyEmitted;
         return;
-      case TELL_EVENT: {
-        const tell = emitted as TellEmitted;
-        const from = parseAddress(record.address);
-        const to = formatAddress(tell.service ?? from.service, tell.actorType, tell.actorId);
-        const seq = record.nextSeq++;
-        tx.outputs ??= [];
-        tx.outputs.push({
-          type: 'SEND',
-          index: tx.index,
-          messageId: messageId(record.address, seq),
-          payload: serviceMessagePayload(to, record.address, seq, tell.event),
-        });
+      case TELL_EVENT:
+        this.stageTell(tx, record, emitted as TellEmitted);
         return;
-      }
-      case EFFECT_EVENT: {
-        const seq = record.nextSeq++;
-        const intent = (emitted as EffectEmitted).intent;
-        tx.effectsAdded ??= [];
-        tx.effectsAdded.push([seq, intent]);
-        tx.outputs ??= [];
-        tx.outputs.push({
-          type: 'EFFECT',
-          index: tx.index,
-          effectId: effectId(record.address, seq),
-          address: record.address,
-          seq,
-          intent,
-        });
+      case EFFECT_EVENT:
+        this.stageEffect(tx, record, (emitted as EffectEmitted).intent);
         return;
-      }
       default:
+        return;
+    }
+  }
+
+  private stageTell(tx: Transaction, record: ActorRecord, tell: TellEmitted): void {
+    const from = parseAddress(record.address);
+    const to = formatAddress(tell.service ?? from.service, tell.actorType, tell.actorId);
+    const seq = record.nextSeq++;
+    tx.outputs ??= [];
+    tx.outputs.push({
+      type: 'SEND',
+      index: tx.index,
+      messageId: messageId(record.address, seq),
+      payload: serviceMessagePayload(to, record.address, seq, tell.event),
+    });
+  }
+
+  private stageEffect(tx: Transaction, record: ActorRecord, intent: unknown): void {
+    const seq = record.nextSeq++;
+    tx.effectsAdded ??= [];
+    tx.effectsAdded.push([seq, intent]);
+    tx.outputs ??= [];
+    tx.outputs.push({
+      type: 'EFFECT',
+      index: tx.index,
+      effectId: effectId(record.address, seq),
+      address: record.address,
+      seq,
+      intent,
+    });
+  }
+
+  // ----- behaviour actor types (see BehaviourTypeOptions in actors/service.ts) -----
+
+  /** The record's live behaviour object: kept, restored from its passivated state, or created. */
+  private liveBehaviour(record: ActorRecord): ActorBehaviour {
+    record.lastUsed = ++this.inputs;
+    if (record.behaviour) return record.behaviour;
+    const factory = record.type.behaviour!;
+    const { actorId } = parseAddress(record.address);
+    const behaviour =
+      record.passivated === null
+        ? factory.create(actorId)
+        : factory.restore(unpack(record.passivated), actorId);
+    record.behaviour = behaviour;
+    record.passivated = null;
+    this.live.set(record.address, record);
+    return behaviour;
+  }
+
+  /** Apply one input to a behaviour actor inside a transaction, under the failure policy. */
+  private deliverBehaviour(
+    entry: LogEntry,
+    record: ActorRecord,
+    event: EventObject,
+    outputs: ShardOutput[],
+    wantReply: boolean,
+    sessionId: number,
+  ): ReplyError | null {
+    if (typeof event?.type !== 'string') {
+      return { code: 'BAD_EVENT', message: `event for ${record.address} has no string 'type'` };
+    }
+    const tx: Transaction = {
+      record,
+      index: entry.index,
+      timestamp: entry.timestamp,
+      timerOps: null,
+      outputs: null,
+      effectsAdded: null,
+      reply: null,
+    };
+    const seqBefore = record.nextSeq;
+    let failure: unknown;
+    let failed = false;
+    this.tx = tx;
+    try {
+      this.liveBehaviour(record).apply(event, new StagedContext(this, tx, sessionId));
+    } catch (error) {
+      failed = true;
+      failure = error;
+    } finally {
+      this.tx = null;
+    }
+    if (failed) {
+      record.nextSeq = seqBefore;
+      if (record.type.onError === 'restart') this.restartBehaviour(entry, record, outputs);
+      return { code: 'ACTOR_FAILED', message: `${record.address}: ${errorMessage(failure)}` };
+    }
+    this.flush(tx, outputs);
+    if (wantReply) this.replyValue = tx.reply ? tx.reply.value : null;
+    this.evictBeyondBound(record);
+    return null;
+  }
+
+  /** 'restart' for a behaviour: cancel its timers, forget its effects, a fresh `create(actorId)`. */
+  private restartBehaviour(entry: LogEntry, record: ActorRecord, outputs: ShardOutput[]): void {
+    if (record.timers) {
+      for (const timer of record.timers.values()) {
+        outputs.push({
+          type: 'TIMER_CANCEL',
+          index: entry.index,
+          timerId: timerId(record.address, timer.seq),
+        });
+      }
+    }
+    record.timers = null;
+    record.effects = null;
+    record.behaviour = null;
+    record.passivated = null;
+    try {
+      this.liveBehaviour(record);
+    } catch {
+      // Even `create` throws: the actor is removed; a later input creates it again.
+      this.live.delete(record.address);
+      this.records.delete(record.address);
+    }
+  }
+
+  /** Called by StagedContext: stage one of a behaviour's requests in the input's transaction. */
+  stageFromBehaviour(
+    tx: Transaction,
+    request:
+      | { readonly kind: 'reply'; readonly value: unknown }
+      | {
+          readonly kind: 'schedule';
+          readonly key: string;
+          readonly delayMs: number;
+          readonly event: EventObject;
+        }
+      | { readonly kind: 'cancel'; readonly key: string }
+      | { readonly kind: 'tell'; readonly tell: TellEmitted }
+      | { readonly kind: 'effect'; readonly intent: unknown },
+  ): void {
+    if (this.tx !== tx) {
+      throw new Error(
+        `chorus shard: ${tx.record.address} used its context outside the input being applied (keep no reference to ctx)`,
+      );
+    }
+    switch (request.kind) {
+      case 'reply':
+        tx.reply = { type: REPLY_EVENT, value: request.value };
+        return;
+      case 'schedule':
+        if (typeof request.key !== 'string' || request.key.length === 0) {
+          throw new TypeError(`chorus shard: ${tx.record.address}: a timer key must be a non-empty string`);
+        }
+        this.stageTimer(tx, tx.record, request.key, request.event, request.delayMs);
+        return;
+      case 'cancel':
+        this.cancel(tx.record, request.key);
+        return;
+      case 'tell':
+        this.stageTell(tx, tx.record, request.tell);
+        return;
+      case 'effect':
+        this.stageEffect(tx, tx.record, request.intent);
         return;
     }
   }
@@ -688,6 +910,7 @@ export class Shard {
   actorState(address: string): unknown {
     const record = this.records.get(address);
     if (!record) return undefined;
+    if (record.behaviour) return record.behaviour.snapshot();
     return record.actor ? record.actor.getPersistedSnapshot() : unpack(record.passivated!);
   }
 
@@ -701,7 +924,11 @@ export class Shard {
     const actors: unknown[] = new Array(this.records.size);
     let at = 0;
     for (const record of this.records.values()) {
-      const state = record.actor ? pack(record.actor.getPersistedSnapshot()) : record.passivated!;
+      const state = record.actor
+        ? pack(record.actor.getPersistedSnapshot())
+        : record.behaviour
+          ? pack(record.behaviour.snapshot())
+          : record.passivated!;
       const timers = record.timers
         ? [...record.timers.values()]
             .sort((a, b) => a.seq - b.seq)
@@ -759,6 +986,7 @@ export class Shard {
           address,
           type,
           actor: null,
+          behaviour: null,
           passivated: state,
           nextSeq,
           timers: null,
