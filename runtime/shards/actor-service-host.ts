@@ -132,9 +132,17 @@ export class ActorServiceHost implements ServiceHost {
   /** Apply committed entries; every output, in log order. Timers and outbox follow them in order. */
   applyOutputs(entries: readonly LogEntry[]): Promise<ShardOutput[]> {
     return this.pool.apply(entries).then((outputs) => {
-      for (const entry of entries)
+      // Timer bookkeeping in log order: an entry's expiry, then the outputs that entry caused, so a timer
+      // scheduled and fired within one batch is scheduled before its expiry is seen.
+      const ordered = [...outputs].sort((a, b) => a.index - b.index);
+      let next = 0;
+      for (const entry of entries) {
+        const from = next;
+        while (next < ordered.length && ordered[next].index < entry.index) next++;
+        if (next > from) this.timerState.applyOutputs(ordered.slice(from, next));
         if (entry.kind === EntryKind.TIMER_EVENT) this.timerState.onTimerEvent(entry.payload);
-      this.timerState.applyOutputs(outputs);
+      }
+      if (next < ordered.length) this.timerState.applyOutputs(ordered.slice(next));
       this.outboxState.apply(entries, outputs);
       const onEffect = this.onEffect;
       const leader = this.leader?.active ? this.leader : null;

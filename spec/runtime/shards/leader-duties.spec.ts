@@ -125,6 +125,20 @@ describe('ActorServiceHost leader duties (lead, tick, effects)', function () {
     expect(await host.pool.pendingEffects()).to.deep.equal([]);
   });
 
+  it('a timer scheduled and fired within one batch of committed entries leaves nothing pending (replay)', async () => {
+    const log = new LogBuilder();
+    log.command({ type: 'ARM', id: 'a' }); // a 1000 ms `after`
+    const live = await open([]);
+    await live.apply(log.entries);
+    const [due] = live.timers.expire(log.time + 1000);
+    expect(due, 'the armed timer').to.not.equal(undefined);
+    log.raw(EntryKind.TIMER_EVENT, due.payload, 1000);
+    // Replay: the schedule and its expiry arrive in the same batch.
+    const replayed = await open([]);
+    await replayed.apply(log.entries);
+    expect(replayed.timers.nextDeadline(), 'no timer left pending after its expiry').to.equal(undefined);
+  });
+
   it('O1: open refuses a module that does not load, naming the services field', async () => {
     const error = await ActorServiceHost.open({
       shards: 1,
