@@ -598,7 +598,8 @@ export class Member {
   private snapshotByPolicy(entries: readonly LogEntry[]): void {
     for (const entry of entries) this.bytesSinceSnapshot += entry.payload.length;
     const { everyEntries, everyBytes } = this.config.snapshot;
-    const byEntries = everyEntries !== null && this.node.appliedIndex - this.node.snapshotIndex >= everyEntries;
+    const byEntries =
+      everyEntries !== null && this.node.appliedIndex - this.node.snapshotIndex >= everyEntries;
     const byBytes = everyBytes !== null && this.bytesSinceSnapshot >= everyBytes;
     if ((byEntries || byBytes) && this.node.moduleState === 'ACTIVE') {
       this.bytesSinceSnapshot = 0;
