@@ -122,8 +122,10 @@ export class Member {
       members: this.config.members,
       maxFrameBytes: this.config.maxFrameBytes,
       onMessage: (from, message) => this.input({ type: 'PEER_MESSAGE', from, message: message as never }),
-      onPeerChange: (peer, connected, reason) =>
-        this.log.debug({ peer, connected, reason }, connected ? 'peer connected' : 'peer disconnected'),
+      onPeerChange: (peer, connected, reason) => {
+        this.log.debug({ peer, connected, reason }, connected ? 'peer connected' : 'peer disconnected');
+        if (!connected) this.input({ type: 'PEER_DISCONNECTED', peer });
+      },
     });
     this.clients = new TcpListener(
       {

@@ -310,6 +310,9 @@ export class ConsensusNode {
         if (!this.started || !this.members.includes(input.from) || input.from === this.memberId) return;
         this.onPeerMessage(input.from, input.message);
         return;
+      case 'PEER_DISCONNECTED':
+        if (this.started && this.role !== 'LEADER' && this.leader === input.peer) this.leaderLost();
+        return;
       case 'CLIENT_COMMAND':
         this.onClientCommand(input.sessionId, input.correlationId, input.payload);
         return;

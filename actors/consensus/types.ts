@@ -167,6 +167,12 @@ export type ConsensusInput =
    */
   | { readonly type: 'TICK'; readonly now: number; readonly clusterTime?: number }
   | { readonly type: 'PEER_MESSAGE'; readonly from: number; readonly message: PeerMessage }
+  /**
+   * The transport lost its connection to a peer (the process died or closed it). If that peer leads,
+   * a follower starts an election at once instead of waiting out the heartbeat timeout. Safe whatever
+   * the cause: the canvass (pre-vote) cannot unseat a leader the other members still hear (P4).
+   */
+  | { readonly type: 'PEER_DISCONNECTED'; readonly peer: number }
   /** A client's command (payload encoded for the service). */
   | {
       readonly type: 'CLIENT_COMMAND';

@@ -272,6 +272,33 @@ describe('consensus core (pure)', () => {
     ).to.throw(/committed entry 1/);
   });
 
+  it('N2: a follower that loses its connection to the leader canvasses at once; other peers going away change nothing', () => {
+    const node = make(2);
+    run(node, { type: 'TICK', now: 0 });
+    const heartbeat: PeerMessage = {
+      type: 'APPEND',
+      term: 1,
+      prevIndex: 0,
+      prevTerm: 0,
+      entries: [],
+      commitIndex: 0,
+      leaderLastIndex: 0,
+    };
+    run(node, { type: 'PEER_MESSAGE', from: 1, message: heartbeat });
+    expect(node.leaderId).to.equal(1);
+    expect(run(node, { type: 'PEER_DISCONNECTED', peer: 3 }), 'a follower peer left').to.deep.equal([]);
+    expect(node.leaderId).to.equal(1);
+    // Well within the heartbeat timeout: without the disconnect nothing would happen yet.
+    const effects = run(node, { type: 'TICK', now: 10 }, { type: 'PEER_DISCONNECTED', peer: 1 });
+    expect(node.leaderId).to.equal(null);
+    expect(node.electionState).to.equal('CANVASS');
+    expect(node.term, 'a canvass raises no term').to.equal(1);
+    expect(sends(effects, 'CANVASS_POSITION').map((e) => e.to)).to.include(3);
+    // The leader comes back (its connection was only reset): its heartbeat makes this member follow again.
+    run(node, { type: 'PEER_MESSAGE', from: 1, message: heartbeat });
+    expect(node.leaderId).to.equal(1);
+  });
+
   it('C6: a follower refuses a client command with a redirect naming the leader', () => {
     const node = make(2);
     run(node, { type: 'TICK', now: 0 });
