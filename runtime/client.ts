@@ -172,6 +172,9 @@ export class ChorusClient {
     return this.actor.getSnapshot().context.leaderId;
   }
 
+  /** How many times the cluster answered a command BUSY (each was sent again after the delay it asked for). */
+  busyAnswers = 0;
+
   /** Commands sent or queued and not yet answered. */
   get unacknowledged(): number {
     return this.pending.size;
@@ -359,6 +362,7 @@ export class ChorusClient {
         const command = this.pending.get(busy.correlationId);
         if (!command) return;
         // Back off with jitter so many clients told BUSY at once do not return at once.
+        this.busyAnswers++;
         command.sent = false;
         command.notBefore = now + busy.retryAfterMs * (1 + this.random.float());
         return;

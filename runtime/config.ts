@@ -75,6 +75,8 @@ export const clusterConfigSchema = z
     startupCanvassTimeoutMs: ms('startupCanvassTimeoutMs').default(2_000),
     sessionTimeoutMs: ms('sessionTimeoutMs').default(10_000),
     maxSessions: z.number().int().positive('must allow at least 1 session').default(1_000),
+    /** Back-pressure: past this many appended but unapplied entries, client commands are answered BUSY. */
+    maxUnappliedEntries: z.number().int().positive('must allow at least 1 entry').default(50_000),
     snapshot: snapshotPolicySchema.default({ everyEntries: 100_000, everyBytes: 64 * 1024 * 1024, keep: 3 }),
     workerShards: z
       .number()

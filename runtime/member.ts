@@ -719,7 +719,20 @@ export class Member {
       case 'APPEND':
         this.proposeSessionEntry(effect.kind, effect.payload, effect.connectionId);
         return;
-      case 'FORWARD':
+      case 'FORWARD': {
+        // Back-pressure (R1, R5): past a bound of appended but unapplied entries, new input is answered
+        // BUSY with a retry-after instead of growing the log and the queues without limit.
+        const backlog = this.node.lastIndex - this.node.appliedIndex;
+        if (backlog >= this.config.maxUnappliedEntries) {
+          const connectionId = this.sessions.connectionOf(effect.sessionId);
+          const connection = connectionId === null ? undefined : this.connections.get(connectionId);
+          connection?.send(ClientKind.BUSY, {
+            correlationId: effect.correlationId,
+            retryAfterMs: 50,
+            detail: `overloaded: ${backlog} entries appended and not yet applied (maxUnappliedEntries ${this.config.maxUnappliedEntries})`,
+          });
+          return;
+        }
         this.input({
           type: 'CLIENT_COMMAND',
           sessionId: effect.sessionId,
@@ -727,6 +740,7 @@ export class Member {
           payload: effect.body,
         });
         return;
+      }
     }
   }
 
