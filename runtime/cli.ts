@@ -194,6 +194,21 @@ const buildProgram = (): Command => {
     );
 
   program
+    .command('diagrams')
+    .description('write the statechart diagrams (Mermaid) to docs/diagrams, or --check that they are current')
+    .option('--check', 'list pages that are missing or out of date, and exit 1 if any')
+    .action(async (options: { check?: boolean }) => {
+      const { staleDiagrams, writeDiagrams } = await import('./diagrams.ts');
+      if (options.check) {
+        const stale = staleDiagrams();
+        for (const page of stale) process.stdout.write(`stale: ${page}\n`);
+        process.exitCode = stale.length === 0 ? 0 : EXIT_FAILURE;
+        return;
+      }
+      for (const page of writeDiagrams()) process.stdout.write(`wrote ${page}\n`);
+    });
+
+  program
     .command('demo')
     .description('the demo `npm start` runs')
     .action(async () => {

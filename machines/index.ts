@@ -1,0 +1,139 @@
+// The registry of every statechart in machines/. Each machine is registered under the name of its
+// file (`machines/NAME.ts`), with a one-line summary and a one-line note per state. The notes are
+// what the generated diagrams (runtime/diagrams.ts → docs/diagrams/NAME.md) print next to each
+// state, and spec/machines/index.spec.ts checks that every machine file is registered here and every
+// state has its note — so a state added to a machine without a word about it fails the tests.
+//
+// log-entry.ts and random.ts are shared helpers, not machines, and are not registered.
+
+import type { AnyStateMachine } from 'xstate';
+import { clientConnectionMachine } from './client-connection.ts';
+import { clientSessionMachine } from './client-session.ts';
+import { consensusModuleMachine } from './consensus-module.ts';
+import { electionMachine } from './election.ts';
+import { roleMachine } from './role.ts';
+import { tradingPhaseMachine } from './trading-phase.ts';
+
+/** Every statechart, by the name of its file in machines/ (without `.ts`). */
+export const machines = {
+  election: electionMachine,
+  role: roleMachine,
+  'consensus-module': consensusModuleMachine,
+  'client-session': clientSessionMachine,
+  'client-connection': clientConnectionMachine,
+  'trading-phase': tradingPhaseMachine,
+} as const;
+
+export type MachineName = keyof typeof machines;
+
+/** What a registered machine models, and one line per state (keyed by the state's path, `A.B`). */
+export interface MachineInfo {
+  readonly title: string;
+  readonly summary: string;
+  readonly states: Readonly<Record<string, string>>;
+}
+
+export const machineInfo: Readonly<Record<MachineName, MachineInfo>> = {
+  election: {
+    title: 'Election',
+    summary:
+      "The phases of one election, as Aeron Cluster runs it. The consensus module measures the conditions (answers, votes, replicated positions), sends the events and runs the entry actions by name; the machine itself is stepped with xstate's pure transition().",
+    states: {
+      INIT: 'An election is about to start (start-up, the leader was lost, or this member stepped down).',
+      CANVASS: 'Pre-vote: exchange log term, append position and leadership term without raising the term.',
+      NOMINATE: 'Wait a seeded random delay so two equal members rarely ballot at once.',
+      CANDIDATE_BALLOT: 'Raise the term, vote for self durably and ask for votes; a quorum wins.',
+      FOLLOWER_BALLOT: 'This member voted for another candidate and waits to hear from a leader.',
+      LEADER_LOG_REPLICATION: 'New leader: bring a quorum up to its append position.',
+      LEADER_REPLAY: 'New leader: replay the committed log into the services.',
+      LEADER_INIT: 'New leader: append the NEW_LEADERSHIP_TERM entry.',
+      LEADER_READY: "New leader: announce the term and wait for the term's first entry to commit.",
+      FOLLOWER_LOG_REPLICATION: "Follower: reconcile the log with the leader's (uncommitted tail truncated).",
+      FOLLOWER_REPLAY: 'Follower: replay the committed log into the services.',
+      FOLLOWER_CATCHUP_INIT: "Follower behind the leader's commit position: ask for the missing log.",
+      FOLLOWER_CATCHUP_AWAIT: 'Follower: wait for the first catch-up entries (or a snapshot).',
+      FOLLOWER_CATCHUP: 'Follower: receive catch-up data until caught up.',
+      FOLLOWER_LOG_INIT: 'Follower: prepare to join the live log.',
+      FOLLOWER_LOG_AWAIT: 'Follower: wait until it holds everything the leader had committed.',
+      FOLLOWER_READY: 'Follower: tell the leader it is live.',
+      CLOSED: 'The election is over (or the member is shutting down).',
+    },
+  },
+  role: {
+    title: 'Role',
+    summary:
+      "A member's Raft role. The consensus module steps it whenever the election changes the role, and logs every change as ROLE_CHANGE.",
+    states: {
+      FOLLOWER: 'Follows a leader, or waits for one.',
+      CANDIDATE: 'Raised its term and asks for votes.',
+      LEADER: 'Won a quorum: appends client input and replicates it.',
+    },
+  },
+  'consensus-module': {
+    title: 'Consensus module',
+    summary: "The consensus module's own lifecycle (Aeron's ConsensusModule.State).",
+    states: {
+      INIT: 'Recovering the log and node state from disk.',
+      ACTIVE: 'Serving: replicating and applying the log, accepting client input.',
+      SUSPENDED: 'An operator paused client input; the module still replicates.',
+      SNAPSHOT: 'The services and the module are writing a snapshot.',
+      TERMINATING: 'Draining for a graceful shutdown.',
+      CLOSED: 'Shut down.',
+    },
+  },
+  'client-session': {
+    title: 'Client session',
+    summary:
+      "One client session as a cluster member sees it (Aeron's ClusterSession states). Open and close are log entries, so every member's services see the same sessions; the leader drives the handshake, every member applies.",
+    states: {
+      INIT: 'Nothing yet: a connect request arrives, or the open is learnt from the log.',
+      CONNECTING: 'The connect is checked: protocol version, leadership, session limit.',
+      CONNECTED: 'The authenticator is consulted.',
+      CHALLENGED: 'The client must answer an authentication challenge.',
+      AUTHENTICATED: 'The leader appends SESSION_OPEN; its log index becomes the session id.',
+      REJECTED: 'Authentication failed or took too long; the client was told why.',
+      INVALID: 'The connect was refused (version, no leader, redirect, limit); the client was told.',
+      OPEN: 'The session is live; it outlives its connection until it is closed or times out.',
+      CLOSING: 'The leader appended SESSION_CLOSE and waits for it to commit.',
+      CLOSED: 'The session is over (its close is committed, or the connection left before it opened).',
+    },
+  },
+  'client-connection': {
+    title: 'Client connection',
+    summary:
+      "The client library's connection to a cluster: dial, follow redirects to the leader, back off with seeded jitter, resume the session after a failover and resend what was not acknowledged.",
+    states: {
+      CONNECTING: 'Dial the target member, send CONNECT (resuming the session if any), wait for OK.',
+      CONNECTED: 'A session is open: resend what was not acknowledged, keep the session alive.',
+      AWAITING_NEW_LEADER: 'The leader is gone or unknown: wait out the backoff, then try the next member.',
+      BACKING_OFF: 'A member refused for now (session limit, no leader yet): wait, then retry it.',
+      CLOSING: "CLOSE was sent; wait for the cluster's CLOSED or the connect timeout.",
+      CLOSED: 'Closed for good; the reason is reported to the application.',
+    },
+  },
+  'trading-phase': {
+    title: 'Trading phase',
+    summary:
+      "The trading phases of one instrument's order book. Its two delays are cluster timers, so a replay on any member takes the same path.",
+    states: {
+      PRE_OPEN: 'Orders are accepted and rest; nothing matches.',
+      OPENING_AUCTION: 'Auction call period: orders rest; leaving it uncrosses at one price.',
+      CONTINUOUS: 'Price-time priority matching.',
+      HALTED: 'A circuit breaker tripped or an operator halted trading; only cancels are accepted.',
+      CLOSED: 'Nothing trades; REOPEN starts the next session.',
+    },
+  },
+};
+
+/** The registered machine called `name`, or an error listing the names that exist. */
+export const getMachine = (name: string): AnyStateMachine => {
+  if (!Object.hasOwn(machines, name)) {
+    throw new RangeError(
+      `unknown machine '${name}': use one of ${Object.keys(machines).join(', ')} (see machines/index.ts)`,
+    );
+  }
+  return machines[name as MachineName];
+};
+
+/** The registered names, in registry order. */
+export const machineNames = (): MachineName[] => Object.keys(machines) as MachineName[];
