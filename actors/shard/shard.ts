@@ -541,17 +541,7 @@ export class Shard {
       return;
     }
     // 'restart': cancel its timers, forget its effects, start over from the initial state.
-    if (record.timers) {
-      for (const timer of record.timers.values()) {
-        outputs.push({
-          type: 'TIMER_CANCEL',
-          index: entry.index,
-          timerId: timerId(record.address, timer.seq),
-        });
-      }
-    }
-    record.timers = null;
-    record.effects = null;
+    this.forgetTimersAndEffects(entry, record, outputs);
     const restarted = this.transact(entry, record, null);
     if (!isFailure(restarted)) {
       this.flush(restarted, outputs);
@@ -809,8 +799,8 @@ export class Shard {
     return null;
   }
 
-  /** 'restart' for a behaviour: cancel its timers, forget its effects, a fresh `create(actorId)`. */
-  private restartBehaviour(entry: LogEntry, record: ActorRecord, outputs: ShardOutput[]): void {
+  /** A restart's first step: cancel the actor's pending timers and forget its pending effects. */
+  private forgetTimersAndEffects(entry: LogEntry, record: ActorRecord, outputs: ShardOutput[]): void {
     if (record.timers) {
       for (const timer of record.timers.values()) {
         outputs.push({
@@ -822,6 +812,11 @@ export class Shard {
     }
     record.timers = null;
     record.effects = null;
+  }
+
+  /** 'restart' for a behaviour: cancel its timers, forget its effects, a fresh `create(actorId)`. */
+  private restartBehaviour(entry: LogEntry, record: ActorRecord, outputs: ShardOutput[]): void {
+    this.forgetTimersAndEffects(entry, record, outputs);
     record.behaviour = null;
     record.passivated = null;
     try {
