@@ -12,9 +12,10 @@
 
 import { Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: APPEND carries its entries as one flat array (runtime/peer-network.ts), not one map per entry. */
+export const PROTOCOL_VERSION = 2;
 /** The oldest protocol version this build can still talk to. */
-export const MIN_PROTOCOL_VERSION = 1;
+export const MIN_PROTOCOL_VERSION = 2;
 export const LENGTH_FIELD_BYTES = 4;
 export const HEADER_BYTES = 8;
 /** Default largest frame (header + body) a decoder accepts. */

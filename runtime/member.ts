@@ -580,7 +580,8 @@ export class Member {
         this.sessionInput({ type: 'COMMITTED', now, entry });
       }
     }
-    const replies = await this.service.apply(entries);
+    // Only the ready leader answers clients: a follower's service need not build replies.
+    const replies = await this.service.apply(entries, { replies: this.node.isReadyLeader });
     this.snapshotByPolicy(entries);
     if (!this.node.isReadyLeader) return; // only the leader answers clients
     for (const reply of replies) {

@@ -3,7 +3,7 @@
 // shards) implements the same interface.
 
 import { pack } from 'msgpackr';
-import { type KvReply, KvService } from '../actors/services/kv.ts';
+import { type KvReply, type KvResult, KvService } from '../actors/services/kv.ts';
 import type { EntryKind, LogEntry } from '../machines/log-entry.ts';
 
 export interface ServiceReply {
@@ -27,11 +27,17 @@ export interface LeaderContext {
   readonly active: boolean;
 }
 
+export interface ApplyOptions {
+  /** Whether the caller will send the replies (default true). */
+  readonly replies?: boolean;
+}
+
 export interface ServiceHost {
   /** A name for logs and the cluster tool. */
   readonly name: string;
-  /** Apply committed entries, in log order, exactly once each; the replies to client sessions. */
-  apply(entries: readonly LogEntry[]): ServiceReply[] | Promise<ServiceReply[]>;
+  /** Apply committed entries, in log order, exactly once each; the replies to client sessions. With
+   *  `replies: false` (a follower: only the leader answers clients) a service may skip building replies. */
+  apply(entries: readonly LogEntry[], options?: ApplyOptions): ServiceReply[] | Promise<ServiceReply[]>;
   /** The whole service state, for a snapshot at the last applied entry. */
   snapshot(): Uint8Array | Promise<Uint8Array>;
   /** Replace the state with a snapshot's (null: the empty initial state). */
@@ -45,20 +51,31 @@ export interface ServiceHost {
   tick?(clusterTime: number): void;
 }
 
+// put and cas answer `{ ok }`: encoded once, shared by every reply (the transport copies payloads into
+// frames, and nothing writes to them). Copied out of msgpackr's shared buffer.
+const OK_TRUE = Buffer.from(pack({ ok: true }));
+const OK_FALSE = Buffer.from(pack({ ok: false }));
+
+const packResult = (result: KvResult): Uint8Array => {
+  if ('ok' in result) return result.ok ? OK_TRUE : OK_FALSE;
+  return pack(result);
+};
+
 /** The replicated KV/register service (get, put, compare-and-set) as a member's service. */
 export class KvServiceHost implements ServiceHost {
   readonly name = 'kv';
   service = new KvService();
 
-  apply(entries: readonly LogEntry[]): ServiceReply[] {
+  apply(entries: readonly LogEntry[], options?: ApplyOptions): ServiceReply[] {
     const replies: ServiceReply[] = [];
+    const wanted = options?.replies ?? true;
     for (const entry of entries) {
       const reply: KvReply | null = this.service.apply(entry);
-      if (reply) {
+      if (reply && wanted) {
         replies.push({
           sessionId: reply.sessionId,
           correlationId: reply.correlationId,
-          payload: pack(reply.result),
+          payload: packResult(reply.result),
         });
       }
     }

@@ -43,6 +43,23 @@ export type ParsedClientRequest =
  * names the field at fault, e.g. `bad client request: sessionId: Invalid input: expected int`.
  */
 export const parseClientRequest = (connectionId: number, now: number, body: unknown): ParsedClientRequest => {
+  // Fast path for the one high-rate request: a well-formed SESSION_MESSAGE is checked field by field with
+  // the same rules as the schema (about 2 µs less than zod per command). Anything else, including a
+  // SESSION_MESSAGE that fails a check, goes through the schema, which names the field at fault.
+  const message = sessionMessageFields(body);
+  if (message !== null) {
+    return {
+      ok: true,
+      input: {
+        type: 'SESSION_MESSAGE',
+        sessionId: message.sessionId,
+        correlationId: message.correlationId,
+        body: message.body,
+        connectionId,
+        now,
+      },
+    };
+  }
   const parsed = clientRequestSchema.safeParse(body);
   if (!parsed.success) {
     const detail = parsed.error.issues
@@ -51,4 +68,26 @@ export const parseClientRequest = (connectionId: number, now: number, body: unkn
     return { ok: false, error: `bad client request: ${detail}` };
   }
   return { ok: true, input: { ...parsed.data, connectionId, now } };
+};
+
+type SessionMessageRequest = Extract<ClientRequest, { type: 'SESSION_MESSAGE' }>;
+
+const isNonNegativeInt = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+/** The fields of a valid SESSION_MESSAGE request, or null if `body` is anything else (or invalid). */
+const sessionMessageFields = (body: unknown): SessionMessageRequest | null => {
+  if (typeof body !== 'object' || body === null) return null;
+  const request = body as Record<string, unknown>;
+  if (request.type !== 'SESSION_MESSAGE') return null;
+  const { sessionId, correlationId, body: payload } = request;
+  if (!isNonNegativeInt(sessionId) || !isNonNegativeInt(correlationId) || !(payload instanceof Uint8Array)) {
+    return null;
+  }
+  return {
+    type: 'SESSION_MESSAGE',
+    sessionId,
+    correlationId,
+    body: payload as SessionMessageRequest['body'],
+  };
 };
