@@ -18,7 +18,12 @@ import {
   type ModuleEvent,
   type ModuleState,
 } from '../../machines/consensus-module.ts';
-import { type ElectionEvent, type ElectionState, electionMachine } from '../../machines/election.ts';
+import {
+  ELECTION_STATES,
+  type ElectionEvent,
+  type ElectionState,
+  electionMachine,
+} from '../../machines/election.ts';
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
 import { nextUint32, type RandomState, seedRandom } from '../../machines/random.ts';
 import { type Role, type RoleEvent, roleMachine } from '../../machines/role.ts';
@@ -67,22 +72,13 @@ interface Progress {
   probing: boolean;
 }
 
-const FOLLOWER_PATH: ReadonlySet<string> = new Set([
-  'FOLLOWER_LOG_REPLICATION',
-  'FOLLOWER_REPLAY',
-  'FOLLOWER_CATCHUP_INIT',
-  'FOLLOWER_CATCHUP_AWAIT',
-  'FOLLOWER_CATCHUP',
-  'FOLLOWER_LOG_INIT',
-  'FOLLOWER_LOG_AWAIT',
-  'FOLLOWER_READY',
-]);
-const LEADER_PATH: ReadonlySet<string> = new Set([
-  'LEADER_LOG_REPLICATION',
-  'LEADER_REPLAY',
-  'LEADER_INIT',
-  'LEADER_READY',
-]);
+// The election's phases, grouped by which path they belong to (Aeron's naming carries the grouping).
+const FOLLOWER_PATH: ReadonlySet<string> = new Set(
+  ELECTION_STATES.filter((state) => state.startsWith('FOLLOWER_') && state !== 'FOLLOWER_BALLOT'),
+);
+const LEADER_PATH: ReadonlySet<string> = new Set(
+  ELECTION_STATES.filter((state) => state.startsWith('LEADER_')),
+);
 const BALLOT_PATH: ReadonlySet<string> = new Set([
   'CANVASS',
   'NOMINATE',
