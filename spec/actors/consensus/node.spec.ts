@@ -33,6 +33,17 @@ const entry = (index: number, term: number, kind: number = EntryKind.SESSION_MES
   payload: new Uint8Array([index, term]),
 });
 
+/** An empty append from member 1 as leader of term 1: a heartbeat on an empty log. */
+const HEARTBEAT_TERM_1: PeerMessage = {
+  type: 'APPEND',
+  term: 1,
+  prevIndex: 0,
+  prevTerm: 0,
+  entries: [],
+  commitIndex: 0,
+  leaderLastIndex: 0,
+};
+
 /** Feed inputs, answering every SAVE_NODE_STATE and APPEND at once; returns all effects. */
 const run = (node: ConsensusNode, ...inputs: ConsensusInput[]): ConsensusEffect[] => {
   const all: ConsensusEffect[] = [];
@@ -163,15 +174,7 @@ describe('consensus core (pure)', () => {
     run(node, {
       type: 'PEER_MESSAGE',
       from: 1,
-      message: {
-        type: 'APPEND',
-        term: 1,
-        prevIndex: 0,
-        prevTerm: 0,
-        entries: [],
-        commitIndex: 0,
-        leaderLastIndex: 0,
-      },
+      message: HEARTBEAT_TERM_1,
     });
     expect(node.leaderId).to.equal(1);
     const canvass = run(node, {
@@ -275,15 +278,7 @@ describe('consensus core (pure)', () => {
   it('N2: a follower that loses its connection to the leader canvasses at once; other peers going away change nothing', () => {
     const node = make(2);
     run(node, { type: 'TICK', now: 0 });
-    const heartbeat: PeerMessage = {
-      type: 'APPEND',
-      term: 1,
-      prevIndex: 0,
-      prevTerm: 0,
-      entries: [],
-      commitIndex: 0,
-      leaderLastIndex: 0,
-    };
+    const heartbeat = HEARTBEAT_TERM_1;
     run(node, { type: 'PEER_MESSAGE', from: 1, message: heartbeat });
     expect(node.leaderId).to.equal(1);
     expect(run(node, { type: 'PEER_DISCONNECTED', peer: 3 }), 'a follower peer left').to.deep.equal([]);
@@ -305,15 +300,7 @@ describe('consensus core (pure)', () => {
     run(node, {
       type: 'PEER_MESSAGE',
       from: 1,
-      message: {
-        type: 'APPEND',
-        term: 1,
-        prevIndex: 0,
-        prevTerm: 0,
-        entries: [],
-        commitIndex: 0,
-        leaderLastIndex: 0,
-      },
+      message: HEARTBEAT_TERM_1,
     });
     const effects = node.handle({
       type: 'CLIENT_COMMAND',
