@@ -58,9 +58,7 @@ const buildProgram = (): Command => {
     .showSuggestionAfterError(true)
     .exitOverride();
 
-  const config = program
-    .command('config')
-    .description('check a cluster configuration, or print its JSON Schema');
+  const config = program.command('config').description('check a configuration, or print its schema');
   config
     .command('check')
     .description('validate a cluster configuration file and print the verdict')
@@ -93,7 +91,7 @@ const buildProgram = (): Command => {
 
   program
     .command('bench')
-    .description('run a benchmark and print one JSON object (see benchmarks/)')
+    .description('run a benchmark; prints one JSON object')
     .argument('<name>', 'the benchmark to run')
     .option('--json', 'print only the JSON object')
     .option('--clients <n>', 'concurrent clients, where the benchmark has clients', integer('--clients', 1))
@@ -106,7 +104,7 @@ const buildProgram = (): Command => {
 
   program
     .command('member')
-    .description('run one cluster member (consensus, LMDB store, TCP for peers and clients)')
+    .description('run one cluster member')
     .option('--config <file>', 'cluster configuration (JSON)')
     .option(
       '--members <list>',
@@ -129,9 +127,7 @@ const buildProgram = (): Command => {
 
   program
     .command('tool')
-    .description(
-      'the cluster tool: inspect or act on the member whose directory is DIR (list-members, is-leader, describe, snapshot, ...)',
-    )
+    .description('the cluster tool, for the member in DIR')
     .argument('<dir>', "a member's directory (for example data/member-0)")
     .argument(
       '<command>',
@@ -149,7 +145,7 @@ const buildProgram = (): Command => {
 
   program
     .command('cluster')
-    .description('a local multi-process cluster for development: `cluster up`')
+    .description('`cluster up`: a local multi-process cluster')
     .argument('<action>', 'up')
     .option('--members <n>', 'cluster size: 3 or 5', members, 3)
     .option('--dir <dir>', 'base directory (default: ./chorus-cluster)', 'chorus-cluster')
@@ -161,9 +157,7 @@ const buildProgram = (): Command => {
 
   program
     .command('sim')
-    .description(
-      'run the deterministic cluster simulator with faults, invariants and a linearizability verdict',
-    )
+    .description('the deterministic simulator, with faults')
     .option('--seeds <n>', 'how many seeds to run (a sweep)', integer('--seeds', 1), 100)
     .option('--seed <s>', 'run (replay) this one seed', integer('--seed', 0))
     .option('--start-seed <s>', 'first seed of the sweep', integer('--start-seed', 0), 1)
@@ -195,7 +189,7 @@ const buildProgram = (): Command => {
 
   program
     .command('diagrams')
-    .description('write the statechart diagrams (Mermaid) to docs/diagrams, or --check that they are current')
+    .description('write, or --check, the statechart diagrams')
     .option('--check', 'list pages that are missing or out of date, and exit 1 if any')
     .action(async (options: { check?: boolean }) => {
       const { staleDiagrams, writeDiagrams } = await import('./diagrams.ts');
@@ -210,7 +204,7 @@ const buildProgram = (): Command => {
 
   program
     .command('demo')
-    .description('the demo `npm start` runs')
+    .description('the demo that `npm start` runs')
     .action(async () => {
       const { runDemo } = await import('./demo.ts');
       process.exitCode = await runDemo();
