@@ -701,6 +701,9 @@ export class Member {
       timestamp,
       snapshots: infos,
     });
+    // The snapshot replaces the log prefix: entries up to its index go (all of them if the log disagrees
+    // with it or is shorter, as for a wiped member), so the leader's next entries append after it (D5).
+    await this.store.log.purgeTo(snapshot.index, snapshot.term);
     await this.service.restore(image.service);
     this.sessions = this.newSessionManager(image.sessions);
     this.sessionInput({ type: 'ROLE_CHANGED', now: performance.now(), leader: this.leaderView() });
