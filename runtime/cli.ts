@@ -67,10 +67,17 @@ const buildProgram = (): Command => {
       const { loadClusterConfig, formatMembersString, ConfigError } = await import('./config.ts');
       try {
         const cfg = loadClusterConfig(file);
+        // The services module is part of the configuration: load it now, as a member would at start.
+        let hosted = 'the built-in KV service';
+        if (cfg.services !== undefined) {
+          const { loadServicesModule } = await import('./shards/services-module.ts');
+          const loaded = await loadServicesModule(cfg.services);
+          hosted = `services ${loaded.services.map((service) => service.name).join(', ')}`;
+        }
         process.stdout.write(
           `${file}: valid — ${cfg.members.length} member${cfg.members.length === 1 ? '' : 's'} (${formatMembersString(cfg.members)}), ` +
             `heartbeat ${cfg.leaderHeartbeatIntervalMs}/${cfg.leaderHeartbeatTimeoutMs} ms, election timeout ${cfg.electionTimeoutMs} ms, ` +
-            `${cfg.workerShards} worker shard${cfg.workerShards === 1 ? '' : 's'}\n`,
+            `${cfg.workerShards} worker shard${cfg.workerShards === 1 ? '' : 's'}, ${hosted}\n`,
         );
         if (cfg.members.length % 2 === 0) {
           process.stdout.write(

@@ -73,6 +73,24 @@ describe('the chorus command', () => {
     );
   });
 
+  it('O1: config check loads the services module a configuration names, and refuses one that does not load', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chorus-cli-'));
+    const members = '0,127.0.0.1:9000:9100|1,127.0.0.1:9001:9101|2,127.0.0.1:9002:9102';
+    const good = join(dir, 'good.json');
+    const bad = join(dir, 'bad.json');
+    writeFileSync(
+      good,
+      JSON.stringify({ members, services: join(process.cwd(), 'examples', 'counter-service.ts') }),
+    );
+    writeFileSync(bad, JSON.stringify({ members, services: './no-such-services.ts' }));
+    const ok = chorus('config', 'check', good);
+    expect(ok.code, ok.err).to.equal(0);
+    expect(ok.out).to.match(/services counters?/);
+    const refused = chorus('config', 'check', bad);
+    expect(refused.code).to.equal(1);
+    expect(refused.err).to.match(/services: cannot load .*no-such-services\.ts/);
+  });
+
   it('config schema prints a JSON Schema', () => {
     const { code, out } = chorus('config', 'schema');
     expect(code).to.equal(0);
