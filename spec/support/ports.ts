@@ -2,11 +2,27 @@
 
 export { freePort, freePorts } from '../../runtime/local-cluster.ts';
 
-/** Resolve once `check` is true, polling every few ms; reject with `what` after `timeoutMs`. */
-export const eventually = async (check: () => boolean, what: string, timeoutMs = 5000): Promise<void> => {
+/**
+ * Resolve once `check` holds, polling every `intervalMs`; a check that throws counts as "not yet". Rejects
+ * naming `what` (and the last error) after `timeoutMs`.
+ */
+export const eventually = async (
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+  intervalMs = 5,
+): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+  let last = 'condition false';
+  for (;;) {
+    try {
+      if (await check()) return;
+      last = 'condition false';
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${last})`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 };

@@ -11,6 +11,7 @@ import { adminRequest } from '../../../runtime/admin.ts';
 import type { ChorusClient } from '../../../runtime/client.ts';
 import { ActorRuntime } from '../../../runtime/shards/actor-runtime.ts';
 import { ServiceReplyError, serviceClient } from '../../../runtime/shards/service-client.ts';
+import { eventually } from '../../support/ports.ts';
 import { connectClient, TestCluster } from '../cluster/support.ts';
 
 const SERVICES = fileURLToPath(new URL('../../../examples/counter-service.ts', import.meta.url));
@@ -23,15 +24,6 @@ interface CounterView {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Poll an async check every 50 ms until it holds; fails naming `what` after `timeoutMs`. */
-const eventually = async (check: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> => {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-};
 
 describe('actor services in member processes', function () {
   this.timeout(60_000);
@@ -73,7 +65,12 @@ describe('actor services in member processes', function () {
     expect(leaderIndex, 'leader snapshot index').to.be.above(0);
     for (const view of cluster.cluster.views) {
       if (view.id === first) continue;
-      await eventually(async () => (await snapshot(view.id)) >= leaderIndex, `member ${view.id} snapshot`);
+      await eventually(
+        async () => (await snapshot(view.id)) >= leaderIndex,
+        `member ${view.id} snapshot`,
+        5000,
+        50,
+      );
     }
 
     // SIGKILL the leader while the timer is pending; a new leader takes the timer over.

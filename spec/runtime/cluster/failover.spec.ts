@@ -10,11 +10,12 @@ import { decodeSessionMessage } from '../../../actors/consensus/session-message.
 import { decodeKvCommand } from '../../../actors/services/kv.ts';
 import { EntryKind } from '../../../machines/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, openMemberStore } from '../../../persistence/index.ts';
-import type { ChorusClient } from '../../../runtime/client.ts';
 import {
+  closeAll,
   connectClient,
   expectAllPresent,
   FAILOVER_MS,
+  freeze,
   RawConnection,
   type StartupReport,
   TestCluster,
@@ -40,14 +41,6 @@ const expectValidated = (cluster: TestCluster, id: number): StartupReport => {
     report.lastIndex - report.snapshotIndex,
   );
   return report;
-};
-
-const closeAll = (clients: readonly ChorusClient[]) => Promise.all(clients.map((c) => c.close()));
-
-/** SIGSTOP / SIGCONT a member without waiting for it to exit (LocalCluster.signal waits for the exit). */
-const freeze = (cluster: TestCluster, id: number, signal: 'SIGSTOP' | 'SIGCONT'): void => {
-  const child = cluster.cluster.views[id].process;
-  if (child && cluster.running(id)) child.kill(signal);
 };
 
 describe('cluster processes: failover (N2, N5, C1, C2, C3, O3, O4)', function () {

@@ -11,9 +11,19 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { encodeKvCommand } from '../../../actors/services/kv.ts';
 import { adminRequest } from '../../../runtime/admin.ts';
-import { type ChorusClient, CommandTimeoutError } from '../../../runtime/client.ts';
+import { CommandTimeoutError } from '../../../runtime/client.ts';
 import type { MemberStatus } from '../../../runtime/member.ts';
-import { connectClient, expectAllPresent, kv, TestCluster, Writers, writeOnce } from './support.ts';
+import { eventually } from '../../support/ports.ts';
+import {
+  closeAll,
+  connectClient,
+  expectAllPresent,
+  freeze,
+  kv,
+  TestCluster,
+  Writers,
+  writeOnce,
+} from './support.ts';
 
 const CHORUS_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'chorus.js');
 
@@ -26,36 +36,14 @@ interface DescribedStatus extends MemberStatus {
 const status = async (cluster: TestCluster, id: number): Promise<DescribedStatus> =>
   (await adminRequest(cluster.cluster.memberDir(id), { command: 'status' })) as DescribedStatus;
 
-/** Poll an asynchronous condition (a member's admin status) until it holds; errors count as "not yet". */
-const eventually = async (check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> => {
-  const deadline = performance.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      if (await check()) return;
-      last = 'condition false';
-    } catch (error) {
-      last = error instanceof Error ? error.message : String(error);
-    }
-    if (performance.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${last})`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-};
-
 /** Wait until member `id` has applied everything up to `index` (its own status says so). */
 const caughtUp = (cluster: TestCluster, id: number, index: number, timeoutMs = 10_000): Promise<void> =>
   eventually(
     async () => (await status(cluster, id)).appliedIndex >= index,
     `member ${id} to apply up to index ${index}`,
     timeoutMs,
+    25,
   );
-
-/** SIGSTOP / SIGCONT a member without waiting for it to exit. */
-const freeze = (cluster: TestCluster, id: number, signal: 'SIGSTOP' | 'SIGCONT'): void => {
-  const child = cluster.cluster.views[id].process;
-  if (child && cluster.running(id)) child.kill(signal);
-};
 
 /** `npx chorus tool DIR COMMAND [--to N]` as its own process; its exit code and output. */
 const runToolProcess = (
@@ -88,8 +76,6 @@ const leaderTermsSince = (cluster: TestCluster, id: number, from: number): numbe
     })
     .filter((record) => String(record.msg ?? '').startsWith('ROLE_CHANGE') && record.to === 'LEADER')
     .map((record) => Number(record.term));
-
-const closeAll = (clients: readonly ChorusClient[]) => Promise.all(clients.map((c) => c.close()));
 
 describe('cluster processes: more failures on three members (N1, N4, R3, D5, O6)', function () {
   this.timeout(60_000);
@@ -161,10 +147,15 @@ describe('cluster processes: more failures on three members (N1, N4, R3, D5, O6)
       const oldLines = cluster.cluster.views[leader].lines.length;
       freeze(cluster, leader, 'SIGCONT');
       frozen.delete(leader);
-      await eventually(async () => {
-        const s = await status(cluster, leader);
-        return s.role === 'FOLLOWER' && s.leaderId === next.id;
-      }, `member ${leader} to step down and follow member ${next.id}`);
+      await eventually(
+        async () => {
+          const s = await status(cluster, leader);
+          return s.role === 'FOLLOWER' && s.leaderId === next.id;
+        },
+        `member ${leader} to step down and follow member ${next.id}`,
+        10_000,
+        25,
+      );
       await writers.acknowledge(8, cluster);
       await writers.stop();
       expect(writers.failures, 'writes that failed').to.deep.equal([]);
@@ -206,6 +197,8 @@ describe('cluster processes: more failures on three members (N1, N4, R3, D5, O6)
       await eventually(
         async () => (await status(cluster, leader)).log.firstIndex > 1,
         "the leader's log purged up to its snapshot",
+        10_000,
+        25,
       );
       await writers.acknowledge(8, cluster); // entries after the snapshot, to replay from the log
       rmSync(cluster.cluster.memberDir(lost), { recursive: true, force: true });
@@ -377,6 +370,8 @@ describe('cluster processes: a minority of five crashes (N3)', function () {
       await eventually(
         async () => (await status(cluster, leader)).connectedPeers.length === 2,
         'the leader to see only two peers',
+        10_000,
+        25,
       );
       await writers.stop();
       expect(writers.failures, 'writes that failed').to.deep.equal([]);

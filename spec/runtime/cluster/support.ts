@@ -338,3 +338,12 @@ export class RawConnection {
     this.connection.close('test done');
   }
 }
+
+/** Close every client. */
+export const closeAll = (clients: readonly ChorusClient[]) => Promise.all(clients.map((c) => c.close()));
+
+/** SIGSTOP / SIGCONT a member without waiting for it to exit (LocalCluster.signal waits for the exit). */
+export const freeze = (cluster: TestCluster, id: number, signal: 'SIGSTOP' | 'SIGCONT'): void => {
+  const child = cluster.cluster.views[id].process;
+  if (child && cluster.running(id)) child.kill(signal);
+};
