@@ -199,6 +199,20 @@ class StagedContext implements BehaviourContext {
   }
 }
 
+/** The record of an actor about to be created by its first committed input. */
+const newRecord = (address: string, type: ActorType, createdAt: number): ActorRecord => ({
+  address,
+  type,
+  actor: null,
+  behaviour: null,
+  passivated: null,
+  nextSeq: 1,
+  timers: null,
+  effects: null,
+  lastUsed: 0,
+  createdAt,
+});
+
 export class Shard {
   readonly shard: number;
   readonly maxLiveActors: number;
@@ -387,18 +401,7 @@ export class Shard {
         return { code: 'BAD_EVENT', message: `event for ${address} has no string 'type'` };
       }
       if (type.behaviour) {
-        const created: ActorRecord = {
-          address,
-          type,
-          actor: null,
-          behaviour: null,
-          passivated: null,
-          nextSeq: 1,
-          timers: null,
-          effects: null,
-          lastUsed: 0,
-          createdAt: entry.index,
-        };
+        const created = newRecord(address, type, entry.index);
         try {
           this.liveBehaviour(created);
         } catch (error) {
@@ -408,18 +411,7 @@ export class Shard {
         this.records.set(address, created);
         return this.deliverBehaviour(entry, created, event, outputs, wantReply, sessionId);
       }
-      record = {
-        address,
-        type,
-        actor: null,
-        behaviour: null,
-        passivated: null,
-        nextSeq: 1,
-        timers: null,
-        effects: null,
-        lastUsed: 0,
-        createdAt: entry.index,
-      };
+      record = newRecord(address, type, entry.index);
       const created = this.transact(entry, record, null);
       if (isFailure(created)) {
         this.live.delete(address); // the first input failed to even start the actor: it does not exist
