@@ -387,6 +387,16 @@ const sameRequest = (a: RequestFields, b: RequestFields): boolean => {
 };
 
 /** One request being applied: who asked, about which order, and the reports it produced for them. */
+/** A request aimed at a resting order, by its order id or its client order id (cancel, amend). */
+interface TargetedRequest {
+  type: string;
+  instrument: string;
+  account: string;
+  clientOrderId: string;
+  orderId?: number;
+  origClientOrderId?: string;
+}
+
 interface RequestScope {
   readonly sessionId: number;
   readonly requestId: string;
@@ -523,21 +533,38 @@ export class OrderBook {
     this.afterMatching(stop, low, high, ctx, outputs);
   }
 
-  private cancelOrder(command: unknown, ctx: ApplyContext, outputs: OrderBookOutput[]): void {
-    const parsed = cancelOrderSchema.safeParse(command);
+  /**
+   * The common start of a request aimed at a resting order (cancel, amend): validate it, check for a
+   * resend, find the order. Null when the request was answered already (malformed, duplicate, no order).
+   */
+  private openTargeted<T extends z.ZodType<TargetedRequest>>(
+    schema: T,
+    command: unknown,
+    execType: 'CANCEL_REJECTED' | 'AMEND_REJECTED',
+    ctx: ApplyContext,
+    outputs: OrderBookOutput[],
+  ): { cmd: z.output<T>; scope: RequestScope; orderId: number } | null {
+    const parsed = schema.safeParse(command);
     if (!parsed.success) {
       this.malformed(command, parsed.error, ctx, outputs);
-      return;
+      return null;
     }
     const cmd = parsed.data;
     const scope = this.beginRequest(cmd, ctx, outputs);
-    if (scope === null) return;
-    const orderId = this.resolveTarget(cmd, ctx, scope, 'CANCEL_REJECTED', outputs);
+    if (scope === null) return null;
+    const orderId = this.resolveTarget(cmd, ctx, scope, execType, outputs);
     if (orderId === 0) {
       this.endRequest(cmd, scope, ctx);
-      return;
+      return null;
     }
     scope.orderId = orderId;
+    return { cmd, scope, orderId };
+  }
+
+  private cancelOrder(command: unknown, ctx: ApplyContext, outputs: OrderBookOutput[]): void {
+    const target = this.openTargeted(cancelOrderSchema, command, 'CANCEL_REJECTED', ctx, outputs);
+    if (target === null) return;
+    const { cmd, scope, orderId } = target;
     this.book.cancel(orderId, 'CLIENT_CANCEL', this.events);
     this.flushEvents(ctx, scope, outputs);
     this.endRequest(cmd, scope, ctx);
@@ -545,20 +572,9 @@ export class OrderBook {
   }
 
   private amendOrder(command: unknown, ctx: ApplyContext, outputs: OrderBookOutput[]): void {
-    const parsed = amendOrderSchema.safeParse(command);
-    if (!parsed.success) {
-      this.malformed(command, parsed.error, ctx, outputs);
-      return;
-    }
-    const cmd = parsed.data;
-    const scope = this.beginRequest(cmd, ctx, outputs);
-    if (scope === null) return;
-    const orderId = this.resolveTarget(cmd, ctx, scope, 'AMEND_REJECTED', outputs);
-    if (orderId === 0) {
-      this.endRequest(cmd, scope, ctx);
-      return;
-    }
-    scope.orderId = orderId;
+    const target = this.openTargeted(amendOrderSchema, command, 'AMEND_REJECTED', ctx, outputs);
+    if (target === null) return;
+    const { cmd, scope, orderId } = target;
     const order = this.book.getOrder(orderId)!;
     const refuse = (reason: Reason, text: string): void => {
       outputs.push(
@@ -783,13 +799,7 @@ export class OrderBook {
 
   /** Find the live order a cancel or amend names; reports UNKNOWN_ORDER and returns 0 if none. */
   private resolveTarget(
-    cmd: {
-      instrument: string;
-      account: string;
-      clientOrderId: string;
-      orderId?: number;
-      origClientOrderId?: string;
-    },
+    cmd: Omit<TargetedRequest, 'type'>,
     ctx: ApplyContext,
     scope: RequestScope,
     execType: 'CANCEL_REJECTED' | 'AMEND_REJECTED',
