@@ -1,28 +1,8 @@
 import { expect } from 'chai';
 import { initialTransition, transition } from 'xstate';
 import { getAdjacencyMap, getShortestPaths } from 'xstate/graph';
-import {
-  TRADING_PHASES,
-  type TradingPhase,
-  type TradingPhaseEvent,
-  tradingPhaseMachine,
-} from '../../machines/trading-phase.ts';
-
-const AFTER_AUCTION = 'xstate.after.AUCTION_DURATION.tradingPhase.OPENING_AUCTION';
-const AFTER_HALT = 'xstate.after.HALT_DURATION.tradingPhase.HALTED';
-
-/** Every event the machine can receive, including its two delayed (cluster-timer) events. */
-const ALL_PHASE_EVENTS = [
-  'OPEN_AUCTION',
-  'UNCROSS',
-  'CIRCUIT_BREAKER_TRIPPED',
-  'HALT',
-  'RESUME',
-  'CLOSE',
-  'REOPEN',
-  AFTER_AUCTION,
-  AFTER_HALT,
-].map((type) => ({ type })) as TradingPhaseEvent[];
+import { TRADING_PHASES, type TradingPhase, tradingPhaseMachine } from '../../machines/trading-phase.ts';
+import { AFTER_AUCTION, AFTER_HALT, ALL_PHASE_EVENTS } from '../support/trading-phase-events.ts';
 
 /**
  * The specification, written independently of the machine: from (phase, halt reason) and event to

@@ -11,6 +11,7 @@ import {
 } from '../../../actors/order-book/order-book.ts';
 import { Random } from '../../../machines/random.ts';
 import { type TradingPhaseEvent, tradingPhaseMachine } from '../../../machines/trading-phase.ts';
+import { AFTER_AUCTION, AFTER_HALT, ALL_PHASE_EVENTS } from '../../support/trading-phase-events.ts';
 
 const CONFIG: OrderBookConfigInput = {
   instrument: 'ACME',
@@ -418,20 +419,6 @@ describe('order-book actor: auctions and the circuit breaker', () => {
 // ---------------------------------------------------------------------------------------------
 // Model-based: drive the real book along every transition of the phase machine.
 
-const AFTER_AUCTION = 'xstate.after.AUCTION_DURATION.tradingPhase.OPENING_AUCTION';
-const AFTER_HALT = 'xstate.after.HALT_DURATION.tradingPhase.HALTED';
-const EVENTS = [
-  'OPEN_AUCTION',
-  'UNCROSS',
-  'CIRCUIT_BREAKER_TRIPPED',
-  'HALT',
-  'RESUME',
-  'CLOSE',
-  'REOPEN',
-  AFTER_AUCTION,
-  AFTER_HALT,
-].map((type) => ({ type })) as TradingPhaseEvent[];
-
 /** Make `event` happen to the book the way it happens in production. False if it cannot happen here. */
 const perform = (d: Driver, event: TradingPhaseEvent, expectChange: boolean): boolean => {
   const type = event.type as string;
@@ -465,14 +452,14 @@ const perform = (d: Driver, event: TradingPhaseEvent, expectChange: boolean): bo
 
 describe('order-book actor: model-based phase coverage', () => {
   it('follows the trading-phase machine along every (state, event) edge, timers included', () => {
-    const adjacency = getAdjacencyMap(tradingPhaseMachine, { events: EVENTS });
-    const paths = getShortestPaths(tradingPhaseMachine, { events: EVENTS });
+    const adjacency = getAdjacencyMap(tradingPhaseMachine, { events: ALL_PHASE_EVENTS });
+    const paths = getShortestPaths(tradingPhaseMachine, { events: ALL_PHASE_EVENTS });
     const key = (s: { value: unknown; context: unknown }) => JSON.stringify([s.value, s.context]);
     const changing = new Set<string>();
     const covered = new Set<string>();
     for (const vertex of Object.values(adjacency)) {
       const path = paths.find((p) => key(p.state) === key(vertex.state))!;
-      for (const event of EVENTS) {
+      for (const event of ALL_PHASE_EVENTS) {
         const [next] = transition(tradingPhaseMachine, vertex.state, event);
         const edge = `${key(vertex.state)} ${event.type}`;
         if (next.value !== vertex.state.value) changing.add(edge);
