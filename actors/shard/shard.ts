@@ -199,6 +199,17 @@ class StagedContext implements BehaviourContext {
   }
 }
 
+/** What one committed entry's delivery to one actor stages, before it is kept or rolled back. */
+const newTransaction = (entry: LogEntry, record: ActorRecord): Transaction => ({
+  record,
+  index: entry.index,
+  timestamp: entry.timestamp,
+  timerOps: null,
+  outputs: null,
+  effectsAdded: null,
+  reply: null,
+});
+
 /** The record of an actor about to be created by its first committed input. */
 const newRecord = (address: string, type: ActorType, createdAt: number): ActorRecord => ({
   address,
@@ -447,15 +458,7 @@ export class Shard {
     event: EventObject | null,
   ): Transaction | ReplyError {
     const seqBefore = record.nextSeq;
-    const tx: Transaction = {
-      record,
-      index: entry.index,
-      timestamp: entry.timestamp,
-      timerOps: null,
-      outputs: null,
-      effectsAdded: null,
-      reply: null,
-    };
+    const tx = newTransaction(entry, record);
     this.tx = tx;
     let failure: unknown;
     let failed = false;
@@ -759,15 +762,7 @@ export class Shard {
     if (typeof event?.type !== 'string') {
       return { code: 'BAD_EVENT', message: `event for ${record.address} has no string 'type'` };
     }
-    const tx: Transaction = {
-      record,
-      index: entry.index,
-      timestamp: entry.timestamp,
-      timerOps: null,
-      outputs: null,
-      effectsAdded: null,
-      reply: null,
-    };
+    const tx = newTransaction(entry, record);
     const seqBefore = record.nextSeq;
     let failure: unknown;
     let failed = false;
