@@ -39,3 +39,4 @@ export {
   SnapshotStore,
   SnapshotWriter,
 } from './snapshot-store.ts';
+export { isSafeNonNegative, isTerm, MAX_TERM } from './values.ts';

@@ -11,6 +11,10 @@
 // flush; entries not yet flushed are served from an in-memory overlay. If a group fails (disk full, I/O
 // error) that group and everything queued behind it is rejected (each was validated against the failed
 // tail) and the view is reloaded from what LMDB actually holds.
+//
+// The writers (append, truncateFrom, purgeTo) never throw: a bad argument or a closed store is refused
+// with a rejected promise carrying a StorageError (INVALID_ARGUMENT, CLOSED), and the log is left as it
+// was. The readers (entry, read, termAt) are synchronous and throw.
 
 import type { Database, RootDatabase } from 'lmdb';
 import type { LogEntry } from '../machines/log-entry.ts';
@@ -26,6 +30,7 @@ import {
   isEntryKind,
   recordTerm,
 } from './record-codec.ts';
+import { isSafeNonNegative, isTerm, MAX_TERM } from './values.ts';
 
 /** The last purged position: entries up to `index` are gone, but their last term is still known. */
 export interface PurgeBoundary {
@@ -62,9 +67,6 @@ interface QueuedOp {
 const BOUNDARY_KEY = 'purge-boundary';
 /** Bytes LMDB needs per entry beyond the record: key, node header, page slack (estimate for quotas). */
 const PER_ENTRY_LMDB_BYTES = 24;
-
-const isSafeNonNegative = (value: unknown): value is number =>
-  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
 export class LogStore {
   readonly dir: string;
@@ -129,10 +131,11 @@ export class LogStore {
 
   /**
    * Append entries after the current last index. Resolves once they are flushed to disk; rejects with
-   * DISK_FULL (nothing written) or another StorageError. Validation errors throw synchronously.
+   * DISK_FULL (nothing written) or another StorageError. A bad argument (a gap, a term going back, an
+   * unknown kind) rejects with INVALID_ARGUMENT and nothing is queued; it never throws.
    * Until the flush the entries are served from memory as given: do not mutate them or their payloads.
    */
-  append(entries: readonly LogEntry[]): Promise<void> {
+  async append(entries: readonly LogEntry[]): Promise<void> {
     this.assertOpen('append');
     if (!Array.isArray(entries)) {
       throw this.invalid('append(entries) takes an array of LogEntry objects');
@@ -152,9 +155,9 @@ export class LogStore {
           expected,
         );
       }
-      if (!isSafeNonNegative(entry.term) || entry.term < 1) {
+      if (!isTerm(entry.term) || entry.term < 1) {
         throw this.invalid(
-          `${where} has term ${String(entry.term)}; a term is a positive safe integer`,
+          `${where} has term ${String(entry.term)}; a term is an integer from 1 to ${MAX_TERM}`,
           expected,
         );
       }
@@ -191,9 +194,10 @@ export class LogStore {
 
   /**
    * Remove every entry from `index` on (a follower's conflicting tail). `index` must be above the purge
-   * boundary: compacted entries are committed and never truncated. Resolves once durable.
+   * boundary: compacted entries are committed and never truncated. Resolves once durable; refuses (a
+   * rejected promise, INVALID_ARGUMENT) an index at or below the boundary.
    */
-  truncateFrom(index: number): Promise<void> {
+  async truncateFrom(index: number): Promise<void> {
     this.assertOpen('truncateFrom');
     if (!isSafeNonNegative(index) || index <= this.boundary.index) {
       throw this.invalid(
@@ -216,15 +220,19 @@ export class LogStore {
    * at `index` stays answerable. `term` is the snapshot's term; when omitted it is the log's term at
    * `index`, or the term of a valid snapshot set the recording log holds at `index`. Installing a
    * leader's snapshot follows Raft: if the log has no entry at `index`, or one of another term, the whole
-   * log is discarded and restarts after `index`. Resolves once durable.
+   * log is discarded and restarts after `index`. Resolves once durable; refuses (a rejected promise,
+   * INVALID_ARGUMENT) a bad index or term.
    */
-  purgeTo(index: number, term?: number): Promise<void> {
+  async purgeTo(index: number, term?: number): Promise<void> {
     this.assertOpen('purgeTo');
     if (!isSafeNonNegative(index)) {
       throw this.invalid(`purgeTo(${String(index)}): the index must be a safe integer >= 0`);
     }
-    if (term !== undefined && (!isSafeNonNegative(term) || term < 1)) {
-      throw this.invalid(`purgeTo(${index}, ${String(term)}): a term is a positive safe integer`, index);
+    if (term !== undefined && (!isTerm(term) || term < 1)) {
+      throw this.invalid(
+        `purgeTo(${index}, ${String(term)}): a term is an integer from 1 to ${MAX_TERM}`,
+        index,
+      );
     }
     if (index <= this.boundary.index) return Promise.resolve(); // already purged
     let logTerm: number | undefined;

@@ -1,11 +1,16 @@
 // A member's durable Raft state: the current term, the highest term it has proposed as a candidate,
 // and its vote. The consensus module must await save() before acting on a new term or vote: a member
 // that forgets a vote after a crash could vote twice in one term and elect two leaders.
+//
+// save() never throws: a state it cannot accept (a term that is not an integer from 0 to MAX_TERM, a
+// term going back, a second vote in one term) is refused with a rejected promise (INVALID_ARGUMENT) and
+// nothing is written. A term is refused at MAX_SAFE_INTEGER already: the next election could not add 1.
 
 import type { Database, RootDatabase } from 'lmdb';
 import { durableBatch } from './durable.ts';
 import { StorageError } from './errors.ts';
 import { decodeChecked, encodeChecked } from './record-codec.ts';
+import { isSafeNonNegative, termProblem } from './values.ts';
 
 export interface NodeState {
   /** The latest term this member has seen. */
@@ -23,9 +28,6 @@ export const INITIAL_NODE_STATE: NodeState = Object.freeze({
 });
 
 const STATE_KEY = 'node-state';
-
-const isTerm = (value: unknown): value is number =>
-  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
 export class NodeStateStore {
   /** The latest state accepted by save() (durable or about to be), used to validate the next save. */
@@ -67,10 +69,11 @@ export class NodeStateStore {
   }
 
   /**
-   * Store the state durably; resolves once flushed. Refuses (INVALID_ARGUMENT) a term or candidate term
-   * that goes backwards, and a second, different vote in the same term.
+   * Store the state durably; resolves once flushed. Refuses (a rejected promise, INVALID_ARGUMENT) a term
+   * or candidate term that is not an integer from 0 to MAX_TERM or that goes backwards, a vote that is
+   * not a member id, and a second, different vote in the same term.
    */
-  save(state: NodeState): Promise<void> {
+  async save(state: NodeState): Promise<void> {
     const reason = describeInvalid(state);
     if (reason !== undefined) {
       throw new StorageError('INVALID_ARGUMENT', `nodeState.save: ${reason}`, { dir: this.dir });
@@ -124,16 +127,12 @@ export class NodeStateStore {
 
 const describeInvalid = (state: NodeState | undefined): string | undefined => {
   if (state === null || typeof state !== 'object') return 'the state must be an object';
-  if (!isTerm(state.currentTerm))
-    return `currentTerm ${String(state.currentTerm)} must be a safe integer >= 0`;
-  if (!isTerm(state.candidateTermId)) {
-    return `candidateTermId ${String(state.candidateTermId)} must be a safe integer >= 0`;
-  }
-  if (
-    state.votedFor !== null &&
-    !(typeof state.votedFor === 'number' && Number.isSafeInteger(state.votedFor))
-  ) {
-    return `votedFor ${String(state.votedFor)} must be a member id (integer) or null`;
+  const term = termProblem('currentTerm', state.currentTerm);
+  if (term !== undefined) return term;
+  const candidate = termProblem('candidateTermId', state.candidateTermId);
+  if (candidate !== undefined) return candidate;
+  if (state.votedFor !== null && !isSafeNonNegative(state.votedFor)) {
+    return `votedFor ${String(state.votedFor)} must be a member id (an integer >= 0) or null`;
   }
   return undefined;
 };

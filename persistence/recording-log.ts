@@ -8,6 +8,7 @@ import { durableBatch } from './durable.ts';
 import { StorageError } from './errors.ts';
 import { decodeChecked, encodeChecked } from './record-codec.ts';
 import { CONSENSUS_MODULE_SERVICE_ID } from './snapshot-store.ts';
+import { isSafeNonNegative, isTerm } from './values.ts';
 
 export interface TermEntry {
   readonly entryId: number;
@@ -57,21 +58,22 @@ export interface NewSnapshotSet {
   readonly snapshots: readonly { readonly serviceId: number; readonly snapshotId: number }[];
 }
 
-const isNonNegative = (value: unknown): value is number =>
-  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-
 const describeInvalid = (entry: RecordingEntry | undefined, key: number): string | undefined => {
   if (entry === null || typeof entry !== 'object') return 'not an object';
   if (entry.entryId !== key) return `it says entry ${String(entry.entryId)}`;
   if (typeof entry.valid !== 'boolean') return 'no valid flag';
-  if (!isNonNegative(entry.term) || typeof entry.timestamp !== 'number') return 'bad term or timestamp';
+  if (!isSafeNonNegative(entry.term) || typeof entry.timestamp !== 'number') return 'bad term or timestamp';
   if (entry.type === 'TERM') {
-    if (!isNonNegative(entry.baseIndex)) return 'bad base index';
-    if (entry.endIndex !== null && !isNonNegative(entry.endIndex)) return 'bad end index';
+    if (!isSafeNonNegative(entry.baseIndex)) return 'bad base index';
+    if (entry.endIndex !== null && !isSafeNonNegative(entry.endIndex)) return 'bad end index';
     return undefined;
   }
   if (entry.type === 'SNAPSHOT') {
-    if (!isNonNegative(entry.logIndex) || !isNonNegative(entry.snapshotId) || !isNonNegative(entry.setId)) {
+    if (
+      !isSafeNonNegative(entry.logIndex) ||
+      !isSafeNonNegative(entry.snapshotId) ||
+      !isSafeNonNegative(entry.setId)
+    ) {
       return 'bad log index, snapshot id or set id';
     }
     if (!Number.isSafeInteger(entry.serviceId)) return 'bad service id';
@@ -93,7 +95,8 @@ export class RecordingLog {
     this.nextEntryId = last + 1;
   }
 
-  // Mutators validate synchronously (a bad argument throws) and resolve once the change is durable.
+  // Mutators never throw: a bad argument is refused with a rejected promise (INVALID_ARGUMENT) and nothing
+  // is written; otherwise they resolve once the change is durable.
 
   /** Every entry, oldest first. Throws CORRUPT_RECORD naming the entry if one is damaged. */
   entries(): RecordingEntry[] {
@@ -137,8 +140,8 @@ export class RecordingLog {
    * Record that `term` begins after log index `baseIndex`, closing the previous open term at
    * `baseIndex`. Terms only grow. Resolves once durable.
    */
-  appendTerm(term: number, baseIndex: number, timestamp: number): Promise<TermEntry> {
-    if (!isNonNegative(term) || term < 1 || !isNonNegative(baseIndex) || typeof timestamp !== 'number') {
+  async appendTerm(term: number, baseIndex: number, timestamp: number): Promise<TermEntry> {
+    if (!isTerm(term) || term < 1 || !isSafeNonNegative(baseIndex) || typeof timestamp !== 'number') {
       throw this.invalid(
         `appendTerm(${term}, ${baseIndex}, ${timestamp}): term >= 1, baseIndex >= 0, timestamp in ms`,
       );
@@ -166,10 +169,10 @@ export class RecordingLog {
   }
 
   /** Record the last log index of `term` (on a clean shutdown or when the term ends). Durable. */
-  closeTerm(term: number, endIndex: number): Promise<void> {
+  async closeTerm(term: number, endIndex: number): Promise<void> {
     const entry = this.terms().find((candidate) => candidate.term === term && candidate.valid);
     if (entry === undefined) throw this.invalid(`closeTerm(${term}): the recording log has no term ${term}`);
-    if (!isNonNegative(endIndex) || endIndex < entry.baseIndex) {
+    if (!isSafeNonNegative(endIndex) || endIndex < entry.baseIndex) {
       throw this.invalid(
         `closeTerm(${term}, ${endIndex}): the end must be at or after the base ${entry.baseIndex}`,
       );
@@ -181,13 +184,13 @@ export class RecordingLog {
    * Record a snapshot set: one snapshot per service plus the consensus module's, all at `logIndex`,
    * written atomically. Resolves once durable.
    */
-  appendSnapshotSet(set: NewSnapshotSet): Promise<SnapshotSet> {
-    if (!isNonNegative(set?.term) || !isNonNegative(set.logIndex) || typeof set.timestamp !== 'number') {
+  async appendSnapshotSet(set: NewSnapshotSet): Promise<SnapshotSet> {
+    if (!isTerm(set?.term) || !isSafeNonNegative(set.logIndex) || typeof set.timestamp !== 'number') {
       throw this.invalid('appendSnapshotSet: term and logIndex are integers >= 0 and timestamp is in ms');
     }
     const services = new Set<number>();
     for (const { serviceId, snapshotId } of set.snapshots ?? []) {
-      if (!Number.isSafeInteger(serviceId) || !isNonNegative(snapshotId) || services.has(serviceId)) {
+      if (!Number.isSafeInteger(serviceId) || !isSafeNonNegative(snapshotId) || services.has(serviceId)) {
         throw this.invalid(
           `appendSnapshotSet: snapshot (service ${serviceId}, id ${snapshotId}) needs a unique integer service id and an id >= 0`,
         );

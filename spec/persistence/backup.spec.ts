@@ -12,24 +12,8 @@ import {
   type MemberStore,
   openMemberStore,
   restoreMember,
-  StorageError,
 } from '../../persistence/index.ts';
-import { cleanup, entries, plain, tempDir } from './helpers.ts';
-
-const rejectsWith = async (
-  promise: Promise<unknown>,
-  code: string,
-  pattern: RegExp,
-): Promise<StorageError> => {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error, 'expected a StorageError').to.be.instanceOf(StorageError);
-  expect((error as StorageError).code).to.equal(code);
-  expect((error as StorageError).message).to.match(pattern);
-  return error as StorageError;
-};
+import { cleanup, entries, plain, rejectsWith, tempDir } from './helpers.ts';
 
 describe('persistence: backup and restore', function () {
   this.timeout(20_000);

@@ -3,7 +3,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'chai';
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
+import { StorageError, type StorageErrorCode } from '../../persistence/index.ts';
 
 /** A fresh directory under the OS temp dir; remove it with `cleanup`. */
 export const tempDir = (label: string): string => mkdtempSync(join(tmpdir(), `chorus-${label}-`));
@@ -46,4 +48,38 @@ export const crashSnapshot = (serviceId: number, logIndex: number): Buffer => {
   const data = Buffer.alloc(50_000 + (logIndex % 1000));
   for (let i = 0; i < data.length; i++) data[i] = (logIndex + serviceId * 7 + i) & 0xff;
   return data;
+};
+
+/** Expect `promise` to reject with a StorageError of `code` whose message matches `pattern`; the error. */
+export const rejectsWith = async (
+  promise: Promise<unknown>,
+  code: StorageErrorCode,
+  pattern: RegExp,
+): Promise<StorageError> => {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error, 'expected a StorageError').to.be.instanceOf(StorageError);
+  expect((error as StorageError).code).to.equal(code);
+  expect((error as StorageError).message).to.match(pattern);
+  return error as StorageError;
+};
+
+/**
+ * Expect a store call to be refused the way the member relies on: no synchronous throw, a promise that
+ * rejects with a StorageError of `code` whose message matches `pattern`.
+ */
+export const refuses = (
+  call: () => Promise<unknown>,
+  code: StorageErrorCode,
+  pattern: RegExp,
+): Promise<StorageError> => {
+  let promise: Promise<unknown>;
+  try {
+    promise = call();
+  } catch (error) {
+    expect.fail(`threw synchronously instead of returning a rejected promise: ${(error as Error).message}`);
+  }
+  return rejectsWith(promise, code, pattern);
 };

@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { EntryKind } from '../../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
 import { type MemberStore, openMemberStore, StorageError } from '../../persistence/index.ts';
-import { cleanup, entries, entry, plain, tempDir } from './helpers.ts';
+import { cleanup, entries, entry, plain, refuses, tempDir } from './helpers.ts';
 
 describe('persistence: log store', () => {
   let dir: string;
@@ -120,7 +120,7 @@ describe('persistence: log store', () => {
     expect(() => store.log.read(3, 7))
       .to.throw(StorageError)
       .with.property('code', 'COMPACTED');
-    expect(() => store.log.truncateFrom(5)).to.throw(/above the purge boundary 5/);
+    await refuses(() => store.log.truncateFrom(5), 'INVALID_ARGUMENT', /above the purge boundary 5/);
     await store.close();
     store = await openMemberStore(dir);
     expect(store.log.firstIndex).to.equal(6);
@@ -130,7 +130,7 @@ describe('persistence: log store', () => {
 
   it('purges beyond the last entry when a snapshot is installed from the leader', async () => {
     await store.log.append(entries(1, 3, 1));
-    expect(() => store.log.purgeTo(10)).to.throw(/pass the snapshot's term/);
+    await refuses(() => store.log.purgeTo(10), 'INVALID_ARGUMENT', /pass the snapshot's term/);
     await store.log.purgeTo(10, 4);
     expect([store.log.firstIndex, store.log.lastIndex, store.log.lastTerm]).to.deep.equal([11, 10, 4]);
     await store.log.append([entry(11, 4)]);
@@ -166,20 +166,39 @@ describe('persistence: log store', () => {
     expect(store.recoveryPlan().replayFrom).to.equal(21);
   });
 
-  it('refuses bad appends with errors that say what was wrong and how to fix it', async () => {
+  it('refuses bad appends with a rejected promise that says what was wrong and how to fix it, never a throw', async () => {
     await store.log.append(entries(1, 2, 2));
-    expect(() => store.log.append([entry(4, 2)])).to.throw(/has index 4 but the log expects 3/);
-    expect(() => store.log.append([entry(3, 1)])).to.throw(/terms never decrease/);
-    expect(() => store.log.append([{ ...entry(3, 2), kind: 99 as EntryKind }])).to.throw(
-      /use a value of EntryKind/,
+    const bad = (entries: LogEntry[], pattern: RegExp) =>
+      refuses(() => store.log.append(entries), 'INVALID_ARGUMENT', pattern);
+    // The follower's crash of issue 10: entries after a snapshot not yet installed.
+    await bad([entry(16008, 2)], /entries\[0\] has index 16008 but the log expects 3/);
+    await bad([entry(3, 1)], /terms never decrease/);
+    await bad([{ ...entry(3, 2), kind: 99 as EntryKind }], /use a value of EntryKind/);
+    await bad([{ ...entry(3, 2), payload: 'x' as unknown as Uint8Array }], /not a Uint8Array/);
+    await bad([{ ...entry(3, 2), timestamp: Number.NaN }], /timestamp/);
+    await bad([{ ...entry(3, 2), term: 2.5 }], /term 2.5; a term is an integer from 1 to/);
+    await bad([{ ...entry(3, 2), term: Number.MAX_SAFE_INTEGER }], /a term is an integer from 1 to/);
+    await bad([null as unknown as LogEntry], /is not a LogEntry object/);
+    await refuses(
+      () => store.log.append('x' as unknown as LogEntry[]),
+      'INVALID_ARGUMENT',
+      /takes an array of LogEntry objects/,
     );
-    expect(() => store.log.append([{ ...entry(3, 2), payload: 'x' as unknown as Uint8Array }])).to.throw(
-      /not a Uint8Array/,
-    );
-    expect(() => store.log.append([{ ...entry(3, 2), timestamp: Number.NaN }])).to.throw(/timestamp/);
     expect(store.log.lastIndex).to.equal(2);
     await store.log.append([{ ...entry(3, 2), kind: EntryKind.NEW_LEADERSHIP_TERM }]);
     expect(store.log.entry(3)?.kind).to.equal(EntryKind.NEW_LEADERSHIP_TERM);
+  });
+
+  it('refuses a bad truncate or purge with a rejected promise and leaves the log as it was', async () => {
+    await store.log.append(entries(1, 6, 2));
+    await store.log.purgeTo(2);
+    await refuses(() => store.log.truncateFrom(1.5), 'INVALID_ARGUMENT', /truncateFrom\(1.5\)/);
+    await refuses(() => store.log.truncateFrom(-1), 'INVALID_ARGUMENT', /above the purge boundary 2/);
+    await refuses(() => store.log.purgeTo(Number.NaN), 'INVALID_ARGUMENT', /purgeTo\(NaN\)/);
+    await refuses(() => store.log.purgeTo(4, 0), 'INVALID_ARGUMENT', /a term is an integer from 1 to/);
+    await refuses(() => store.log.purgeTo(4, 1), 'INVALID_ARGUMENT', /below the purge boundary's term 2/);
+    expect([store.log.firstIndex, store.log.lastIndex, store.log.lastTerm]).to.deep.equal([3, 6, 2]);
+    expect(store.log.read(3).map((e) => e.index)).to.deep.equal([3, 4, 5, 6]);
   });
 
   it('opens a member directory whose name contains a dot as a directory', async () => {
@@ -227,9 +246,12 @@ describe('persistence: log store', () => {
     expect(await attempt({ startupScan: 'maybe' as 'off' })).to.match(/startupScan 'maybe'/);
   });
 
-  it('refuses operations after close', async () => {
+  it('refuses operations after close: writers with a rejected promise, readers by throwing', async () => {
     await store.close();
-    expect(() => store.log.append([entry(1, 1)]))
+    await refuses(() => store.log.append([entry(1, 1)]), 'CLOSED', /append: the log store is closed/);
+    await refuses(() => store.log.truncateFrom(1), 'CLOSED', /truncateFrom: the log store is closed/);
+    await refuses(() => store.log.purgeTo(1, 1), 'CLOSED', /purgeTo: the log store is closed/);
+    expect(() => store.log.read(1))
       .to.throw(StorageError)
       .with.property('code', 'CLOSED');
   });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { CONSENSUS_MODULE_SERVICE_ID, type MemberStore, openMemberStore } from '../../persistence/index.ts';
-import { cleanup, entries, tempDir } from './helpers.ts';
+import { cleanup, entries, refuses, tempDir } from './helpers.ts';
 
 describe('persistence: recording log and recovery plan', () => {
   let dir: string;
@@ -31,7 +31,17 @@ describe('persistence: recording log and recovery plan', () => {
     await store.recordingLog.appendTerm(1, 0, 100);
     await store.recordingLog.appendTerm(2, 7, 200);
     await store.recordingLog.closeTerm(2, 12);
-    expect(() => store.recordingLog.appendTerm(2, 12, 300)).to.throw(/a new term must be higher/);
+    await refuses(
+      () => store.recordingLog.appendTerm(2, 12, 300),
+      'INVALID_ARGUMENT',
+      /a new term must be higher/,
+    );
+    await refuses(
+      () => store.recordingLog.appendTerm(Number.MAX_SAFE_INTEGER, 12, 300),
+      'INVALID_ARGUMENT',
+      /appendTerm\(9007199254740991, 12, 300\)/,
+    );
+    await refuses(() => store.recordingLog.closeTerm(7, 12), 'INVALID_ARGUMENT', /has no term 7/);
     await store.close();
     store = await openMemberStore(dir);
     expect(store.recordingLog.terms().map((t) => [t.term, t.baseIndex, t.endIndex, t.valid])).to.deep.equal([
@@ -53,14 +63,17 @@ describe('persistence: recording log and recovery plan', () => {
       plan.snapshots.map(({ entry }) => store.snapshots.load(entry.snapshotId).toString()),
     ).to.deep.equal(['s-1@12', 's0@12', 's1@12']);
     expect(plan.lastTerm?.term).to.equal(1);
-    expect(() =>
-      store.recordingLog.appendSnapshotSet({
-        term: 1,
-        logIndex: 14,
-        timestamp: 0,
-        snapshots: [{ serviceId: 0, snapshotId: 1 }],
-      }),
-    ).to.throw(/no consensus module snapshot/);
+    await refuses(
+      () =>
+        store.recordingLog.appendSnapshotSet({
+          term: 1,
+          logIndex: 14,
+          timestamp: 0,
+          snapshots: [{ serviceId: 0, snapshotId: 1 }],
+        }),
+      'INVALID_ARGUMENT',
+      /no consensus module snapshot/,
+    );
   });
 
   it('invalidating the latest snapshot set makes recovery use the one before it, durably', async () => {
