@@ -3,7 +3,7 @@
 // chunks. openMemberStore() is the one entry point; it runs the start-up scan (every checksum) and
 // refuses to open a damaged member unless asked only to report (D3, N5, O3).
 
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { StorageError, type StorageErrorCode, toStorageError } from './errors.ts';
@@ -472,10 +472,12 @@ const lockMemberDir = (dir: string): void => {
   }
   const path = join(dir, MEMBER_LOCK_FILE);
   try {
-    mkdirSync(dir, { recursive: true });
+    // Only the member's user may read the log (commands included): directories 0700, files 0600.
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
+        writeFileSync(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
         openInThisProcess.add(key);
         return;
       } catch (error) {
@@ -551,6 +553,7 @@ export const openMemberStore = async (
       eventTurnBatching: false,
       separateFlushed: true,
     });
+    for (const file of readdirSync(dir)) if (file.endsWith('.mdb')) chmodSync(join(dir, file), 0o600);
   } catch (error) {
     unlockMemberDir(dir);
     throw toStorageError(error, dir, 'opening the member directory');

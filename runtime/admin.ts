@@ -1,12 +1,14 @@
 // The admin channel of a running member: a Unix socket in the member directory (`admin.sock`), speaking
 // the same framed protocol as peers and clients. The cluster tool uses it to ask a member for its status
 // and to request operator actions (snapshot, suspend, resume, leadership transfer), as Aeron's ClusterTool
-// does through the member's mark and control files. Only processes that can reach the directory can use it.
+// does through the member's mark and control files. Only processes that can reach the directory (0700) can
+// use it; even so it has limits: connections at once, a first request within the handshake timeout, and an
+// idle timeout, each refusal naming the setting (limits.maxAdminConnections, ...).
 
 import { existsSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type Server } from 'node:net';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { FramedConnection } from './transport.ts';
+import { FramedConnection, type Limit, TcpListener } from './transport.ts';
 
 export const ADMIN_SOCKET = 'admin.sock';
 
@@ -29,43 +31,44 @@ export type AdminResponse =
 
 export const adminSocketPath = (memberDir: string): string => join(memberDir, ADMIN_SOCKET);
 
+export interface AdminLimits {
+  readonly maxConnections: Limit;
+  readonly handshakeTimeoutMs: Limit;
+  readonly idleTimeoutMs: Limit;
+}
+
 /** Serve admin requests on `<memberDir>/admin.sock` until stopped. */
 export class AdminServer {
-  private server: Server | null = null;
+  private readonly listener: TcpListener;
 
   constructor(
     private readonly memberDir: string,
+    limits: AdminLimits,
     private readonly handler: (request: AdminRequest) => Promise<unknown> | unknown,
-  ) {}
+  ) {
+    this.listener = new TcpListener(
+      { path: adminSocketPath(memberDir), maxFrameBytes: 1 << 20, name: 'admin socket', ...limits },
+      (connection) =>
+        connection.on('frame', (kind, body) => {
+          if (kind !== AdminKind.REQUEST) {
+            connection.close(`unexpected frame kind ${kind} on the admin socket`);
+            return;
+          }
+          connection.establish();
+          void this.answer(connection, body as AdminRequest);
+        }),
+    );
+  }
 
   async start(): Promise<void> {
     const path = adminSocketPath(this.memberDir);
     // A socket file left by a member that was killed: this process holds the directory lock, so it is stale.
     if (existsSync(path)) rmSync(path, { force: true });
-    const server = createServer((socket) => {
-      const connection = new FramedConnection(socket, { maxFrameBytes: 1 << 20, name: 'admin client' });
-      connection.on('frame', (kind, body) => {
-        if (kind !== AdminKind.REQUEST) {
-          connection.close(`unexpected frame kind ${kind} on the admin socket`);
-          return;
-        }
-        void this.answer(connection, body as AdminRequest);
-      });
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await this.listener.start();
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await this.listener.stop();
     rmSync(adminSocketPath(this.memberDir), { force: true });
   }
 

@@ -2,7 +2,7 @@
 // write it (a JSON file, or Aeron's compact members string). Everything is validated before anything
 // starts; every problem names the field and says how to fix it (failure case O1).
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -60,6 +60,56 @@ export const authenticationSchema = z.discriminatedUnion('kind', [
 ]);
 
 /**
+ * How members prove to each other that they hold the cluster's secret (an HMAC challenge over HELLO:
+ * runtime/wire/peer-handshake.ts). Either a file of secrets (one per line, mode 0600, relative to the
+ * configuration file) or the secrets inline (tests). The first secret signs; any of them verifies, so a
+ * secret is rotated by adding the new one second, then first, then removing the old one (docs/runbook.md).
+ */
+export const peerAuthenticationSchema = z.union([
+  z
+    .object({
+      secretFile: z
+        .string()
+        .min(1, 'must name the file holding the cluster secret, for example ./peer-secret'),
+    })
+    .strict(),
+  z
+    .object({
+      secrets: z
+        .array(
+          z
+            .string()
+            .min(32, 'each secret must be at least 32 characters (for example 32 random bytes in base64)'),
+        )
+        .min(1, 'needs at least one secret'),
+    })
+    .strict(),
+]);
+
+/** Limits on every port; every refusal names the setting that raises it (`limits.<name>`). */
+export const limitsSchema = z
+  .object({
+    /**
+     * A new connection must complete its handshake within this time or is closed: a peer proves it holds the
+     * cluster secret, a client sends CONNECT, an admin client sends its request (slowloris).
+     */
+    handshakeTimeoutMs: ms('limits.handshakeTimeoutMs').default(5_000),
+    /** A client or admin connection that delivers no complete frame for this long is closed (peers excepted). */
+    idleTimeoutMs: ms('limits.idleTimeoutMs').default(30_000),
+    /** Client connections a member holds at once; left out: 2 × maxSessions. */
+    maxClientConnections: z.number().int().positive('must allow at least 1 connection').optional(),
+    /** Connections from one remote address on the client port, and handshakes in progress on the peer port. */
+    maxConnectionsPerAddress: z.number().int().positive('must allow at least 1 connection').default(256),
+    /** Peer-port connections that have not yet proved they hold the cluster secret, from all addresses. */
+    maxPendingPeerConnections: z.number().int().positive('must allow at least 1 connection').default(64),
+    /** Connections to the admin socket at once. */
+    maxAdminConnections: z.number().int().positive('must allow at least 1 connection').default(4),
+  })
+  .strict();
+
+const LIMIT_DEFAULTS = limitsSchema.parse({});
+
+/**
  * Timing defaults aim at about one second from the loss of a leader to a new leader on a LAN: followers
  * notice after `leaderHeartbeatTimeoutMs`, canvass and nominate within `electionTimeoutMs`.
  */
@@ -85,6 +135,9 @@ export const clusterConfigSchema = z
       .max(64, 'at most 64 worker shards')
       .default(2),
     authentication: authenticationSchema.default({ kind: 'allow-all' }),
+    /** Required with more than one member: see peerAuthenticationSchema. */
+    peerAuthentication: peerAuthenticationSchema.optional(),
+    limits: limitsSchema.default(LIMIT_DEFAULTS),
     /**
      * The actor services this cluster runs: a module exporting `services` (defineService results), e.g.
      * "./examples/counter-service.ts", relative to the configuration file (or the working directory for a
@@ -100,7 +153,11 @@ export const clusterConfigSchema = z
       .int()
       .min(1024 * 1024, 'must be at least 1 MiB')
       .default(4 * 1024 * 1024 * 1024),
-    /** Largest wire frame a member accepts from a peer or client. */
+    /**
+     * Largest wire frame a member accepts from a client (the largest command is a little less:
+     * maxCommandBytes). Peer frames may be larger, so one such command always fits in one APPEND
+     * (maxPeerFrameBytes).
+     */
     maxFrameBytes: z
       .number()
       .int()
@@ -211,6 +268,14 @@ const crossFieldRules = (config: ClusterConfig): ConfigProblem[] => {
         'at start-up members wait longer for every peer before electing with only a quorum',
     );
   }
+  if (config.members.length > 1 && config.peerAuthentication === undefined) {
+    add(
+      'peerAuthentication',
+      'is missing: members must prove to each other that they hold the cluster secret; add ' +
+        '"peerAuthentication": { "secretFile": "./peer-secret" } (a file of random secrets, one per line, mode 0600; ' +
+        '`npx chorus cluster up` writes one)',
+    );
+  }
   const failoverMs = config.leaderHeartbeatTimeoutMs + config.electionTimeoutMs;
   if (config.sessionTimeoutMs <= 2 * failoverMs) {
     add(
@@ -299,12 +364,89 @@ export const loadClusterConfig = (file: string): ClusterConfig => {
       file,
     );
   }
-  const config = resolveClusterConfig(raw, file);
+  let config = resolveClusterConfig(raw, file);
   // A services module path in a file is relative to that file, wherever the member is started from.
   if (config.services !== undefined && !isAbsolute(config.services) && !/^[a-z]+:/.test(config.services))
-    return { ...config, services: resolve(dirname(file), config.services) };
+    config = { ...config, services: resolve(dirname(file), config.services) };
+  // So is the peer secret file, which is checked (readable, 0600, well-formed) now rather than at start.
+  const auth = config.peerAuthentication;
+  if (auth && 'secretFile' in auth) {
+    config = { ...config, peerAuthentication: { secretFile: resolve(dirname(file), auth.secretFile) } };
+    peerSecrets(config, file);
+  }
   return config;
 };
+
+/**
+ * The cluster's peer secrets, first the one that signs (read from `peerAuthentication.secretFile`, one
+ * per line, or given inline); [] for a configuration without peers. A ConfigError names the field and
+ * the fix for a missing, unreadable, world- or group-readable, or malformed file.
+ */
+export const peerSecrets = (config: ClusterConfig, source?: string): Buffer[] => {
+  const auth = config.peerAuthentication;
+  if (!auth) return [];
+  if ('secrets' in auth) return auth.secrets.map((secret) => Buffer.from(secret, 'utf8'));
+  const field = 'peerAuthentication.secretFile';
+  const refuse = (message: string): never => {
+    throw new ConfigError([{ field, message }], source);
+  };
+  let mode = 0;
+  let text = '';
+  try {
+    mode = statSync(auth.secretFile).mode & 0o777;
+    text = readFileSync(auth.secretFile, 'utf8');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    refuse(
+      code === 'ENOENT'
+        ? `${auth.secretFile} does not exist: create it with 32 random bytes in base64 (e.g. \`openssl rand -base64 32 > peer-secret && chmod 600 peer-secret\`)`
+        : `cannot read ${auth.secretFile} (${code ?? String(cause)}): make it readable by the member's user`,
+    );
+  }
+  if ((mode & 0o077) !== 0) {
+    refuse(
+      `${auth.secretFile} is readable by other users (mode ${mode.toString(8).padStart(4, '0')}): \`chmod 600 ${auth.secretFile}\``,
+    );
+  }
+  const secrets = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0);
+  if (secrets.length === 0) refuse(`${auth.secretFile} holds no secret: write one per line`);
+  const short = secrets.findIndex((secret) => secret.length < 32);
+  if (short >= 0) {
+    refuse(
+      `line ${short + 1} of ${auth.secretFile} is shorter than 32 characters: use 32 random bytes in base64`,
+    );
+  }
+  return secrets.map((secret) => Buffer.from(secret, 'utf8'));
+};
+
+/** Bytes a SESSION_MESSAGE request adds around a command in a client frame (header, ids, msgpack keys). */
+const CLIENT_ENVELOPE_BYTES = 1024;
+/** Bytes an APPEND adds around its entries (header, term, indexes, msgpack keys, each entry's fields). */
+const APPEND_ENVELOPE_BYTES = 1024;
+/** Payload bytes the consensus module packs into one APPEND before starting another (past one entry). */
+export const MAX_APPEND_BATCH_BYTES = 64 * 1024;
+
+/**
+ * The largest command (service bytes) a client may send: what fits in one client frame with its
+ * envelope. The client edge refuses larger commands; anything smaller replicates in one APPEND.
+ */
+export const maxCommandBytes = (config: Pick<ClusterConfig, 'maxFrameBytes'>): number =>
+  config.maxFrameBytes - CLIENT_ENVELOPE_BYTES;
+
+/** The largest log entry payload a peer may send: a command with its session message header. */
+export const maxEntryPayloadBytes = (config: Pick<ClusterConfig, 'maxFrameBytes'>): number =>
+  maxCommandBytes(config) + CLIENT_ENVELOPE_BYTES;
+
+/**
+ * The largest peer frame: an APPEND of one entry as large as maxEntryPayloadBytes, or a batch of small
+ * ones (MAX_APPEND_BATCH_BYTES of payload; each entry's fields cost at most as much again), with the
+ * APPEND's own fields; an INSTALL_SNAPSHOT must fit the same bound.
+ */
+export const maxPeerFrameBytes = (config: Pick<ClusterConfig, 'maxFrameBytes'>): number =>
+  Math.max(maxEntryPayloadBytes(config), 2 * MAX_APPEND_BATCH_BYTES) + APPEND_ENVELOPE_BYTES;
 
 /** Accept `members` as an array or a compact members string, then validate everything. */
 export const resolveClusterConfig = (raw: unknown, source?: string): ClusterConfig => {

@@ -3,12 +3,19 @@
 // and the cluster benchmarks. It follows each member's election and role from its log lines.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ClusterConfig, type ClusterConfigInput, validateClusterConfig } from './config.ts';
+
+/** The file of peer secrets a local cluster writes next to its configuration. */
+export const PEER_SECRET_FILE = 'peer-secret';
+
+/** A fresh secret: 32 random bytes from the OS's CSPRNG, in base64. */
+export const newSecret = (): string => randomBytes(32).toString('base64');
 
 const CHORUS_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'chorus.js');
 
@@ -55,6 +62,8 @@ export interface LocalClusterOptions {
   readonly onRecord?: (memberId: number, record: Record<string, unknown>) => void;
   /** Remove the directory on close (default: only if it was a fresh temporary one). */
   readonly removeOnClose?: boolean;
+  /** A command to run each member under, e.g. `ip netns exec NS` (it must exec the member, not fork it). */
+  readonly commandPrefix?: (memberId: number) => readonly string[];
 }
 
 const MAX_LINES = 2000;
@@ -88,8 +97,11 @@ export class LocalCluster {
     const count = options.members ?? 3;
     const fresh = options.dir === undefined;
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'chorus-cluster-'));
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const ports = await freePorts(count * 2);
+    // The peer secret, in a file only this user can read, next to the configuration that names it.
+    const secretFile = join(dir, PEER_SECRET_FILE);
+    if (!existsSync(secretFile)) writeFileSync(secretFile, `${newSecret()}\n`, { mode: 0o600 });
     const config = validateClusterConfig({
       members: Array.from({ length: count }, (_, id) => ({
         id,
@@ -98,10 +110,12 @@ export class LocalCluster {
         peerPort: ports[2 * id + 1],
       })),
       dir: join(dir, 'data'),
+      peerAuthentication: { secretFile },
       ...options.overrides,
     });
     const configFile = join(dir, 'cluster.json');
-    writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
+    // 0600: a configuration may hold client tokens.
+    writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
     const cluster = new LocalCluster(config, configFile, options, options.removeOnClose ?? fresh);
     for (const member of config.members) cluster.startMember(member.id);
     return cluster;
@@ -132,14 +146,21 @@ export class LocalCluster {
   startMember(id: number, extraArgs: readonly string[] = []): void {
     const view = this.views[id];
     if (view.running) throw new Error(`member ${id} is already running`);
-    const child = spawn(
+    const argv = [
+      ...(this.options.commandPrefix?.(id) ?? []),
       process.execPath,
-      [CHORUS_BIN, 'member', '--config', this.configFile, '--id', String(id), ...extraArgs],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, CHORUS_LOG_LEVEL: this.options.logLevel ?? 'info' },
-      },
-    );
+      CHORUS_BIN,
+      'member',
+      '--config',
+      this.configFile,
+      '--id',
+      String(id),
+      ...extraArgs,
+    ];
+    const child = spawn(argv[0], argv.slice(1), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CHORUS_LOG_LEVEL: this.options.logLevel ?? 'info' },
+    });
     view.process = child;
     view.running = true;
     view.role = 'FOLLOWER';

@@ -1,28 +1,47 @@
-// One TCP connection per pair of members. The lower id dials, the higher accepts; each side's first frame
-// is HELLO naming itself and the cluster's member list, so a connection from a stranger, or from a member
-// configured with a different cluster, is refused with a reason. A lost connection is redialled with
-// backoff; messages for a peer that is not connected are dropped (Raft retries on its own schedule).
+// One TCP connection per pair of members. The lower id dials, the higher accepts. Before anything else is
+// read, each side proves it holds the cluster's secret (an HMAC challenge over HELLO:
+// runtime/wire/peer-handshake.ts) and names itself and the cluster's member list, so a stranger, a member
+// of another cluster, or one configured differently is refused with a reason, and never replaces a live
+// connection. A connection that does not complete the handshake within limits.handshakeTimeoutMs is
+// closed. After it, every frame is checked (runtime/wire/peer-frames.ts); a bad one closes the connection
+// and never reaches the consensus module. A lost connection is redialled with backoff; messages for a peer
+// that is not connected are dropped (Raft retries on its own schedule).
 
-import type { EntryKind, LogEntry } from '../machines/log-entry.ts';
+import type { PeerMessage } from '../actors/consensus/types.ts';
 import type { MemberConfig } from './config.ts';
 import { formatMembersString } from './config.ts';
-import { dial, type FramedConnection, TcpListener } from './transport.ts';
+import { dial, type FramedConnection, type Limit, TcpListener } from './transport.ts';
+import {
+  type Hello,
+  type PeerFrameLimits,
+  PeerKind,
+  parseConsensusMessage,
+  parseHello,
+  parseProof,
+  toWire,
+} from './wire/peer-frames.ts';
+import { newNonce, signProof, verifyProof } from './wire/peer-handshake.ts';
 
-export const PeerKind = {
-  /** { memberId, members } — the first frame each way. */
-  HELLO: 1,
-  /** A consensus message: a plain object with a string `type`. */
-  CONSENSUS: 2,
-} as const;
+export { PeerKind } from './wire/peer-frames.ts';
 
 export interface PeerNetworkOptions {
   readonly self: MemberConfig;
   readonly members: readonly MemberConfig[];
+  /** The cluster's peer secrets: the first signs, any verifies (config.ts: peerSecrets). */
+  readonly secrets: readonly Uint8Array[];
+  /** The largest peer frame (config.ts: maxPeerFrameBytes). */
   readonly maxFrameBytes: number;
-  /** A consensus message arrived from a peer (already checked to be an object with a string `type`). */
-  readonly onMessage: (from: number, message: { type: string }) => void;
+  readonly frameLimits: PeerFrameLimits;
+  readonly handshakeTimeoutMs: Limit;
+  /** Handshakes in progress at once, in all and from one address. */
+  readonly maxPendingConnections: Limit;
+  readonly maxPendingPerAddress: Limit;
+  /** A checked consensus message arrived from an authenticated peer. */
+  readonly onMessage: (from: number, message: PeerMessage) => void;
   /** A peer connected, disconnected, or refused the handshake, with the reason. */
   readonly onPeerChange?: (peer: number, connected: boolean, reason: string) => void;
+  /** This member refused a connection or a frame from it (operator-relevant: logged at warn). */
+  readonly onRefused?: (reason: string, remote: string) => void;
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
 }
@@ -41,7 +60,10 @@ export class PeerNetwork {
       {
         host: options.self.host,
         port: options.self.peerPort,
-        maxConnections: options.members.length * 2,
+        maxConnections: options.maxPendingConnections,
+        maxConnectionsPerAddress: options.maxPendingPerAddress,
+        handshakeTimeoutMs: options.handshakeTimeoutMs,
+        pendingOnly: true,
         maxFrameBytes: options.maxFrameBytes,
         name: `member ${options.self.id} peer port`,
       },
@@ -62,7 +84,7 @@ export class PeerNetwork {
   }
 
   /** Send a consensus message; false if the peer is not connected (the message is dropped). */
-  send(to: number, message: object): boolean {
+  send(to: number, message: PeerMessage): boolean {
     const connection = this.connections.get(to);
     return connection ? connection.send(PeerKind.CONSENSUS, toWire(message)) : false;
   }
@@ -76,46 +98,86 @@ export class PeerNetwork {
     await this.listener.stop();
   }
 
-  private hello(): object {
-    return { memberId: this.options.self.id, members: this.clusterMembers };
-  }
-
-  /** Check a HELLO; the peer's id if acceptable, else a reason. */
-  private checkHello(body: unknown): number | string {
-    const hello = body as { memberId?: unknown; members?: unknown } | null;
-    if (!hello || typeof hello.memberId !== 'number') return 'first frame must be HELLO naming the member';
+  /** Check who a HELLO claims to be; null if acceptable, else a reason. */
+  private checkHello(hello: Hello): string | null {
     if (hello.memberId === this.options.self.id) return `member id ${hello.memberId} is this member's own id`;
     if (!this.options.members.some((m) => m.id === hello.memberId)) {
       return `member ${hello.memberId} is not in this cluster's configuration`;
     }
     if (hello.members !== this.clusterMembers) {
-      return `member ${hello.memberId} is configured with members "${String(hello.members)}" but this member has "${this.clusterMembers}"; give every member the same configuration`;
+      return `member ${hello.memberId} is configured with members "${hello.members}" but this member has "${this.clusterMembers}"; give every member the same configuration`;
     }
-    return hello.memberId;
+    return null;
   }
 
+  /** Refuse a connection: tell the other side why, close it, and report it. */
+  private refuse(connection: FramedConnection, reason: string): void {
+    const text = `refused by member ${this.options.self.id}: ${reason}`;
+    this.options.onRefused?.(text, connection.remote);
+    connection.close(text);
+  }
+
+  /** The acceptor's side: HELLO (answered with this member's HELLO and proof), then PROOF, then messages. */
   private accept(connection: FramedConnection): void {
+    const self = this.options.self.id;
+    const own = newNonce();
     let peer: number | null = null;
+    let challenge: Uint8Array | null = null;
     connection.on('frame', (kind, body) => {
-      if (peer === null) {
-        const checked = kind === PeerKind.HELLO ? this.checkHello(body) : 'first frame must be HELLO';
-        if (typeof checked === 'string') {
-          connection.close(`refused by member ${this.options.self.id}: ${checked}`);
-          return;
-        }
-        if (checked > this.options.self.id) {
-          connection.close(
-            `member ${checked} has a higher id: it is dialled by lower ids, and does not dial them`,
-          );
-          return;
-        }
-        peer = checked;
-        connection.name = `peer ${peer}`;
-        connection.send(PeerKind.HELLO, this.hello());
-        this.adopt(peer, connection);
+      if (peer !== null && connection.established) {
+        this.deliver(peer, connection, kind, body);
         return;
       }
-      this.deliver(peer, connection, kind, body);
+      if (challenge === null) {
+        const hello = parseHello(kind, body);
+        const problem =
+          typeof hello === 'string'
+            ? hello
+            : (this.checkHello(hello) ??
+              (hello.memberId > self
+                ? `member ${hello.memberId} has a higher id: it is dialled by lower ids, and does not dial them`
+                : null));
+        if (problem !== null || typeof hello === 'string') {
+          this.refuse(connection, problem ?? 'bad HELLO');
+          return;
+        }
+        peer = hello.memberId;
+        challenge = hello.nonce;
+        const proof = signProof(this.options.secrets, {
+          role: 'accept',
+          from: self,
+          to: peer,
+          members: this.clusterMembers,
+          challenge,
+          own,
+        });
+        connection.send(PeerKind.HELLO, { memberId: self, members: this.clusterMembers, nonce: own, proof });
+        return;
+      }
+      const proof = parseProof(kind, body);
+      if (typeof proof === 'string') {
+        this.refuse(connection, proof);
+        return;
+      }
+      const claimed = peer as number;
+      const input = {
+        role: 'dial',
+        from: claimed,
+        to: self,
+        members: this.clusterMembers,
+        challenge: own,
+        own: challenge,
+      } as const;
+      if (!verifyProof(this.options.secrets, input, proof)) {
+        this.refuse(
+          connection,
+          `member ${claimed} did not prove it holds the cluster secret; give every member the same peerAuthentication secrets`,
+        );
+        return;
+      }
+      connection.establish();
+      connection.name = `peer ${claimed}`;
+      this.adopt(claimed, connection);
     });
   }
 
@@ -128,8 +190,10 @@ export class PeerNetwork {
     this.dialTimers.set(member.id, timer);
   }
 
+  /** The dialer's side: HELLO with a challenge, check the acceptor's HELLO and proof, answer with PROOF. */
   private async dialPeer(member: MemberConfig): Promise<void> {
     if (this.stopped || this.connections.has(member.id)) return;
+    const self = this.options.self.id;
     let connection: FramedConnection;
     try {
       connection = await dial(member.host, member.peerPort, {
@@ -145,26 +209,65 @@ export class PeerNetwork {
       connection.close('member shutting down');
       return;
     }
-    let introduced = false;
-    connection.send(PeerKind.HELLO, this.hello());
+    const own = newNonce();
+    const timeout = this.options.handshakeTimeoutMs;
+    const timer = setTimeout(() => {
+      if (!connection.established) {
+        connection.close(
+          `member ${member.id} did not complete the handshake within ${timeout.value} ms; raise ${timeout.setting} if the network is that slow`,
+        );
+      }
+    }, timeout.value);
+    connection.send(PeerKind.HELLO, { memberId: self, members: this.clusterMembers, nonce: own });
     connection.on('frame', (kind, body) => {
-      if (!introduced) {
-        const checked = kind === PeerKind.HELLO ? this.checkHello(body) : 'first frame must be HELLO';
-        if (checked !== member.id) {
-          connection.close(
-            `refused by member ${this.options.self.id}: ${typeof checked === 'string' ? checked : `expected member ${member.id}`}`,
-          );
-          return;
-        }
-        introduced = true;
-        this.backoff.delete(member.id);
-        this.adopt(member.id, connection);
+      if (connection.established) {
+        this.deliver(member.id, connection, kind, body);
         return;
       }
-      this.deliver(member.id, connection, kind, body);
+      const hello = parseHello(kind, body);
+      const problem =
+        typeof hello === 'string'
+          ? hello
+          : (this.checkHello(hello) ??
+            (hello.memberId !== member.id
+              ? `expected member ${member.id}, it says ${hello.memberId}`
+              : null) ??
+            (hello.proof === undefined ||
+            !verifyProof(
+              this.options.secrets,
+              {
+                role: 'accept',
+                from: member.id,
+                to: self,
+                members: this.clusterMembers,
+                challenge: own,
+                own: hello.nonce,
+              },
+              hello.proof,
+            )
+              ? `member ${member.id} did not prove it holds the cluster secret; give every member the same peerAuthentication secrets`
+              : null));
+      if (problem !== null || typeof hello === 'string') {
+        this.refuse(connection, problem ?? 'bad HELLO');
+        return;
+      }
+      clearTimeout(timer);
+      const proof = signProof(this.options.secrets, {
+        role: 'dial',
+        from: self,
+        to: member.id,
+        members: this.clusterMembers,
+        challenge: hello.nonce,
+        own,
+      });
+      connection.send(PeerKind.PROOF, { proof });
+      connection.establish();
+      this.backoff.delete(member.id);
+      this.adopt(member.id, connection);
     });
     connection.once('close', (reason) => {
-      if (introduced) return;
+      clearTimeout(timer);
+      if (connection.established) return;
       this.options.onPeerChange?.(member.id, false, reason);
       this.retry(member);
     });
@@ -192,72 +295,16 @@ export class PeerNetwork {
   }
 
   private deliver(peer: number, connection: FramedConnection, kind: number, body: unknown): void {
-    if (
-      kind !== PeerKind.CONSENSUS ||
-      typeof body !== 'object' ||
-      body === null ||
-      typeof (body as { type?: unknown }).type !== 'string'
-    ) {
-      connection.close(
-        `bad message from peer ${peer}: expected a consensus message (kind ${PeerKind.CONSENSUS} with a string type)`,
-      );
-      return;
-    }
-    const message = fromWire(body as { type: string });
+    const message =
+      kind === PeerKind.CONSENSUS
+        ? parseConsensusMessage(body, this.options.frameLimits)
+        : `expected a consensus message (kind ${PeerKind.CONSENSUS}), got kind ${kind}`;
     if (typeof message === 'string') {
-      connection.close(`bad message from peer ${peer}: ${message}`);
+      const reason = `bad message from peer ${peer}: ${message}`;
+      this.options.onRefused?.(reason, connection.remote);
+      connection.close(reason);
       return;
     }
     this.options.onMessage(peer, message);
   }
 }
-
-// APPEND on the wire (protocol version 2): `entries` is one flat array, ENTRY_FIELDS values per entry
-// (index, term, timestamp, kind, payload), instead of one msgpack map per entry. That saves the five key
-// strings per entry in the frame, and most of the leader's pack and the followers' unpack work on the
-// replication path. Every other consensus message goes as it is.
-const ENTRY_FIELDS = 5;
-
-const toWire = (message: object): object => {
-  const append = message as { type?: unknown; entries?: readonly LogEntry[] };
-  if (append.type !== 'APPEND' || !Array.isArray(append.entries)) return message;
-  const entries = append.entries;
-  const flat: unknown[] = new Array(entries.length * ENTRY_FIELDS);
-  for (let i = 0, j = 0; i < entries.length; i++, j += ENTRY_FIELDS) {
-    const entry = entries[i];
-    flat[j] = entry.index;
-    flat[j + 1] = entry.term;
-    flat[j + 2] = entry.timestamp;
-    flat[j + 3] = entry.kind;
-    flat[j + 4] = entry.payload;
-  }
-  return { ...message, entries: flat };
-};
-
-/** The consensus message a peer sent, with APPEND's flat entries rebuilt; or what is wrong with it. */
-const fromWire = (message: { type: string }): { type: string } | string => {
-  const flat = (message as { entries?: unknown }).entries;
-  if (message.type !== 'APPEND' || flat === undefined) return message;
-  if (!Array.isArray(flat) || flat.length % ENTRY_FIELDS !== 0) {
-    return `APPEND entries must be a flat array of ${ENTRY_FIELDS} fields per entry (index, term, timestamp, kind, payload)`;
-  }
-  const entries: LogEntry[] = new Array(flat.length / ENTRY_FIELDS);
-  for (let i = 0, j = 0; j < flat.length; i++, j += ENTRY_FIELDS) {
-    const index = flat[j];
-    const term = flat[j + 1];
-    const timestamp = flat[j + 2];
-    const kind = flat[j + 3];
-    const payload = flat[j + 4];
-    if (
-      typeof index !== 'number' ||
-      typeof term !== 'number' ||
-      typeof timestamp !== 'number' ||
-      typeof kind !== 'number' ||
-      !(payload instanceof Uint8Array)
-    ) {
-      return `APPEND entry ${i} must be numbers index, term, timestamp, kind and a binary payload`;
-    }
-    entries[i] = { index, term, timestamp, kind: kind as EntryKind, payload };
-  }
-  return { ...message, entries } as { type: string };
-};

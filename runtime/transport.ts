@@ -7,7 +7,9 @@
 //   other accepts; the dialer redials with backoff after a loss. The first frame each way is HELLO naming
 //   the member, so an acceptor knows who is talking. Messages to an unreachable peer are dropped: the
 //   consensus protocol tolerates loss and retries on its own schedule.
-// - `TcpListener` accepts connections up to a limit and refuses the rest with a reason (failure case R2).
+// - `TcpListener` (TCP, or a Unix socket for the admin channel) accepts connections within its limits —
+//   in all, per remote address, a handshake timeout, an idle timeout — and refuses or closes the rest with
+//   a reason naming the setting that raises the limit (failure case R2).
 
 import { EventEmitter } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -37,6 +39,11 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
   private readonly maxQueuedBytes: number;
   private corked = false;
   private closedReason: string | null = null;
+  private isEstablished = false;
+  /** When the connection was made (performance.now()); handshake timeouts count from it. */
+  readonly openedAt = performance.now();
+  /** When the last complete frame arrived (performance.now()); idle timeouts count from it. */
+  lastFrameAt = performance.now();
   name: string;
 
   constructor(
@@ -57,6 +64,16 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
 
   get closed(): boolean {
     return this.closedReason !== null;
+  }
+
+  /** True once the owner has accepted the other side's handshake (see `establish`). */
+  get established(): boolean {
+    return this.isEstablished;
+  }
+
+  /** The handshake is complete (a peer proved the secret, a client connected): the handshake timeout ends. */
+  establish(): void {
+    this.isEstablished = true;
   }
 
   get remote(): string {
@@ -102,6 +119,7 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
   private onData(chunk: Buffer): void {
     if (this.closedReason !== null) return;
     const { frames, error } = this.decoder.push(chunk);
+    if (frames.length > 0) this.lastFrameAt = performance.now();
     for (const frame of frames) {
       if (this.closedReason !== null) return;
       if (frame.kind === TransportKind.GOODBYE) {
@@ -126,18 +144,39 @@ export class FramedConnection extends EventEmitter<FramedConnectionEvents> {
   }
 }
 
-export interface ListenerOptions {
-  readonly host: string;
-  readonly port: number;
-  readonly maxConnections: number;
-  readonly maxFrameBytes: number;
-  readonly name: string;
+/** A limit and the configuration setting that raises it, named in every refusal. */
+export interface Limit {
+  readonly value: number;
+  readonly setting: string;
 }
 
-/** A TCP listener that hands framed connections to `onConnection`, refusing those over the limit (R2). */
+export interface ListenerOptions {
+  /** TCP host and port, or `path` for a Unix socket. */
+  readonly host?: string;
+  readonly port?: number;
+  readonly path?: string;
+  readonly maxFrameBytes: number;
+  readonly name: string;
+  /** Connections at once (with `pendingOnly`, only those still in their handshake). */
+  readonly maxConnections: Limit;
+  /** Connections at once from one remote address (with `pendingOnly`, only those in their handshake). */
+  readonly maxConnectionsPerAddress?: Limit;
+  /** A connection not established (`FramedConnection.establish`) within this time is closed. */
+  readonly handshakeTimeoutMs?: Limit;
+  /** An established connection that delivers no complete frame for this long is closed. */
+  readonly idleTimeoutMs?: Limit;
+  /**
+   * Count only connections still in their handshake against the limits: the peer port, whose established
+   * connections are one per member, authenticated, and must never be refused because of strangers.
+   */
+  readonly pendingOnly?: boolean;
+}
+
+/** A listener that hands framed connections to `onConnection`, within its limits (R2). */
 export class TcpListener {
   private server: Server | null = null;
   private readonly live = new Set<FramedConnection>();
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly options: ListenerOptions,
@@ -148,16 +187,58 @@ export class TcpListener {
     return this.live.size;
   }
 
+  private get where(): string {
+    return this.options.path ?? `${this.options.host}:${this.options.port}`;
+  }
+
+  /** Why a new connection from `address` is refused, or null if it is within the limits. */
+  private refusal(address: string): string | null {
+    const { maxConnections, maxConnectionsPerAddress, pendingOnly } = this.options;
+    let all = 0;
+    let fromAddress = 0;
+    for (const connection of this.live) {
+      if (pendingOnly && connection.established) continue;
+      all++;
+      if (connection.socket.remoteAddress === address) fromAddress++;
+    }
+    const what = pendingOnly ? 'connections in their handshake' : 'connections';
+    if (all >= maxConnections.value) {
+      return `too many ${what}: ${this.options.name} accepts at most ${maxConnections.value}; retry later or raise ${maxConnections.setting}`;
+    }
+    if (maxConnectionsPerAddress && address !== '' && fromAddress >= maxConnectionsPerAddress.value) {
+      return `too many ${what} from ${address}: ${this.options.name} accepts at most ${maxConnectionsPerAddress.value} per address; close some or raise ${maxConnectionsPerAddress.setting}`;
+    }
+    return null;
+  }
+
+  /** Close connections past their handshake or idle timeout. */
+  private sweep(): void {
+    const { handshakeTimeoutMs, idleTimeoutMs } = this.options;
+    const now = performance.now();
+    for (const connection of this.live) {
+      if (!connection.established) {
+        if (handshakeTimeoutMs && now - connection.openedAt > handshakeTimeoutMs.value) {
+          connection.close(
+            `handshake not completed within ${handshakeTimeoutMs.value} ms; raise ${handshakeTimeoutMs.setting} if the network is that slow`,
+          );
+        }
+      } else if (idleTimeoutMs && now - connection.lastFrameAt > idleTimeoutMs.value) {
+        connection.close(
+          `idle: no complete frame for ${idleTimeoutMs.value} ms; send keepalives or raise ${idleTimeoutMs.setting}`,
+        );
+      }
+    }
+  }
+
   async start(): Promise<void> {
     const server = createServer((socket) => {
       const connection = new FramedConnection(socket, {
         maxFrameBytes: this.options.maxFrameBytes,
-        name: `${this.options.name} connection from ${socket.remoteAddress}:${socket.remotePort}`,
+        name: `${this.options.name} connection${socket.remoteAddress ? ` from ${socket.remoteAddress}:${socket.remotePort}` : ''}`,
       });
-      if (this.live.size >= this.options.maxConnections) {
-        connection.close(
-          `too many connections: ${this.options.name} accepts at most ${this.options.maxConnections}; retry later or raise the limit`,
-        );
+      const refused = this.refusal(socket.remoteAddress ?? '');
+      if (refused !== null) {
+        connection.close(refused);
         return;
       }
       this.live.add(connection);
@@ -165,11 +246,19 @@ export class TcpListener {
       this.onConnection(connection);
     });
     this.server = server;
+    const timeouts = [this.options.handshakeTimeoutMs, this.options.idleTimeoutMs].filter(
+      (t) => t !== undefined,
+    );
+    if (timeouts.length > 0) {
+      const every = Math.max(5, Math.min(1000, ...timeouts.map((t) => t.value / 4)));
+      this.sweeper = setInterval(() => this.sweep(), every);
+      this.sweeper.unref();
+    }
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
         reject(
           new Error(
-            `${this.options.name}: cannot listen on ${this.options.host}:${this.options.port} (${error.code ?? error.message})` +
+            `${this.options.name}: cannot listen on ${this.where} (${error.code ?? error.message})` +
               (error.code === 'EADDRINUSE'
                 ? ': another process holds the port; stop it or choose another port'
                 : ''),
@@ -177,14 +266,18 @@ export class TcpListener {
         );
       };
       server.once('error', onError);
-      server.listen(this.options.port, this.options.host, () => {
+      const listening = () => {
         server.off('error', onError);
         resolve();
-      });
+      };
+      if (this.options.path !== undefined) server.listen(this.options.path, listening);
+      else server.listen(this.options.port, this.options.host, listening);
     });
   }
 
   async stop(reason = 'member shutting down'): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     for (const connection of this.live) connection.close(reason);
     this.live.clear();
     const server = this.server;

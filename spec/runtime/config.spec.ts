@@ -1,17 +1,24 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { encodeFrame } from '../../runtime/codec.ts';
 import {
   type ClusterConfigInput,
   ConfigError,
   clusterConfigJsonSchema,
   formatMembersString,
   loadClusterConfig,
+  MAX_APPEND_BATCH_BYTES,
+  maxCommandBytes,
+  maxPeerFrameBytes,
   memberById,
   parseMembersString,
+  peerSecrets,
   validateClusterConfig,
 } from '../../runtime/config.ts';
+import { PeerKind, toWire } from '../../runtime/wire/peer-frames.ts';
+import { TEST_SECRET } from '../security/peers.ts';
 
 const members = [
   { id: 0, host: '127.0.0.1', clientPort: 9000, peerPort: 9100 },
@@ -37,7 +44,22 @@ const expectRefused = (input: unknown, field: string, mentions: RegExp) => {
   expect(problem!.message).to.match(mentions);
 };
 
-const base = (overrides: Partial<ClusterConfigInput> = {}): ClusterConfigInput => ({ members, ...overrides });
+const base = (overrides: Partial<ClusterConfigInput> = {}): ClusterConfigInput => ({
+  members,
+  peerAuthentication: { secrets: [TEST_SECRET] },
+  ...overrides,
+});
+
+/** A directory holding a peer secret file with `mode`, and a configuration file naming it relatively. */
+const secretFileSetup = (mode: number, secret = TEST_SECRET) => {
+  const dir = mkdtempSync(join(tmpdir(), 'chorus-config-'));
+  const secretFile = join(dir, 'peer-secret');
+  writeFileSync(secretFile, `${secret}\n`);
+  chmodSync(secretFile, mode);
+  const file = join(dir, 'cluster.json');
+  writeFileSync(file, JSON.stringify({ members, peerAuthentication: { secretFile: './peer-secret' } }));
+  return { dir, file, secretFile };
+};
 
 describe('cluster configuration (O1)', () => {
   it('accepts a minimal configuration and fills defaults for fast LAN failover', () => {
@@ -213,7 +235,14 @@ describe('cluster configuration (O1)', () => {
   it('loads a JSON file whose members are a compact string', () => {
     const dir = mkdtempSync(join(tmpdir(), 'chorus-config-'));
     const file = join(dir, 'cluster.json');
-    writeFileSync(file, JSON.stringify({ members: formatMembersString(members), electionTimeoutMs: 300 }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        members: formatMembersString(members),
+        electionTimeoutMs: 300,
+        peerAuthentication: { secrets: [TEST_SECRET] },
+      }),
+    );
     const config = loadClusterConfig(file);
     expect(config.members).to.deep.equal(members);
     expect(config.electionTimeoutMs).to.equal(300);
@@ -237,5 +266,87 @@ describe('cluster configuration (O1)', () => {
       'snapshot',
       'workerShards',
     ]);
+  });
+
+  it('O1: refuses a cluster of several members without a peer secret, saying how to make one', () => {
+    const { peerAuthentication: _, ...noSecret } = base();
+    expectRefused(noSecret, 'peerAuthentication', /is missing.*secretFile.*0600.*cluster up/);
+    // One member has no peers to authenticate.
+    expect(validateClusterConfig({ members: [members[0]] }).peerAuthentication).to.equal(undefined);
+    expectRefused(
+      base({ peerAuthentication: { secrets: ['short'] } }),
+      'peerAuthentication.secrets[0]',
+      /32 characters/,
+    );
+  });
+
+  it('reads the peer secret file relative to the configuration file; first secret signs, any verifies', () => {
+    const { file, secretFile } = secretFileSetup(0o600);
+    writeFileSync(secretFile, `${TEST_SECRET}-new\n\n${TEST_SECRET}\n`);
+    const config = loadClusterConfig(file);
+    expect(config.peerAuthentication).to.deep.equal({ secretFile });
+    expect(peerSecrets(config).map((b) => b.toString())).to.deep.equal([`${TEST_SECRET}-new`, TEST_SECRET]);
+  });
+
+  it('O1: refuses a peer secret file other users can read, or that is missing or too short, naming the field', () => {
+    const readable = secretFileSetup(0o644);
+    expect(() => loadClusterConfig(readable.file)).to.throw(
+      ConfigError,
+      /peerAuthentication\.secretFile: .*readable by other users \(mode 0644\): `chmod 600/,
+    );
+    const short = secretFileSetup(0o600, 'too-short');
+    expect(() => loadClusterConfig(short.file)).to.throw(
+      ConfigError,
+      /peerAuthentication\.secretFile: line 1 .*32/,
+    );
+    const missing = secretFileSetup(0o600);
+    writeFileSync(missing.file, JSON.stringify({ members, peerAuthentication: { secretFile: './absent' } }));
+    expect(() => loadClusterConfig(missing.file)).to.throw(
+      ConfigError,
+      /peerAuthentication\.secretFile: .*does not exist.*openssl rand/,
+    );
+  });
+
+  it('O1: names every port limit as a setting with a default, and refuses nonsense values', () => {
+    const { limits } = validateClusterConfig(base());
+    expect(limits).to.deep.equal({
+      handshakeTimeoutMs: 5_000,
+      idleTimeoutMs: 30_000,
+      maxConnectionsPerAddress: 256,
+      maxPendingPeerConnections: 64,
+      maxAdminConnections: 4,
+    });
+    expectRefused(base({ limits: { handshakeTimeoutMs: 0 } }), 'limits.handshakeTimeoutMs', /above 0/);
+    expectRefused(base({ limits: { maxAdminConnections: 0 } }), 'limits.maxAdminConnections', /at least 1/);
+  });
+
+  it('the largest command a client may send replicates in one peer frame (maxCommandBytes, maxPeerFrameBytes)', () => {
+    for (const maxFrameBytes of [1024 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024]) {
+      const config = { maxFrameBytes };
+      // The entry of the largest command: its bytes plus the 24-byte session message header, in an APPEND
+      // with every field at its widest.
+      const payload = new Uint8Array(maxCommandBytes(config) + 24);
+      const big = 2 ** 48;
+      const entry = { index: big, term: big, timestamp: big, kind: 3 as const, payload };
+      const append = {
+        type: 'APPEND',
+        term: big,
+        prevIndex: big - 1,
+        prevTerm: big,
+        entries: [entry],
+        commitIndex: big,
+        leaderLastIndex: big,
+      };
+      expect(encodeFrame(PeerKind.CONSENSUS, toWire(append)).length).to.be.at.most(maxPeerFrameBytes(config));
+      // A full batch of small entries fits too (each entry's fields cost ~40 bytes; the batch bound counts 32).
+      const small = Array.from({ length: MAX_APPEND_BATCH_BYTES / 32 }, (_, i) => ({
+        ...entry,
+        index: i,
+        payload: new Uint8Array(0),
+      }));
+      expect(encodeFrame(PeerKind.CONSENSUS, toWire({ ...append, entries: small })).length).to.be.at.most(
+        maxPeerFrameBytes(config),
+      );
+    }
   });
 });

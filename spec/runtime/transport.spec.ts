@@ -4,6 +4,7 @@ import { encodeFrame, PROTOCOL_VERSION } from '../../runtime/codec.ts';
 import type { MemberConfig } from '../../runtime/config.ts';
 import { PeerKind, PeerNetwork } from '../../runtime/peer-network.ts';
 import { dial, type FramedConnection, TcpListener } from '../../runtime/transport.ts';
+import { peerOptions } from '../security/peers.ts';
 import { eventually, freePorts } from '../support/ports.ts';
 
 describe('TCP transport', () => {
@@ -28,40 +29,36 @@ describe('TCP transport', () => {
     const members = await cluster(3);
     const received: [number, number, unknown][] = [];
     for (const self of members) {
-      const network = new PeerNetwork({
-        self,
-        members,
-        maxFrameBytes: 1 << 20,
-        onMessage: (from, message) => received.push([self.id, from, message]),
-      });
+      const network = new PeerNetwork(
+        peerOptions(self, members, { onMessage: (from, message) => received.push([self.id, from, message]) }),
+      );
       networks.push(network);
       await network.start();
     }
     await eventually(() => networks.every((n) => n.connectedPeers().length === 2), 'all peers connected');
-    for (let i = 0; i < 100; i++) networks[0].send(2, { type: 'APPEND', seq: i });
-    networks[2].send(0, { type: 'APPEND_ACK', seq: 99 });
-    networks[1].send(2, { type: 'HEARTBEAT' });
+    for (let i = 1; i <= 100; i++) networks[0].send(2, { type: 'TIMEOUT_NOW', term: i });
+    networks[2].send(0, { type: 'VOTE', term: 99, granted: true });
+    networks[1].send(2, { type: 'VOTE', term: 7, granted: false });
     await eventually(() => received.length === 102, 'messages delivered');
     const from0to2 = received
       .filter(([to, from]) => to === 2 && from === 0)
-      .map(([, , m]) => (m as { seq: number }).seq);
-    expect(from0to2).to.deep.equal(Array.from({ length: 100 }, (_, i) => i));
-    expect(received).to.deep.include([0, 2, { type: 'APPEND_ACK', seq: 99 }]);
-    expect(received).to.deep.include([2, 1, { type: 'HEARTBEAT' }]);
+      .map(([, , m]) => (m as { term: number }).term);
+    expect(from0to2).to.deep.equal(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(received).to.deep.include([0, 2, { type: 'VOTE', term: 99, granted: true }]);
+    expect(received).to.deep.include([2, 1, { type: 'VOTE', term: 7, granted: false }]);
   });
 
   it('redials a peer that restarts and drops messages while it is away', async () => {
     const members = await cluster(2);
     const got: unknown[] = [];
     const start = async (id: number) => {
-      const network = new PeerNetwork({
-        self: members[id],
-        members,
-        maxFrameBytes: 1 << 20,
-        onMessage: (_, m) => got.push(m),
-        minBackoffMs: 10,
-        maxBackoffMs: 50,
-      });
+      const network = new PeerNetwork(
+        peerOptions(members[id], members, {
+          onMessage: (_, m) => got.push(m),
+          minBackoffMs: 10,
+          maxBackoffMs: 50,
+        }),
+      );
       await network.start();
       return network;
     };
@@ -71,32 +68,26 @@ describe('TCP transport', () => {
     await eventually(() => a.connectedPeers().length === 1, 'connected');
     await b.stop();
     await eventually(() => a.connectedPeers().length === 0, 'disconnect noticed');
-    expect(a.send(1, { type: 'LOST' })).to.equal(false);
+    expect(a.send(1, { type: 'TIMEOUT_NOW', term: 1 })).to.equal(false);
     b = await start(1);
     networks.push(b);
     await eventually(() => a.connectedPeers().length === 1 && b.connectedPeers().length === 1, 'reconnected');
-    a.send(1, { type: 'AFTER' });
+    a.send(1, { type: 'TIMEOUT_NOW', term: 2 });
     await eventually(() => got.length === 1, 'delivery after reconnect');
-    expect(got).to.deep.equal([{ type: 'AFTER' }]);
+    expect(got).to.deep.equal([{ type: 'TIMEOUT_NOW', term: 2 }]);
   });
 
   it('refuses a member configured with a different cluster, saying why', async () => {
     const members = await cluster(2);
     const other = [members[0], { ...members[1], clientPort: members[1].clientPort + 1 }];
     const reasons: string[] = [];
-    const a = new PeerNetwork({
-      self: members[0],
-      members,
-      maxFrameBytes: 1 << 20,
-      onMessage: () => {},
-      onPeerChange: (_, up, reason) => !up && reasons.push(reason),
-    });
-    const b = new PeerNetwork({
-      self: other[1],
-      members: other,
-      maxFrameBytes: 1 << 20,
-      onMessage: () => {},
-    });
+    const a = new PeerNetwork(
+      peerOptions(members[0], members, {
+        onMessage: () => {},
+        onPeerChange: (_, up, reason) => !up && reasons.push(reason),
+      }),
+    );
+    const b = new PeerNetwork(peerOptions(other[1], other, { onMessage: () => {} }));
     networks.push(a, b);
     await b.start();
     await a.start();
@@ -111,12 +102,9 @@ describe('TCP transport', () => {
   it('closes a connection that sends garbage, and the member keeps serving others', async () => {
     const members = await cluster(2);
     const got: unknown[] = [];
-    const b = new PeerNetwork({
-      self: members[1],
-      members,
-      maxFrameBytes: 1024,
-      onMessage: (_, m) => got.push(m),
-    });
+    const b = new PeerNetwork(
+      peerOptions(members[1], members, { maxFrameBytes: 1024, onMessage: (_, m) => got.push(m) }),
+    );
     networks.push(b);
     await b.start();
     const socket = createConnection({ host: '127.0.0.1', port: members[1].peerPort });
@@ -127,17 +115,17 @@ describe('TCP transport', () => {
     });
     socket.write(Buffer.from([0xff, 0xff, 0xff, 0x7f, 1, 2, 3]));
     expect(await closed).to.include('exceeds the maximum of 1024 bytes');
-    const a = new PeerNetwork({ self: members[0], members, maxFrameBytes: 1024, onMessage: () => {} });
+    const a = new PeerNetwork(peerOptions(members[0], members, { maxFrameBytes: 1024, onMessage: () => {} }));
     networks.push(a);
     await a.start();
     await eventually(() => a.connectedPeers().length === 1, 'a real peer still connects');
-    a.send(1, { type: 'OK' });
+    a.send(1, { type: 'TIMEOUT_NOW', term: 3 });
     await eventually(() => got.length === 1, 'delivered');
   });
 
   it('O4: a peer speaking another protocol version is refused with the reason', async () => {
     const members = await cluster(2);
-    const b = new PeerNetwork({ self: members[1], members, maxFrameBytes: 1 << 20, onMessage: () => {} });
+    const b = new PeerNetwork(peerOptions(members[1], members, { onMessage: () => {} }));
     networks.push(b);
     await b.start();
     const connection = await dial('127.0.0.1', members[1].peerPort, {
@@ -153,7 +141,13 @@ describe('TCP transport', () => {
     const [port] = await freePorts(1);
     const accepted: FramedConnection[] = [];
     const listener = new TcpListener(
-      { host: '127.0.0.1', port, maxConnections: 2, maxFrameBytes: 1024, name: 'test' },
+      {
+        host: '127.0.0.1',
+        port,
+        maxConnections: { value: 2, setting: 'limits.test' },
+        maxFrameBytes: 1024,
+        name: 'test',
+      },
       (c) => {
         accepted.push(c);
         c.on('frame', (kind, body) => c.send(kind, body));
@@ -166,7 +160,9 @@ describe('TCP transport', () => {
     const second = await dial('127.0.0.1', port, options);
     const third = await dial('127.0.0.1', port, options);
     const refused = await new Promise<string>((resolve) => third.once('close', resolve));
-    expect(refused).to.include('too many connections: test accepts at most 2');
+    expect(refused).to.include(
+      'too many connections: test accepts at most 2; retry later or raise limits.test',
+    );
     const echoed = new Promise<unknown>((resolve) => first.once('frame', (_, body) => resolve(body)));
     first.send(3, 'still here');
     expect(await echoed).to.equal('still here');
