@@ -19,6 +19,7 @@ export {
   ChorusClient,
   type ClientOptions,
   CommandTimeoutError,
+  OutcomeUnknownError,
   SessionClosedError,
 } from './runtime/client.ts';
 export { encodeFrame, type Frame, FrameDecoder, FrameError, PROTOCOL_VERSION } from './runtime/codec.ts';

@@ -199,7 +199,12 @@ export interface Service<C extends CommandSchemas = CommandSchemas> extends Host
   /** What a client sends for `command` (the SESSION_MESSAGE body): validated, routed, encoded. */
   commandBody(command: unknown): Uint8Array;
   /** The whole SESSION_MESSAGE payload for a command (consensus header + body), e.g. for tests and sims. */
-  commandPayload(command: unknown, sessionId: number, correlationId: number): Uint8Array;
+  commandPayload(
+    command: unknown,
+    sessionId: number,
+    correlationId: number,
+    lowestAwaited?: number,
+  ): Uint8Array;
 }
 
 const defaultReply = (snapshot: AnyMachineSnapshot): unknown => ({
@@ -276,9 +281,9 @@ export const defineService = <C extends CommandSchemas>(spec: ServiceSpec<C>): S
       const { address, route } = resolve(command);
       return commandBody(address, route.event);
     },
-    commandPayload(command, sessionId, correlationId) {
+    commandPayload(command, sessionId, correlationId, lowestAwaited = 0) {
       const { address, route } = resolve(command);
-      return sessionMessagePayload(address, sessionId, correlationId, route.event);
+      return sessionMessagePayload(address, sessionId, correlationId, route.event, lowestAwaited);
     },
   };
 };

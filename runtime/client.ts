@@ -10,6 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { type Actor, createActor } from 'xstate';
 import { challengeResponse } from '../actors/sessions/authenticators.ts';
+import { MAX_UNANSWERED_PER_SESSION } from '../actors/sessions/command-dedup.ts';
 import type { SessionEventToClient } from '../actors/sessions/session-manager.ts';
 import { type ClientConnectionEvent, clientConnectionMachine } from '../machines/client-connection.ts';
 import { SESSION_PROTOCOL_VERSION } from '../machines/client-session.ts';
@@ -26,7 +27,7 @@ export interface ClientOptions {
   readonly secret?: Uint8Array | string;
   /** Default time a command may take, resends included, before its promise rejects (ms). */
   readonly commandTimeoutMs?: number;
-  /** Commands sent and not yet answered, at most. More wait in order (the service dedups a window this big). */
+  /** Commands sent and not yet answered, at most (default 16, at most MAX_UNANSWERED_PER_SESSION). More wait in order. */
   readonly maxInFlight?: number;
   /** Seed of the reconnect jitter; give every client its own (defaults to a random one). */
   readonly seed?: number;
@@ -54,8 +55,16 @@ export interface ClientOptions {
   ) => void;
 }
 
-/** The command's outcome is unknown: it may or may not have been applied. */
-export class CommandTimeoutError extends Error {
+/**
+ * The command's outcome is unknown: it may or may not have been applied. Never a success, never a
+ * refusal: read the state back before deciding to send it again.
+ */
+export class OutcomeUnknownError extends Error {
+  override readonly name: string = 'OutcomeUnknownError';
+}
+
+/** No reply within the command's timeout: the outcome is unknown. */
+export class CommandTimeoutError extends OutcomeUnknownError {
   override readonly name = 'CommandTimeoutError';
 }
 
@@ -103,6 +112,15 @@ export class ChorusClient {
     if (replyTimeoutMs !== undefined && !(Number.isFinite(replyTimeoutMs) && replyTimeoutMs > 0)) {
       throw new RangeError(
         `client option replyTimeoutMs is ${replyTimeoutMs}: it must be a positive number of ms (default 2000)`,
+      );
+    }
+    const { maxInFlight } = options;
+    if (
+      maxInFlight !== undefined &&
+      !(Number.isInteger(maxInFlight) && maxInFlight >= 1 && maxInFlight <= MAX_UNANSWERED_PER_SESSION)
+    ) {
+      throw new RangeError(
+        `client option maxInFlight is ${maxInFlight}: it must be an integer from 1 to ${MAX_UNANSWERED_PER_SESSION} (default 16)`,
       );
     }
     this.options = options;
@@ -353,7 +371,15 @@ export class ChorusClient {
         if (!command) return; // a reply to a resend already answered, or to a command that timed out
         this.pending.delete(reply.correlationId);
         clearTimeout(command.timer);
-        command.resolve(reply.payload);
+        if (reply.outcomeUnknown) {
+          command.reject(
+            new OutcomeUnknownError(
+              `command ${reply.correlationId}: the cluster cannot tell whether it was applied (a stale copy of it reached the log after the session stopped awaiting it)`,
+            ),
+          );
+        } else {
+          command.resolve(reply.payload);
+        }
         this.pump();
         return;
       }
@@ -380,8 +406,10 @@ export class ChorusClient {
 
   /**
    * Send what may be sent: unsent commands in correlation order, only within `maxInFlight` ids of the
-   * oldest unanswered one. The service remembers each session's latest replies, so a resend of any command
-   * in this window is recognised and answered with its original reply instead of being applied twice (C2).
+   * oldest unanswered one. Each carries the oldest unanswered id (`lowestAwaited`): the services remember
+   * the reply of every applied command from there on, so a resend of any of them — in whatever order it
+   * reaches the log — is answered with its original reply instead of being applied twice or dropped (C2),
+   * and everything below it can be forgotten (actors/sessions/command-dedup.ts).
    */
   private pump(): void {
     if (this.state !== 'CONNECTED' || !this.connection) return;
@@ -398,6 +426,7 @@ export class ChorusClient {
         type: 'SESSION_MESSAGE',
         sessionId,
         correlationId: command.correlationId,
+        lowestAwaited: oldest,
         body: command.payload,
       });
       command.sentAt = now;

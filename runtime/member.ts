@@ -589,7 +589,12 @@ export class Member {
       if (connectionId === null) continue;
       this.connections
         .get(connectionId)
-        ?.send(ClientKind.REPLY, { correlationId: reply.correlationId, payload: reply.payload });
+        ?.send(
+          ClientKind.REPLY,
+          reply.outcomeUnknown
+            ? { correlationId: reply.correlationId, payload: reply.payload, outcomeUnknown: true }
+            : { correlationId: reply.correlationId, payload: reply.payload },
+        );
     }
   }
 
@@ -741,6 +746,7 @@ export class Member {
           type: 'CLIENT_COMMAND',
           sessionId: effect.sessionId,
           correlationId: effect.correlationId,
+          lowestAwaited: effect.lowestAwaited,
           payload: effect.body,
         });
         return;

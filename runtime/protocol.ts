@@ -17,6 +17,8 @@ export const ClientKind = {
 export interface ReplyBody {
   readonly correlationId: number;
   readonly payload: Uint8Array;
+  /** The command's outcome cannot be told (a stale copy below the session's floor): neither success nor refusal. */
+  readonly outcomeUnknown?: boolean;
 }
 
 export interface BusyBody {

@@ -3,13 +3,16 @@
 // shards) implements the same interface.
 
 import { pack } from 'msgpackr';
-import { type KvReply, type KvResult, KvService } from '../actors/services/kv.ts';
+import { type KvOutcome, type KvReply, type KvResult, KvService } from '../actors/services/kv.ts';
 import type { EntryKind, LogEntry } from '../machines/log-entry.ts';
 
 export interface ServiceReply {
   readonly sessionId: number;
   readonly correlationId: number;
   readonly payload: Uint8Array;
+  /** A stale copy of a command the session no longer awaits: whether it was applied cannot be told (the
+   *  client library surfaces it as OutcomeUnknownError, never as success or refusal). */
+  readonly outcomeUnknown?: boolean;
 }
 
 /** An entry a service asks the leader to append (a timer expiry, an actor-to-actor message, an effect's result). */
@@ -61,6 +64,10 @@ const packResult = (result: KvResult): Uint8Array => {
   return pack(result);
 };
 
+/** A KV reply's payload: the result, or `{ refused: reason }` for a command that was not applied. */
+const packOutcome = (outcome: KvOutcome): Uint8Array =>
+  outcome.applied ? packResult(outcome.result) : pack(outcome.unknown ? {} : { refused: outcome.reason });
+
 /** The replicated KV/register service (get, put, compare-and-set) as a member's service. */
 export class KvServiceHost implements ServiceHost {
   readonly name = 'kv';
@@ -75,7 +82,8 @@ export class KvServiceHost implements ServiceHost {
         replies.push({
           sessionId: reply.sessionId,
           correlationId: reply.correlationId,
-          payload: packResult(reply.result),
+          payload: packOutcome(reply.outcome),
+          ...(!reply.outcome.applied && reply.outcome.unknown ? { outcomeUnknown: true } : {}),
         });
       }
     }

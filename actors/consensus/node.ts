@@ -310,7 +310,7 @@ export class ConsensusNode {
         if (this.started && this.role !== 'LEADER' && this.leader === input.peer) this.leaderLost();
         return;
       case 'CLIENT_COMMAND':
-        this.onClientCommand(input.sessionId, input.correlationId, input.payload);
+        this.onClientCommand(input);
         return;
       case 'PROPOSE':
         this.onPropose(input.kind, input.payload);
@@ -1014,7 +1014,8 @@ export class ConsensusNode {
     return null;
   }
 
-  private onClientCommand(sessionId: number, correlationId: number, payload: Uint8Array): void {
+  private onClientCommand(input: Extract<ConsensusInput, { type: 'CLIENT_COMMAND' }>): void {
+    const { sessionId, correlationId } = input;
     const reason = this.refusal();
     if (reason !== null) {
       this.out.push({ type: 'REJECT', sessionId, correlationId, reason, leaderId: this.leader });
@@ -1026,7 +1027,7 @@ export class ConsensusNode {
         term: this.currentTerm,
         timestamp: this.clusterTimestamp(),
         kind: EntryKind.SESSION_MESSAGE,
-        payload: encodeSessionMessage(sessionId, correlationId, payload),
+        payload: encodeSessionMessage(sessionId, correlationId, input.lowestAwaited, input.payload),
       },
     ]);
   }

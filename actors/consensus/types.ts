@@ -178,6 +178,8 @@ export type ConsensusInput =
       readonly type: 'CLIENT_COMMAND';
       readonly sessionId: number;
       readonly correlationId: number;
+      /** The lowest correlation id the client still awaits (see actors/sessions/command-dedup.ts). */
+      readonly lowestAwaited: number;
       readonly payload: Uint8Array;
     }
   /**

@@ -1,12 +1,14 @@
 // A replicated key-value / register service: get, put and compare-and-set, applied from committed
 // SESSION_MESSAGE entries, in log order, on every member. Reads go through the log too, so every
-// answer is linearizable. Each client session's correlation ids are de-duplicated: a retried command
-// (same session, same correlation id) is applied once and answered with the original reply (C2).
-// Pure and deterministic: Maps iterate in insertion order, and eviction follows apply order.
+// answer is linearizable. Each client session's commands are de-duplicated exactly (CommandDedup): a
+// retried command (same session, same correlation id) is applied once and answered with the original
+// reply, however late and out of order it arrives (C2). Pure and deterministic.
 
 import { pack, unpack } from 'msgpackr';
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
 import { decodeSessionMessage } from '../consensus/session-message.ts';
+import { CommandDedup, type DedupSnapshotRow } from '../sessions/command-dedup.ts';
+import { decodeSessionClose } from '../sessions/payloads.ts';
 
 export type KvCommand =
   | { op: 'get'; key: string }
@@ -16,19 +18,25 @@ export type KvCommand =
 /** get -> { value }; put -> { ok: true }; cas -> { ok } (whether it swapped). */
 export type KvResult = { value: string | null } | { ok: boolean };
 
+/** What a session message gets: a result, or why it was not applied (see CommandDedup). */
+export type KvOutcome =
+  | { readonly applied: true; readonly result: KvResult }
+  /** Too old to tell whether it was applied: nothing was applied now. */
+  | { readonly applied: false; readonly unknown: true }
+  /** Refused (the session has too many unanswered commands): not applied. */
+  | { readonly applied: false; readonly unknown: false; readonly reason: string };
+
 export interface KvReply {
   readonly sessionId: number;
   readonly correlationId: number;
-  readonly result: KvResult;
-  /** True when this answers a retry that was already applied. */
+  readonly outcome: KvOutcome;
+  /** True when this answers a retry that was already applied (the original reply again). */
   readonly duplicate: boolean;
 }
 
 export interface KvOptions {
-  /** Replies remembered per session (the most recent correlation ids). */
-  readonly repliesPerSession?: number;
-  /** Sessions remembered; the least recently active is forgotten first. */
-  readonly maxSessions?: number;
+  /** Unanswered commands one session may have at once (default MAX_UNANSWERED_PER_SESSION). */
+  readonly window?: number;
 }
 
 export const encodeKvCommand = (command: KvCommand): Uint8Array => pack(command);
@@ -53,17 +61,22 @@ export const decodeKvCommand = (body: Uint8Array): KvCommand => {
   );
 };
 
+/** The session a SESSION_CLOSE entry closes (null if its payload cannot be read: nothing to forget). */
+const sessionClosed = (payload: Uint8Array): number | null => {
+  try {
+    return decodeSessionClose(payload).sessionId;
+  } catch {
+    return null;
+  }
+};
+
 export class KvService {
   private readonly data = new Map<string, string>();
-  /** sessionId -> (correlationId -> result), both in insertion (apply) order. */
-  private readonly sessions = new Map<number, Map<number, KvResult>>();
-  private readonly repliesPerSession: number;
-  private readonly maxSessions: number;
+  private readonly dedup: CommandDedup<KvResult>;
   private lastApplied = 0;
 
   constructor(options: KvOptions = {}) {
-    this.repliesPerSession = options.repliesPerSession ?? 16;
-    this.maxSessions = options.maxSessions ?? 10_000;
+    this.dedup = new CommandDedup(options.window);
   }
 
   get appliedIndex(): number {
@@ -82,27 +95,37 @@ export class KvService {
       );
     }
     this.lastApplied = entry.index;
+    if (entry.kind === EntryKind.SESSION_CLOSE) {
+      const sessionId = sessionClosed(entry.payload);
+      if (sessionId !== null) this.dedup.close(sessionId);
+      return null;
+    }
     if (entry.kind !== EntryKind.SESSION_MESSAGE) return null;
-    const { sessionId, correlationId, body } = decodeSessionMessage(entry.payload);
-    let replies = this.sessions.get(sessionId);
-    if (replies) {
-      const seen = replies.get(correlationId);
-      if (seen !== undefined) return { sessionId, correlationId, result: seen, duplicate: true };
-      // Move the session to the most-recent end.
-      this.sessions.delete(sessionId);
-      this.sessions.set(sessionId, replies);
-    } else {
-      replies = new Map();
-      this.sessions.set(sessionId, replies);
-      if (this.sessions.size > this.maxSessions) {
-        const oldest = this.sessions.keys().next().value as number;
-        this.sessions.delete(oldest);
+    const { sessionId, correlationId, lowestAwaited, body } = decodeSessionMessage(entry.payload);
+    const verdict = this.dedup.check(sessionId, correlationId, lowestAwaited);
+    switch (verdict.kind) {
+      case 'APPLIED':
+        return {
+          sessionId,
+          correlationId,
+          outcome: { applied: true, result: verdict.reply },
+          duplicate: true,
+        };
+      case 'OUTCOME_UNKNOWN':
+        return { sessionId, correlationId, outcome: { applied: false, unknown: true }, duplicate: true };
+      case 'WINDOW_FULL':
+        return {
+          sessionId,
+          correlationId,
+          outcome: { applied: false, unknown: false, reason: 'too many unanswered commands in this session' },
+          duplicate: false,
+        };
+      case 'NEW': {
+        const result = this.execute(decodeKvCommand(body));
+        this.dedup.record(sessionId, correlationId, result);
+        return { sessionId, correlationId, outcome: { applied: true, result }, duplicate: false };
       }
     }
-    const result = this.execute(decodeKvCommand(body));
-    replies.set(correlationId, result);
-    if (replies.size > this.repliesPerSession) replies.delete(replies.keys().next().value as number);
-    return { sessionId, correlationId, result, duplicate: false };
   }
 
   private execute(command: KvCommand): KvResult {
@@ -122,11 +145,7 @@ export class KvService {
 
   /** The whole state (data, dedup tables, applied index) as bytes, for a snapshot. */
   snapshot(): Uint8Array {
-    return pack([
-      this.lastApplied,
-      [...this.data],
-      [...this.sessions].map(([id, replies]) => [id, [...replies]]),
-    ]);
+    return pack([this.lastApplied, [...this.data], this.dedup.snapshot()]);
   }
 
   /** A service restored from snapshot() bytes. */
@@ -134,12 +153,12 @@ export class KvService {
     const [applied, data, sessions] = unpack(bytes) as [
       number,
       [string, string][],
-      [number, [number, KvResult][]][],
+      DedupSnapshotRow<KvResult>[],
     ];
     const service = new KvService(options);
     service.lastApplied = applied;
     for (const [key, value] of data) service.data.set(key, value);
-    for (const [id, replies] of sessions) service.sessions.set(id, new Map(replies));
+    service.dedup.restore(sessions);
     return service;
   }
 }

@@ -27,6 +27,8 @@ export const clientRequestSchema = z.discriminatedUnion('type', [
     type: z.literal('SESSION_MESSAGE'),
     sessionId,
     correlationId: z.int().nonnegative(),
+    /** The lowest correlation id the client still awaits (≤ correlationId): below it replies are forgotten. */
+    lowestAwaited: z.int().nonnegative(),
     body: bytes,
   }),
   z.object({ type: z.literal('CLOSE'), sessionId }),
@@ -54,6 +56,7 @@ export const parseClientRequest = (connectionId: number, now: number, body: unkn
         type: 'SESSION_MESSAGE',
         sessionId: message.sessionId,
         correlationId: message.correlationId,
+        lowestAwaited: message.lowestAwaited,
         body: message.body,
         connectionId,
         now,
@@ -80,14 +83,20 @@ const sessionMessageFields = (body: unknown): SessionMessageRequest | null => {
   if (typeof body !== 'object' || body === null) return null;
   const request = body as Record<string, unknown>;
   if (request.type !== 'SESSION_MESSAGE') return null;
-  const { sessionId, correlationId, body: payload } = request;
-  if (!isNonNegativeInt(sessionId) || !isNonNegativeInt(correlationId) || !(payload instanceof Uint8Array)) {
+  const { sessionId, correlationId, lowestAwaited, body: payload } = request;
+  if (
+    !isNonNegativeInt(sessionId) ||
+    !isNonNegativeInt(correlationId) ||
+    !isNonNegativeInt(lowestAwaited) ||
+    !(payload instanceof Uint8Array)
+  ) {
     return null;
   }
   return {
     type: 'SESSION_MESSAGE',
     sessionId,
     correlationId,
+    lowestAwaited,
     body: payload as SessionMessageRequest['body'],
   };
 };

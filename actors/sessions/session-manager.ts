@@ -84,6 +84,7 @@ export type SessionEffect =
       readonly type: 'FORWARD';
       readonly sessionId: number;
       readonly correlationId: number;
+      readonly lowestAwaited: number;
       readonly body: Uint8Array;
     };
 
@@ -117,6 +118,8 @@ export type SessionInput =
       readonly connectionId: number;
       readonly sessionId: number;
       readonly correlationId: number;
+      /** The lowest correlation id the client still awaits (see command-dedup.ts). */
+      readonly lowestAwaited: number;
       readonly body: Uint8Array;
     }
   | {
@@ -335,6 +338,7 @@ export class SessionManager {
           type: 'FORWARD',
           sessionId: input.sessionId,
           correlationId: input.correlationId,
+          lowestAwaited: input.lowestAwaited,
           body: input.body,
         });
         break;

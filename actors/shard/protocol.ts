@@ -16,10 +16,9 @@
 
 import { Packr } from 'msgpackr';
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
-import { encodeSessionMessage } from '../consensus/session-message.ts';
+import { encodeSessionMessage, SESSION_MESSAGE_HEADER_BYTES } from '../consensus/session-message.ts';
 
 /** Bytes of the consensus module's SESSION_MESSAGE header before the service body. */
-const SESSION_HEADER_BYTES = 16;
 
 /** Plain msgpack (no record extension, no shared structures): bytes depend only on the value. */
 export const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
@@ -117,7 +116,7 @@ export const shardOfEntry = (entry: LogEntry, shardCount: number): number | null
   if (isActorEntry(entry.kind)) {
     const span = addressSpan(
       entry.payload,
-      entry.kind === EntryKind.SESSION_MESSAGE ? SESSION_HEADER_BYTES : 0,
+      entry.kind === EntryKind.SESSION_MESSAGE ? SESSION_MESSAGE_HEADER_BYTES : 0,
     );
     if (!span || span[1] > entry.payload.length) return 0;
     return fnv1aBytes(entry.payload, span[0], span[1]) % shardCount;
@@ -136,7 +135,8 @@ export const sessionMessagePayload = (
   sessionId: number,
   correlationId: number,
   event: unknown,
-): Uint8Array => encodeSessionMessage(sessionId, correlationId, commandBody(address, event));
+  lowestAwaited = 0,
+): Uint8Array => encodeSessionMessage(sessionId, correlationId, lowestAwaited, commandBody(address, event));
 
 export const serviceMessagePayload = (
   address: string,
@@ -166,8 +166,10 @@ export const timerId = (address: string, seq: number): string => `${address}#${s
 
 export interface ReplyError {
   /** ACTOR_FAILED: the actor threw (its state is unchanged or restarted, by policy); UNKNOWN_ACTOR_TYPE;
-   *  BAD_EVENT: the payload could not be read; DUPLICATE: an old correlation id whose answer is gone. */
-  readonly code: 'ACTOR_FAILED' | 'UNKNOWN_ACTOR_TYPE' | 'BAD_EVENT' | 'DUPLICATE';
+   *  BAD_EVENT: the payload could not be read; WINDOW_FULL: the session has too many unanswered commands
+   *  (not applied); OUTCOME_UNKNOWN: a stale copy of a command below the session's floor (nothing applied
+   *  now; whether the original was applied cannot be told — see actors/sessions/command-dedup.ts). */
+  readonly code: 'ACTOR_FAILED' | 'UNKNOWN_ACTOR_TYPE' | 'BAD_EVENT' | 'WINDOW_FULL' | 'OUTCOME_UNKNOWN';
   readonly message: string;
 }
 
@@ -184,7 +186,7 @@ export type ShardOutput =
       readonly value: unknown;
       /** Why not, when not ok. */
       readonly error: ReplyError | undefined;
-      /** A retried correlation id (C2): the first answer again, or DUPLICATE. */
+      /** A retried correlation id (C2): the first answer again, or OUTCOME_UNKNOWN. */
       readonly duplicate: boolean;
     }
   /** Schedule cluster timer `timerId` at cluster time `deadline`; on expiry append `payload` as TIMER_EVENT. */

@@ -16,7 +16,7 @@
 
 import { type AnyActor, type AnyMachineSnapshot, createActor, type EventObject } from 'xstate';
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
-import { decodeSessionMessage } from '../consensus/session-message.ts';
+import { decodeSessionMessage, SESSION_MESSAGE_HEADER_BYTES } from '../consensus/session-message.ts';
 import {
   type ActorBehaviour,
   type ActorType,
@@ -30,6 +30,11 @@ import {
   TELL_EVENT,
   type TellEmitted,
 } from '../service.ts';
+import {
+  CommandDedup,
+  type DedupSnapshotRow,
+  MAX_UNANSWERED_PER_SESSION,
+} from '../sessions/command-dedup.ts';
 import {
   ClusterAction,
   EFFECT_DONE_FROM,
@@ -47,7 +52,7 @@ import {
   unpack,
 } from './protocol.ts';
 
-export const SHARD_SNAPSHOT_VERSION = 1;
+export const SHARD_SNAPSHOT_VERSION = 2;
 
 export interface ShardOptions {
   readonly services: readonly HostedService[];
@@ -102,12 +107,8 @@ interface Transaction {
 
 const isFailure = (result: Transaction | ReplyError): result is ReplyError => 'code' in result;
 
-interface SessionDedup {
-  correlationId: number;
-  ok: boolean;
-  value?: unknown;
-  error?: ReplyError | undefined;
-}
+/** What a session's command got, remembered to answer its resends (C2). */
+type SessionReply = [ok: boolean, value: unknown, error: ReplyError | null];
 
 /** A clock that must never run: every delay goes through the shard's scheduler instead. */
 const forbiddenClock = {
@@ -122,13 +123,36 @@ const forbiddenClock = {
 const isInt = (value: unknown): value is number => Number.isSafeInteger(value);
 const NONE: readonly never[] = Object.freeze([]);
 
-/** An entry's decoded payload; SESSION_MESSAGE becomes [address, sessionId, correlationId, event]. */
+/** A decoded SESSION_MESSAGE. */
+type SessionCommand = [
+  address: string,
+  sessionId: number,
+  correlationId: number,
+  event: EventObject,
+  lowestAwaited: number,
+];
+
+/** Why a command was not applied, as the reply's error (see CommandDedup). */
+const notApplied = (kind: 'OUTCOME_UNKNOWN' | 'WINDOW_FULL'): ReplyError =>
+  kind === 'OUTCOME_UNKNOWN'
+    ? {
+        code: 'OUTCOME_UNKNOWN',
+        message: 'a stale copy of a command this session no longer awaits: nothing was applied now',
+      }
+    : {
+        code: 'WINDOW_FULL',
+        message: `the session has ${MAX_UNANSWERED_PER_SESSION} unanswered commands; this one was not applied`,
+      };
+
+/** An entry's decoded payload; SESSION_MESSAGE becomes a SessionCommand. */
 const decodeEntry = (entry: LogEntry): unknown => {
   try {
     if (entry.kind !== EntryKind.SESSION_MESSAGE) return unpack(entry.payload);
-    const { sessionId, correlationId, body } = decodeSessionMessage(entry.payload);
+    const { sessionId, correlationId, lowestAwaited, body } = decodeSessionMessage(entry.payload);
     const command = unpack(body) as unknown[];
-    return Array.isArray(command) ? [command[0], sessionId, correlationId, command[1]] : undefined;
+    return Array.isArray(command)
+      ? [command[0], sessionId, correlationId, command[1], lowestAwaited]
+      : undefined;
   } catch {
     return undefined;
   }
@@ -138,7 +162,13 @@ const decodeEntry = (entry: LogEntry): unknown => {
 const wellFormed = (kind: number, body: unknown): boolean => {
   switch (kind) {
     case EntryKind.SESSION_MESSAGE:
-      return Array.isArray(body) && typeof body[0] === 'string' && isInt(body[1]) && isInt(body[2]);
+      return (
+        Array.isArray(body) &&
+        typeof body[0] === 'string' &&
+        isInt(body[1]) &&
+        isInt(body[2]) &&
+        isInt(body[4])
+      );
     case EntryKind.SERVICE_MESSAGE:
       return (
         Array.isArray(body) && typeof body[0] === 'string' && typeof body[1] === 'string' && isInt(body[2])
@@ -232,7 +262,7 @@ export class Shard {
   /** Live records. Recency is `lastUsed`, so a hot actor costs no reordering per input. */
   private readonly live = new Map<string, ActorRecord>();
   private inputs = 0;
-  private readonly sessions = new Map<number, SessionDedup>();
+  private readonly sessions = new CommandDedup<SessionReply>();
   /** Highest applied actor-to-actor seq per sender (dedup of a new leader's resends). */
   private readonly senders = new Map<string, number>();
   private tx: Transaction | null = null;
@@ -275,7 +305,10 @@ export class Shard {
       if (entry.index <= this.applied) continue;
       const body = decodeEntry(entry);
       if (wellFormed(entry.kind, body)) this.applyOne(entry, body, outputs);
-      else if (entry.kind === EntryKind.SESSION_MESSAGE && entry.payload.length >= 16) {
+      else if (
+        entry.kind === EntryKind.SESSION_MESSAGE &&
+        entry.payload.length >= SESSION_MESSAGE_HEADER_BYTES
+      ) {
         // The command body is not [address, event]: the client is told, identically on every member.
         const { sessionId, correlationId } = decodeSessionMessage(entry.payload);
         const error: ReplyError = {
@@ -294,36 +327,37 @@ export class Shard {
   private applyOne(entry: LogEntry, body: unknown, outputs: ShardOutput[]): void {
     switch (entry.kind) {
       case EntryKind.SESSION_MESSAGE: {
-        const [address, sessionId, correlationId, event] = body as [string, number, number, EventObject];
-        const seen = this.sessions.get(sessionId);
-        if (seen && correlationId <= seen.correlationId) {
-          // C2: a retry. The same answer if we still have it, else a clear DUPLICATE.
-          const duplicate: ReplyError = {
-            code: 'DUPLICATE',
-            message: `correlation id ${correlationId} was already applied`,
-          };
+        const [address, sessionId, correlationId, event, lowestAwaited] = body as SessionCommand;
+        const verdict = this.sessions.check(sessionId, correlationId, lowestAwaited);
+        if (verdict.kind !== 'NEW') {
+          // C2: a resend is answered with the original reply; never applied twice, never dropped.
           outputs.push(
-            correlationId === seen.correlationId
-              ? replyOutput(entry.index, sessionId, correlationId, seen.ok, seen.value, seen.error, true)
-              : replyOutput(entry.index, sessionId, correlationId, false, undefined, duplicate, true),
+            verdict.kind === 'APPLIED'
+              ? replyOutput(
+                  entry.index,
+                  sessionId,
+                  correlationId,
+                  verdict.reply[0],
+                  verdict.reply[1],
+                  verdict.reply[2] ?? undefined,
+                  true,
+                )
+              : replyOutput(
+                  entry.index,
+                  sessionId,
+                  correlationId,
+                  false,
+                  undefined,
+                  notApplied(verdict.kind),
+                  false,
+                ),
           );
           return;
         }
         const error = this.deliver(entry, address, event, outputs, true, sessionId);
         const value = error === null ? this.replyValue : undefined;
         this.replyValue = undefined;
-        // The dedup entry is updated in place: one per session, not one per message.
-        if (seen) {
-          seen.correlationId = correlationId;
-          seen.ok = error === null;
-          seen.value = value;
-          seen.error = error ?? undefined;
-        } else {
-          this.sessions.set(
-            sessionId,
-            error === null ? { correlationId, ok: true, value } : { correlationId, ok: false, error },
-          );
-        }
+        this.sessions.record(sessionId, correlationId, [error === null, value, error]);
         outputs.push(
           replyOutput(
             entry.index,
@@ -382,7 +416,7 @@ export class Shard {
       }
       case EntryKind.SESSION_CLOSE: {
         const sessionId = Array.isArray(body) ? body[0] : (body as { sessionId?: unknown } | null)?.sessionId;
-        if (typeof sessionId === 'number') this.sessions.delete(sessionId);
+        if (typeof sessionId === 'number') this.sessions.close(sessionId);
         return;
       }
       default:
@@ -919,9 +953,7 @@ export class Shard {
       const effects = record.effects ? [...record.effects].sort((a, b) => a[0] - b[0]) : NONE;
       actors[at++] = [record.address, state, record.nextSeq, timers, effects, record.createdAt];
     }
-    const sessions = [...this.sessions]
-      .sort((a, b) => a[0] - b[0])
-      .map(([id, d]) => [id, d.correlationId, d.ok, d.value, d.error ?? null]);
+    const sessions = this.sessions.snapshot();
     const senders = [...this.senders].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     return pack([SHARD_SNAPSHOT_VERSION, index, actors, sessions, senders]);
   }
@@ -985,18 +1017,8 @@ export class Shard {
         if (effects.length > 0) record.effects = new Map(effects);
         restored.push(record);
       }
-      // Dedup tables are merged: a session or sender seen by any part keeps its highest number.
-      for (const [id, correlationId, ok, value, error] of sessions as [
-        number,
-        number,
-        boolean,
-        unknown,
-        ReplyError | null,
-      ][]) {
-        const seen = shard.sessions.get(id);
-        if (seen && seen.correlationId >= correlationId) continue;
-        shard.sessions.set(id, error ? { correlationId, ok, value, error } : { correlationId, ok, value });
-      }
+      // Dedup tables are merged: a session or sender seen by any part keeps its highest floor or number.
+      shard.sessions.restore(sessions as DedupSnapshotRow<SessionReply>[]);
       for (const [from, seq] of senders) shard.senders.set(from, Math.max(seq, shard.senders.get(from) ?? 0));
     }
     // Creating-index order, whichever parts the records came from (see snapshot()).

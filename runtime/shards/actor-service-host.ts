@@ -166,6 +166,7 @@ export class ActorServiceHost implements ServiceHost {
           sessionId: output.sessionId,
           correlationId: output.correlationId,
           payload: encodeReply(output),
+          ...(output.error?.code === 'OUTCOME_UNKNOWN' ? { outcomeUnknown: true } : {}),
         });
       }
     }

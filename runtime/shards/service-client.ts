@@ -16,7 +16,7 @@ export type ServiceReply =
   | { readonly ok: true; readonly value: unknown }
   | { readonly ok: false; readonly error: ReplyError };
 
-/** The actor refused the command (ACTOR_FAILED, UNKNOWN_ACTOR_TYPE, BAD_EVENT, DUPLICATE). */
+/** The actor refused the command (ACTOR_FAILED, UNKNOWN_ACTOR_TYPE, BAD_EVENT, WINDOW_FULL): it was not applied. */
 export class ServiceReplyError extends Error {
   override readonly name = 'ServiceReplyError';
   constructor(readonly error: ReplyError) {

@@ -563,6 +563,8 @@ export class Simulation {
           type: 'CLIENT_COMMAND',
           sessionId: this.clients[event.client].sessionId,
           correlationId: event.correlationId,
+          // A simulated client awaits one command at a time: the one it sends.
+          lowestAwaited: event.correlationId,
           payload: event.payload,
         });
         return;
@@ -632,7 +634,9 @@ export class Simulation {
             if (reply.duplicate) this.duplicateReplies++;
             const client = reply.sessionId - 1000;
             if (client >= 0 && client < this.clients.length) {
-              this.toClient(client, reply.correlationId, reply.result, null);
+              // A command not applied (a stale copy: outcome unknown) answers nothing the client awaits.
+              if (reply.outcome.applied)
+                this.toClient(client, reply.correlationId, reply.outcome.result, null);
             }
           }
         }

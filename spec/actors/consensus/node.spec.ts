@@ -206,6 +206,7 @@ describe('consensus core (pure)', () => {
       type: 'CLIENT_COMMAND',
       sessionId: 7,
       correlationId: 1,
+      lowestAwaited: 0,
       payload: new Uint8Array([1]),
     });
     const append = effects.find((e) => e.type === 'APPEND') as Extract<ConsensusEffect, { type: 'APPEND' }>;
@@ -306,6 +307,7 @@ describe('consensus core (pure)', () => {
       type: 'CLIENT_COMMAND',
       sessionId: 1,
       correlationId: 9,
+      lowestAwaited: 0,
       payload: new Uint8Array(),
     });
     expect(effects).to.deep.equal([
@@ -323,6 +325,7 @@ describe('consensus core (pure)', () => {
         type: 'CLIENT_COMMAND',
         sessionId: 1,
         correlationId: i,
+        lowestAwaited: 0,
         payload: new Uint8Array(100),
       });
       for (const s of sends(effects, 'APPEND')) {
@@ -343,6 +346,7 @@ describe('consensus core (pure)', () => {
       type: 'CLIENT_COMMAND',
       sessionId: 1,
       correlationId: 1,
+      lowestAwaited: 0,
       payload: new Uint8Array(),
     });
     expect(rejected[0]).to.include({ type: 'REJECT', reason: 'TRANSFERRING' });
@@ -385,6 +389,7 @@ describe('consensus core (pure)', () => {
       type: 'CLIENT_COMMAND',
       sessionId: 1,
       correlationId: 1,
+      lowestAwaited: 0,
       payload: new Uint8Array([1]),
     });
     expect(effects.find((e) => e.type === 'COMMIT')).to.deep.equal({

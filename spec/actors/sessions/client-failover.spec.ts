@@ -77,7 +77,12 @@ class Cluster {
           payload:
             effect.type === 'APPEND'
               ? effect.payload
-              : encodeSessionMessage(effect.sessionId, effect.correlationId, effect.body),
+              : encodeSessionMessage(
+                  effect.sessionId,
+                  effect.correlationId,
+                  effect.lowestAwaited,
+                  effect.body,
+                ),
         };
         this.log.push(entry);
         if (effect.type === 'APPEND' && effect.connectionId !== undefined) {
@@ -166,6 +171,7 @@ describe('client connection against session managers', () => {
       cluster.members[0].handle({
         type: 'SESSION_MESSAGE',
         now: 5,
+        lowestAwaited: 0,
         connectionId: cluster.socket?.connectionId as number,
         sessionId,
         correlationId: 1,

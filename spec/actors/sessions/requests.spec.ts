@@ -20,12 +20,14 @@ describe('client requests at the edge', () => {
       type: 'SESSION_MESSAGE',
       sessionId: 9,
       correlationId: 4,
+      lowestAwaited: 2,
       body: new Uint8Array([1]),
     });
     expect(message.ok && message.input).to.deep.include({
       type: 'SESSION_MESSAGE',
       sessionId: 9,
       correlationId: 4,
+      lowestAwaited: 2,
     });
   });
 

@@ -117,6 +117,7 @@ class TwoMembers {
 
 const message = (connectionId: number, sessionId: number, now: number, correlationId = 1): SessionInput => ({
   type: 'SESSION_MESSAGE',
+  lowestAwaited: 0,
   now,
   connectionId,
   sessionId,

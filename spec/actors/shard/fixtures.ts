@@ -111,10 +111,16 @@ export class LogBuilder {
     return entry;
   }
 
-  command(command: unknown, sessionId = 1, correlationId = this.index + 1, advanceMs = 1): LogEntry {
+  command(
+    command: unknown,
+    sessionId = 1,
+    correlationId = this.index + 1,
+    advanceMs = 1,
+    lowestAwaited = 0,
+  ): LogEntry {
     return this.add(
       EntryKind.SESSION_MESSAGE,
-      counterService.commandPayload(command, sessionId, correlationId),
+      counterService.commandPayload(command, sessionId, correlationId, lowestAwaited),
       advanceMs,
     );
   }

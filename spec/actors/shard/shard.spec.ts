@@ -95,19 +95,44 @@ describe('Shard', () => {
     expect(shard.actorCount).to.equal(1);
   });
 
-  it('C2: a retried correlation id is applied once and answered with the same result', () => {
+  it('a retried correlation id is applied once and answered with the same result', () => {
     const log = new LogBuilder();
     log.command({ type: 'INC', id: 'a', by: 2 }, 7, 100);
     log.command({ type: 'INC', id: 'a', by: 2 }, 7, 100);
-    log.command({ type: 'INC', id: 'a', by: 2 }, 7, 99);
     const shard = new Shard({ services });
-    const [first, retry, old] = replies(shard.apply(log.entries));
+    const [first, retry] = replies(shard.apply(log.entries));
     expect(retry).to.deep.include({
       ok: true,
       duplicate: true,
       value: first.type === 'REPLY' && first.value,
     });
-    expect(old).to.deep.include({ ok: false, duplicate: true });
+    expect((shard.actorState(A) as { context: { count: number } }).context.count).to.equal(2);
+  });
+
+  it('applies a command that reached the log after a newer one of its session, and answers both resends', () => {
+    // Seen with BUSY resends: correlation 73 at one index, 72 later. A high-water mark dropped 72 as
+    // "already applied"; the table keeps every reply at or above the client's lowest awaited id.
+    const log = new LogBuilder();
+    log.command({ type: 'INC', id: 'a', by: 1 }, 7, 73, 1, 72);
+    log.command({ type: 'INC', id: 'a', by: 10 }, 7, 72, 1, 72);
+    log.command({ type: 'INC', id: 'a', by: 10 }, 7, 72, 1, 72);
+    log.command({ type: 'INC', id: 'a', by: 1 }, 7, 73, 1, 72);
+    const shard = new Shard({ services });
+    const [r73, r72, again72, again73] = replies(shard.apply(log.entries));
+    expect([r73.ok, r72.ok, again72.duplicate, again73.duplicate]).to.deep.equal([true, true, true, true]);
+    expect(again72).to.deep.include({ value: r72.type === 'REPLY' && r72.value });
+    expect((shard.actorState(A) as { context: { count: number } }).context.count).to.equal(11);
+  });
+
+  it('a stale copy below the session’s lowest awaited id is never applied and answers OUTCOME_UNKNOWN', () => {
+    const log = new LogBuilder();
+    log.command({ type: 'INC', id: 'a', by: 1 }, 7, 1, 1, 1);
+    log.command({ type: 'INC', id: 'a', by: 1 }, 7, 2, 1, 2);
+    log.command({ type: 'INC', id: 'a', by: 1 }, 7, 1, 1, 1);
+    const shard = new Shard({ services });
+    const [, , stale] = replies(shard.apply(log.entries));
+    expect(stale).to.deep.include({ ok: false });
+    expect(stale.type === 'REPLY' && stale.error?.code).to.equal('OUTCOME_UNKNOWN');
     expect((shard.actorState(A) as { context: { count: number } }).context.count).to.equal(2);
   });
 
@@ -218,7 +243,7 @@ describe('Shard', () => {
 
   it('answers a malformed command body with BAD_EVENT and skips other malformed entries, changing nothing', () => {
     const log = new LogBuilder();
-    log.raw(EntryKind.SESSION_MESSAGE, encodeSessionMessage(3, 9, pack({ not: 'an array' })));
+    log.raw(EntryKind.SESSION_MESSAGE, encodeSessionMessage(3, 9, 0, pack({ not: 'an array' })));
     log.raw(EntryKind.TIMER_EVENT, pack(['demo/counter/a']));
     log.raw(EntryKind.SERVICE_MESSAGE, Uint8Array.of(0xc1));
     const set = new ShardSet(2, { services });

@@ -320,8 +320,15 @@ export class RawConnection {
     return event.body.sessionId as number;
   }
 
-  sendCommand(sessionId: number, correlationId: number, command: KvCommand): void {
-    this.request({ type: 'SESSION_MESSAGE', sessionId, correlationId, body: encodeKvCommand(command) });
+  /** Send a KV command; `lowestAwaited` 0 (the default) asks the cluster to forget none of the session's replies. */
+  sendCommand(sessionId: number, correlationId: number, command: KvCommand, lowestAwaited = 0): void {
+    this.request({
+      type: 'SESSION_MESSAGE',
+      sessionId,
+      correlationId,
+      lowestAwaited,
+      body: encodeKvCommand(command),
+    });
   }
 
   /** The REPLY to `correlationId`, decoded. */
