@@ -119,7 +119,15 @@ export class ConsensusNode {
   private flushed: number;
   private commit: number;
   private applied: number;
+  /** The index of the leader's snapshot being installed (0: none). */
   private installing = 0;
+  /**
+   * While a snapshot is installing: the last append seq emitted before it. Appends after it land on the
+   * installed snapshot, so their APPENDED counts only once SNAPSHOT_INSTALLED says the install is durable;
+   * until then the highest such seq waits in `appendedAfterInstall`.
+   */
+  private installFence = 0;
+  private appendedAfterInstall = 0;
 
   // Machines.
   private election: ElectionSnapshot;
@@ -864,13 +872,16 @@ export class ConsensusNode {
     }
     const image: SnapshotImage = { index: message.index, term: message.snapshotTerm, data: message.data };
     if (this.termAt(message.index) === message.snapshotTerm) {
+      // The log agrees at the snapshot: the store keeps the suffix, and what was flushed stays flushed.
       this.entries = this.entries.slice(message.index - this.base);
     } else {
+      // The log is discarded. Until the install is durable only the committed prefix is known to hold
+      // on disk (nothing past it, and not the snapshot), so that is all this member counts as flushed.
       this.entries = [];
-      this.flushed = Math.min(this.flushed, message.index);
-      for (const pending of this.pendingAppends)
-        pending.lastIndex = Math.min(pending.lastIndex, message.index);
+      this.flushed = Math.min(this.flushed, this.commit);
+      for (const pending of this.pendingAppends) pending.lastIndex = Math.min(pending.lastIndex, this.commit);
     }
+    if (this.installing === 0) this.installFence = this.appendSeq;
     this.base = message.index;
     this.baseTerm = message.snapshotTerm;
     this.snapshot = image;
@@ -885,6 +896,11 @@ export class ConsensusNode {
     if (index !== this.installing) return;
     this.installing = 0;
     if (index > this.flushed) this.flushed = index;
+    // Appends that followed the snapshot and were flushed meanwhile count now.
+    if (this.appendedAfterInstall > 0) {
+      this.countAppended(this.appendedAfterInstall);
+      this.appendedAfterInstall = 0;
+    }
     if (this.leader !== null) {
       this.verified = Math.max(this.verified, index);
       this.logMatched = true;
@@ -940,6 +956,18 @@ export class ConsensusNode {
   }
 
   private onAppended(seq: number): void {
+    if (this.installing > 0 && seq > this.installFence) {
+      // Flushed on top of a snapshot whose install is not durable yet: held until SNAPSHOT_INSTALLED.
+      this.appendedAfterInstall = Math.max(this.appendedAfterInstall, seq);
+      seq = this.installFence;
+    }
+    if (!this.countAppended(seq)) return;
+    if (this.role === 'LEADER') this.maybeCommit();
+    else this.ackLeader(false);
+  }
+
+  /** Count every pending append up to `seq` as flushed; true if the flushed position grew. */
+  private countAppended(seq: number): boolean {
     let grew = false;
     while (this.pendingAppends.length > 0 && this.pendingAppends[0].seq <= seq) {
       const pending = this.pendingAppends.shift() as { seq: number; lastIndex: number };
@@ -948,9 +976,7 @@ export class ConsensusNode {
         grew = true;
       }
     }
-    if (!grew) return;
-    if (this.role === 'LEADER') this.maybeCommit();
-    else this.ackLeader(false);
+    return grew;
   }
 
   /** The highest index a quorum (this member included) has flushed and matched. */
