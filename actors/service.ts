@@ -16,7 +16,13 @@
 import { type Draft, produce } from 'immer';
 import type { AnyEventObject, AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { z } from 'zod';
-import { commandBody, formatAddress, sessionMessagePayload } from './shard/protocol.ts';
+import {
+  type ActorAddress,
+  formatAddress,
+  pack,
+  parseAddress,
+  sessionMessagePayload,
+} from './shard/protocol.ts';
 
 export const REPLY_EVENT = 'chorus.reply';
 export const TELL_EVENT = 'chorus.tell';
@@ -39,6 +45,20 @@ export interface EffectEmitted {
   readonly type: typeof EFFECT_EVENT;
   readonly intent: unknown;
 }
+
+/**
+ * Where an event came from, set by the runtime on every client command (`{ session }`) and actor-to-actor
+ * message (`{ actor }`: the sender's address) as the event's `origin` field. It cannot be forged: the
+ * runtime overwrites whatever `origin` an event carried. Guard on it to accept a message only from actors.
+ */
+export type EventOrigin = { readonly session: number } | { readonly actor: string };
+
+/** What every XState actor is started with as `input`: its own address, whole and in parts. */
+export interface ActorInput extends ActorAddress {
+  readonly address: string;
+}
+
+export const actorInput = (address: string): ActorInput => ({ address, ...parseAddress(address) });
 
 /** Emit this to answer the session whose command is being applied (default answer: state and context). */
 export const reply = (value: unknown): ReplyEmitted => ({ type: REPLY_EVENT, value });
@@ -178,6 +198,10 @@ export interface ActorType {
   readonly reply: (snapshot: AnyMachineSnapshot) => unknown;
 }
 
+/** Event types the runtime owns (XState's delays and the actor runtime's own): a command never routes to one. */
+export const isReservedEventType = (type: string): boolean =>
+  type.startsWith('xstate.') || type.startsWith('chorus.');
+
 /** A command that failed validation or routing, at the client edge (never reaches the log). */
 export class CommandError extends Error {
   override readonly name = 'CommandError';
@@ -196,7 +220,11 @@ export interface Service<C extends CommandSchemas = CommandSchemas> extends Host
     readonly command: CommandOf<C>;
     readonly route: Route;
   };
-  /** What a client sends for `command` (the SESSION_MESSAGE body): validated, routed, encoded. */
+  /**
+   * What a client sends for `command` (the SESSION_MESSAGE body, `[serviceName, command]`): validated here
+   * first, so a bad command throws CommandError before it leaves the client; the leader validates and
+   * routes it again (actors/service-edge.ts).
+   */
   commandBody(command: unknown): Uint8Array;
   /** The whole SESSION_MESSAGE payload for a command (consensus header + body), e.g. for tests and sims. */
   commandPayload(
@@ -265,6 +293,13 @@ export const defineService = <C extends CommandSchemas>(spec: ServiceSpec<C>): S
         `service '${spec.name}': route() sent ${type} to actor type '${route.actorType}', which the service does not declare`,
       );
     }
+    const eventType = (route.event as { type?: unknown } | null)?.type;
+    if (typeof eventType !== 'string' || isReservedEventType(eventType)) {
+      throw new CommandError(
+        `service '${spec.name}': route() gave ${type} the event type ${JSON.stringify(eventType)}; ` +
+          "a command's event needs a string type, not one reserved to the runtime (xstate.*, chorus.*)",
+      );
+    }
     if (typeof route.actorId !== 'string' || route.actorId.length === 0) {
       throw new CommandError(
         `service '${spec.name}': route() gave ${type} an empty actorId; give every actor an id`,
@@ -278,8 +313,8 @@ export const defineService = <C extends CommandSchemas>(spec: ServiceSpec<C>): S
     actorTypes,
     resolve,
     commandBody(command) {
-      const { address, route } = resolve(command);
-      return commandBody(address, route.event);
+      resolve(command);
+      return pack([spec.name, command]);
     },
     commandPayload(command, sessionId, correlationId, lowestAwaited = 0) {
       const { address, route } = resolve(command);

@@ -3,7 +3,13 @@
 // shards) implements the same interface.
 
 import { pack } from 'msgpackr';
-import { type KvOutcome, type KvReply, type KvResult, KvService } from '../actors/services/kv.ts';
+import {
+  decodeKvCommand,
+  type KvOutcome,
+  type KvReply,
+  type KvResult,
+  KvService,
+} from '../actors/services/kv.ts';
 import type { EntryKind, LogEntry } from '../machines/log-entry.ts';
 
 export interface ServiceReply {
@@ -30,6 +36,18 @@ export interface LeaderContext {
   readonly active: boolean;
 }
 
+/** The leader's verdict on a client's command body: the body to append, or the refusal to answer with. */
+export type Admitted =
+  | { readonly ok: true; readonly body: Uint8Array }
+  /** Not appended: `payload` is the reply the client gets (in the service's reply format). */
+  | { readonly ok: false; readonly payload: Uint8Array };
+
+/** Why a body is too large for the log, or null. */
+export const oversize = (body: Uint8Array, maxBytes: number): string | null =>
+  body.length > maxBytes
+    ? `the command is ${body.length} bytes, more than the ${maxBytes} one log entry may carry (maxFrameBytes sets it)`
+    : null;
+
 export interface ApplyOptions {
   /** Whether the caller will send the replies (default true). */
   readonly replies?: boolean;
@@ -38,6 +56,12 @@ export interface ApplyOptions {
 export interface ServiceHost {
   /** A name for logs and the cluster tool. */
   readonly name: string;
+  /**
+   * The service edge, on the leader before a command enters the log: check a client's body (at most
+   * `maxBytes`, well-formed, valid for the service) and give the body to append, or the refusal reply.
+   * Deterministic; nothing refused here reaches the log.
+   */
+  admit(body: Uint8Array, maxBytes: number): Admitted;
   /** Apply committed entries, in log order, exactly once each; the replies to client sessions. With
    *  `replies: false` (a follower: only the leader answers clients) a service may skip building replies. */
   apply(entries: readonly LogEntry[], options?: ApplyOptions): ServiceReply[] | Promise<ServiceReply[]>;
@@ -68,10 +92,23 @@ const packResult = (result: KvResult): Uint8Array => {
 const packOutcome = (outcome: KvOutcome): Uint8Array =>
   outcome.applied ? packResult(outcome.result) : pack(outcome.unknown ? {} : { refused: outcome.reason });
 
+const refusedKv = (reason: string): Admitted => ({ ok: false, payload: pack({ refused: reason }) });
+
 /** The replicated KV/register service (get, put, compare-and-set) as a member's service. */
 export class KvServiceHost implements ServiceHost {
   readonly name = 'kv';
   service = new KvService();
+
+  admit(body: Uint8Array, maxBytes: number): Admitted {
+    const tooLarge = oversize(body, maxBytes);
+    if (tooLarge) return refusedKv(tooLarge);
+    try {
+      decodeKvCommand(body);
+    } catch (error) {
+      return refusedKv((error as Error).message);
+    }
+    return { ok: true, body };
+  }
 
   apply(entries: readonly LogEntry[], options?: ApplyOptions): ServiceReply[] {
     const replies: ServiceReply[] = [];

@@ -121,7 +121,21 @@ export class KvService {
           duplicate: false,
         };
       case 'NEW': {
-        const result = this.execute(decodeKvCommand(body));
+        let command: KvCommand;
+        try {
+          command = decodeKvCommand(body);
+        } catch (error) {
+          // The leader's edge refuses these; one in the log (an older member's, or a bug) changes nothing,
+          // identically everywhere.
+          const reason = (error as Error).message;
+          return {
+            sessionId,
+            correlationId,
+            outcome: { applied: false, unknown: false, reason },
+            duplicate: false,
+          };
+        }
+        const result = this.execute(command);
         this.dedup.record(sessionId, correlationId, result);
         return { sessionId, correlationId, outcome: { applied: true, result }, duplicate: false };
       }

@@ -6,7 +6,8 @@
 // the payload, so the main thread never decodes a whole entry to pick its shard.
 //
 //   SESSION_MESSAGE  the consensus module's header (actors/consensus/session-message.ts: sessionId,
-//                    correlationId) + body [address, event]           a client command, already routed
+//                    correlationId, lowestAwaited) + body [address, event]   a client command, routed by
+//                                                                     the leader (actors/service-edge.ts)
 //   SERVICE_MESSAGE  [address, from, seq, event]                      actor-to-actor message; from = sender
 //                                                                     address, seq = sender's outbox number
 //                    [address, EFFECT_DONE_FROM, effectSeq, result]   the leader finished an external effect
@@ -17,8 +18,6 @@
 import { Packr } from 'msgpackr';
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
 import { encodeSessionMessage, SESSION_MESSAGE_HEADER_BYTES } from '../consensus/session-message.ts';
-
-/** Bytes of the consensus module's SESSION_MESSAGE header before the service body. */
 
 /** Plain msgpack (no record extension, no shared structures): bytes depend only on the value. */
 export const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
@@ -168,8 +167,15 @@ export interface ReplyError {
   /** ACTOR_FAILED: the actor threw (its state is unchanged or restarted, by policy); UNKNOWN_ACTOR_TYPE;
    *  BAD_EVENT: the payload could not be read; WINDOW_FULL: the session has too many unanswered commands
    *  (not applied); OUTCOME_UNKNOWN: a stale copy of a command below the session's floor (nothing applied
-   *  now; whether the original was applied cannot be told — see actors/sessions/command-dedup.ts). */
-  readonly code: 'ACTOR_FAILED' | 'UNKNOWN_ACTOR_TYPE' | 'BAD_EVENT' | 'WINDOW_FULL' | 'OUTCOME_UNKNOWN';
+   *  now; whether the original was applied cannot be told — see actors/sessions/command-dedup.ts);
+   *  BAD_COMMAND: the leader's service edge refused the command (actors/service-edge.ts), not applied. */
+  readonly code:
+    | 'ACTOR_FAILED'
+    | 'UNKNOWN_ACTOR_TYPE'
+    | 'BAD_EVENT'
+    | 'WINDOW_FULL'
+    | 'OUTCOME_UNKNOWN'
+    | 'BAD_COMMAND';
   readonly message: string;
 }
 

@@ -20,10 +20,12 @@ import { decodeSessionMessage, SESSION_MESSAGE_HEADER_BYTES } from '../consensus
 import {
   type ActorBehaviour,
   type ActorType,
+  actorInput,
   type BehaviourContext,
   EFFECT_DONE_EVENT,
   EFFECT_EVENT,
   type EffectEmitted,
+  type EventOrigin,
   type HostedService,
   REPLY_EVENT,
   type ReplyEmitted,
@@ -131,6 +133,14 @@ type SessionCommand = [
   event: EventObject,
   lowestAwaited: number,
 ];
+
+/**
+ * The event as the actor gets it: with `origin` set by the runtime from the log entry (a client session or
+ * the sending actor's address), so a machine can tell a client's command from another actor's message.
+ * Whatever `origin` the event carried is overwritten: it cannot be forged.
+ */
+const withOrigin = (event: EventObject, origin: EventOrigin): EventObject =>
+  typeof event === 'object' && event !== null ? ({ ...event, origin } as EventObject) : event;
 
 /** Why a command was not applied, as the reply's error (see CommandDedup). */
 const notApplied = (kind: 'OUTCOME_UNKNOWN' | 'WINDOW_FULL'): ReplyError =>
@@ -354,7 +364,14 @@ export class Shard {
           );
           return;
         }
-        const error = this.deliver(entry, address, event, outputs, true, sessionId);
+        const error = this.deliver(
+          entry,
+          address,
+          withOrigin(event, { session: sessionId }),
+          outputs,
+          true,
+          sessionId,
+        );
         const value = error === null ? this.replyValue : undefined;
         this.replyValue = undefined;
         this.sessions.record(sessionId, correlationId, [error === null, value, error]);
@@ -389,7 +406,7 @@ export class Shard {
         const highest = this.senders.get(from);
         if (highest !== undefined && seq <= highest) return; // a resend of a message already applied
         this.senders.set(from, seq);
-        this.deliver(entry, address, message as EventObject, outputs);
+        this.deliver(entry, address, withOrigin(message as EventObject, { actor: from }), outputs);
         return;
       }
       case EntryKind.TIMER_EVENT: {
@@ -599,6 +616,8 @@ export class Shard {
   private instantiate(record: ActorRecord, persisted: unknown): AnyActor {
     const actor = createActor(record.type.machine!, {
       clock: forbiddenClock,
+      // The actor's own address, for a machine whose context starts from `input` (ignored on restore).
+      input: actorInput(record.address),
       ...(persisted === undefined ? {} : { snapshot: persisted as never }),
     });
     actor.system.scheduler = {

@@ -12,8 +12,16 @@
 // that: their timers and outbox follow the log all the same. Replay never performs an effect: only
 // `lead()` (the pending ones, handed over) and entries applied after it do.
 
+import type { HostedService, Service } from '../../actors/service.ts';
+import { type Admission, admitCommand, isResolvableService } from '../../actors/service-edge.ts';
 import { Outbox } from '../../actors/shard/outbox.ts';
-import { effectDonePayload, pack, type ShardOutput, unpack } from '../../actors/shard/protocol.ts';
+import {
+  effectDonePayload,
+  pack,
+  replyOutput,
+  type ShardOutput,
+  unpack,
+} from '../../actors/shard/protocol.ts';
 import {
   decodeShardSetSnapshot,
   encodeShardSetSnapshot,
@@ -21,7 +29,14 @@ import {
 } from '../../actors/shard/shard-set.ts';
 import { ClusterTimers } from '../../actors/timers/cluster-timers.ts';
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
-import type { LeaderContext, ProposedEntry, ServiceHost, ServiceReply } from '../service-host.ts';
+import {
+  type Admitted,
+  type LeaderContext,
+  oversize,
+  type ProposedEntry,
+  type ServiceHost,
+  type ServiceReply,
+} from '../service-host.ts';
 import { loadServicesModule, type PerformEffect } from './services-module.ts';
 import { type PendingEffect, ShardPool, type ShardPoolOptions } from './shard-pool.ts';
 
@@ -70,6 +85,9 @@ export interface ActorServiceHostOptions extends Omit<ShardPoolOptions, 'snapsho
   /** How the leader performs external effects (default: the services module's `performEffect` export,
    *  when opened with `ActorServiceHost.open`). Without one, an effect completes with NO_EFFECT_HANDLER. */
   readonly performEffect?: PerformEffect;
+  /** The services, for the leader's service edge (`open` loads them from the module; without them every
+   *  client command is refused as naming no service). */
+  readonly services?: readonly HostedService[];
 }
 
 type EffectOutput = Extract<ShardOutput, { type: 'EFFECT' }>;
@@ -86,8 +104,23 @@ export class ActorServiceHost implements ServiceHost {
   /** Effect results the leader could not append yet (refused proposals), retried on the next tick. */
   private completions: ProposedEntry[] = [];
 
+  /** The services by name, for the leader's service edge (`admit`). */
+  private readonly services: ReadonlyMap<string, Service>;
+
   constructor(private readonly options: ActorServiceHostOptions) {
     this.onEffect = options.onEffect;
+    this.services = new Map((options.services ?? []).filter(isResolvableService).map((s) => [s.name, s]));
+  }
+
+  /** ServiceHost: the service edge — the service's schemas and route run here, on the leader. */
+  admit(body: Uint8Array, maxBytes: number): Admitted {
+    const tooLarge = oversize(body, maxBytes);
+    const admission: Admission = tooLarge
+      ? { ok: false, error: { code: 'BAD_COMMAND', message: tooLarge } }
+      : admitCommand(this.services, body);
+    return admission.ok
+      ? admission
+      : { ok: false, payload: encodeReply(replyOutput(0, 0, 0, false, undefined, admission.error, false)) };
   }
 
   /**
@@ -100,6 +133,7 @@ export class ActorServiceHost implements ServiceHost {
     const loaded = await loadServicesModule(options.servicesModule);
     return new ActorServiceHost({
       ...options,
+      services: loaded.services,
       servicesModule: loaded.url,
       performEffect: options.performEffect ?? loaded.performEffect,
     });
