@@ -38,14 +38,21 @@ import { EntryKind, type LogEntry } from '../machines/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, type MemberStore, openMemberStore } from '../persistence/index.ts';
 import { type AdminRequest, AdminServer } from './admin.ts';
 import { type ClusterConfig, memberById } from './config.ts';
+import {
+  recordSnapshotSet,
+  SERVICE_SNAPSHOT_ID,
+  StorageSequence,
+  snapshotParts,
+  storeLeaderSnapshot,
+} from './member-storage.ts';
 import { PeerNetwork } from './peer-network.ts';
 import { ClientKind } from './protocol.ts';
 import { KvServiceHost, type LeaderContext, type ProposedEntry, type ServiceHost } from './service-host.ts';
 import { ActorServiceHost } from './shards/actor-service-host.ts';
 import { type FramedConnection, TcpListener } from './transport.ts';
 
-/** The service id the hosted service's snapshot is recorded under. */
-export const SERVICE_SNAPSHOT_ID = 0;
+export { SERVICE_SNAPSHOT_ID } from './member-storage.ts';
+
 const TICK_MS = 5;
 
 export interface MemberOptions {
@@ -82,8 +89,10 @@ export class Member {
   private ticker: NodeJS.Timeout | null = null;
   private readonly admin: AdminServer;
   private closed = false;
-  /** Effects that touch the store or the service run in order, one after another. */
+  /** Service steps (apply, snapshot, restore, leadership) run in order, one after another. */
   private chain: Promise<void> = Promise.resolve();
+  /** Storage effects take effect in the order the consensus module emitted them (see member-storage.ts). */
+  private readonly storage = new StorageSequence((error, what) => this.fail(error, what));
   /** Inputs gathered this event-loop turn, for one `handleAll` (see `input`). */
   private pendingInputs: ConsensusInput[] = [];
   private inputsScheduled = false;
@@ -327,6 +336,7 @@ export class Member {
     await this.clients.stop('member shutting down');
     await this.peers.stop();
     await this.chain.catch(() => {});
+    await this.storage.close();
     await this.service.close?.();
     await this.store.close();
     this.log.info('member closed');
@@ -430,14 +440,16 @@ export class Member {
   }
 
   /**
-   * Enqueue entries in the store now (one event-loop turn's appends share a group commit). The store
-   * settles appends in order, once flushed; APPENDED does not wait behind apply or snapshot steps.
+   * Enqueue entries in the store now (one event-loop turn's appends share a group commit), or once a
+   * snapshot install before them has completed. The store settles appends in order, once flushed;
+   * APPENDED does not wait behind apply or snapshot steps.
    */
   private appendToLog(entries: readonly LogEntry[], seq: number): void {
-    this.store.log.append(entries).then(
-      () => this.input({ type: 'APPENDED', seq }),
-      (error: unknown) => this.fail(error as Error, 'log append'),
-    );
+    this.storage.run({
+      what: 'log append',
+      start: () => this.store.log.append(entries),
+      done: () => this.input({ type: 'APPENDED', seq }),
+    });
   }
 
   private sessionInput(input: SessionInput): void {
@@ -473,7 +485,7 @@ export class Member {
   // Effects
   // ---------------------------------------------------------------------------------------------
 
-  /** Run a storage or service step after every one queued before it. */
+  /** Run a service step after every one queued before it. */
   private inOrder(step: () => Promise<void> | void, what: string): void {
     this.chain = this.chain.then(step).catch((error) => this.fail(error as Error, what));
   }
@@ -494,22 +506,22 @@ export class Member {
         this.appendToLog(effect.entries, effect.seq);
         return;
       case 'TRUNCATE': {
-        const done = this.store.log.truncateFrom(effect.fromIndex);
-        this.inOrder(() => done, 'log truncate');
+        const { fromIndex } = effect;
+        this.storage.run({ what: 'log truncate', start: () => this.store.log.truncateFrom(fromIndex) });
         return;
       }
       case 'PURGE': {
-        const done = this.store.log.purgeTo(effect.toIndex);
-        this.inOrder(() => done, 'log purge');
+        const { toIndex } = effect;
+        this.storage.run({ what: 'log purge', start: () => this.store.log.purgeTo(toIndex) });
         return;
       }
       case 'SAVE_NODE_STATE': {
         const { seq, currentTerm, candidateTermId, votedFor } = effect;
-        const done = this.store.nodeState.save({ currentTerm, candidateTermId, votedFor });
-        this.inOrder(async () => {
-          await done;
-          this.input({ type: 'NODE_STATE_SAVED', seq });
-        }, 'node state save');
+        this.storage.run({
+          what: 'node state save',
+          start: () => this.store.nodeState.save({ currentTerm, candidateTermId, votedFor }),
+          done: () => this.input({ type: 'NODE_STATE_SAVED', seq }),
+        });
         return;
       }
       case 'COMMIT':
@@ -532,8 +544,22 @@ export class Member {
         return;
       }
       case 'INSTALL_SNAPSHOT': {
+        // Storage: a barrier, so the entries the leader sends after its snapshot append on top of it.
+        // Service: restored in apply order, before the entries after the snapshot are applied.
         const snapshot = effect.snapshot;
-        this.inOrder(() => this.installSnapshot(snapshot), 'snapshot install');
+        this.storage.run({
+          what: 'snapshot install',
+          barrier: true,
+          start: () => storeLeaderSnapshot(this.store, snapshot),
+          done: () => {
+            this.log.info(
+              { index: snapshot.index, term: snapshot.term },
+              'snapshot installed from the leader',
+            );
+            this.input({ type: 'SNAPSHOT_INSTALLED', index: snapshot.index });
+          },
+        });
+        this.inOrder(() => this.restoreSnapshot(snapshot), 'snapshot restore');
         return;
       }
       case 'ROLE_CHANGE':
@@ -643,23 +669,11 @@ export class Member {
     const timestamp = this.node.entryAt(index)?.timestamp ?? 0;
     const serviceBytes = await this.service.snapshot();
     const moduleBytes = pack(this.sessions.toSnapshot());
-    const moduleInfo = await this.store.snapshots.save(
-      { serviceId: CONSENSUS_MODULE_SERVICE_ID, logIndex: index, term, timestamp },
-      moduleBytes,
+    await recordSnapshotSet(
+      this.store,
+      { index, term, timestamp },
+      { module: moduleBytes, service: serviceBytes },
     );
-    const serviceInfo = await this.store.snapshots.save(
-      { serviceId: SERVICE_SNAPSHOT_ID, logIndex: index, term, timestamp },
-      serviceBytes,
-    );
-    await this.store.recordingLog.appendSnapshotSet({
-      term,
-      logIndex: index,
-      timestamp,
-      snapshots: [
-        { serviceId: CONSENSUS_MODULE_SERVICE_ID, snapshotId: moduleInfo.snapshotId },
-        { serviceId: SERVICE_SNAPSHOT_ID, snapshotId: serviceInfo.snapshotId },
-      ],
-    });
     await this.store.pruneSnapshots(this.config.snapshot.keep);
     this.log.info({ index, term, bytes: serviceBytes.length + moduleBytes.length }, 'snapshot taken');
     this.input({
@@ -668,52 +682,12 @@ export class Member {
     });
   }
 
-  private async installSnapshot(snapshot: SnapshotImage): Promise<void> {
+  /** The service half of installing a leader's snapshot (the storage half is `storeLeaderSnapshot`). */
+  private async restoreSnapshot(snapshot: SnapshotImage): Promise<void> {
     const image = decodeSnapshotData(snapshot.data);
-    const raw = unpack(snapshot.data) as { module: Uint8Array | null; service: Uint8Array | null };
-    const timestamp = 0;
-    const infos = [];
-    if (raw.module) {
-      infos.push({
-        serviceId: CONSENSUS_MODULE_SERVICE_ID,
-        snapshotId: (
-          await this.store.snapshots.save(
-            {
-              serviceId: CONSENSUS_MODULE_SERVICE_ID,
-              logIndex: snapshot.index,
-              term: snapshot.term,
-              timestamp,
-            },
-            raw.module,
-          )
-        ).snapshotId,
-      });
-    }
-    if (raw.service) {
-      infos.push({
-        serviceId: SERVICE_SNAPSHOT_ID,
-        snapshotId: (
-          await this.store.snapshots.save(
-            { serviceId: SERVICE_SNAPSHOT_ID, logIndex: snapshot.index, term: snapshot.term, timestamp },
-            raw.service,
-          )
-        ).snapshotId,
-      });
-    }
-    await this.store.recordingLog.appendSnapshotSet({
-      term: snapshot.term,
-      logIndex: snapshot.index,
-      timestamp,
-      snapshots: infos,
-    });
-    // The snapshot replaces the log prefix: entries up to its index go (all of them if the log disagrees
-    // with it or is shorter, as for a wiped member), so the leader's next entries append after it (D5).
-    await this.store.log.purgeTo(snapshot.index, snapshot.term);
     await this.service.restore(image.service);
     this.sessions = this.newSessionManager(image.sessions);
     this.sessionInput({ type: 'ROLE_CHANGED', now: performance.now(), leader: this.leaderView() });
-    this.log.info({ index: snapshot.index, term: snapshot.term }, 'snapshot installed from the leader');
-    this.input({ type: 'SNAPSHOT_INSTALLED', index: snapshot.index });
   }
 
   // Session manager effects.
@@ -820,9 +794,6 @@ export const authenticatorFor = (authentication: ClusterConfig['authentication']
 const decodeSnapshotData = (
   data: Uint8Array,
 ): { sessions: SessionManagerSnapshot | null; service: Uint8Array | null } => {
-  const raw = unpack(data) as { module: Uint8Array | null; service: Uint8Array | null };
-  return {
-    sessions: raw.module ? (unpack(raw.module) as SessionManagerSnapshot) : null,
-    service: raw.service ?? null,
-  };
+  const { module, service } = snapshotParts(data);
+  return { sessions: module ? (unpack(module) as SessionManagerSnapshot) : null, service };
 };

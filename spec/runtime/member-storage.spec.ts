@@ -1,0 +1,213 @@
+// Issue 10, section 3, on a real Member: storage effects take effect in the order the consensus module
+// emitted them. A follower whose service is busy (its apply steps are held) receives the leader's
+// snapshot and then the entries after it. The snapshot install used to wait behind the service work
+// while the entries after it went straight to the log, which refused them ("entries[0] has index S+1 but
+// the log expects 11") with a synchronous throw: an uncaught exception, past the member's failure path.
+//
+// The leader here is played by the test through `Member.request`, with what a real single-member
+// cluster wrote: its snapshot (sessions and KV state) and its log after it, read back from its store.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { pack } from 'msgpackr';
+import pino from 'pino';
+import type { PeerMessage } from '../../actors/consensus/index.ts';
+import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
+import { CONSENSUS_MODULE_SERVICE_ID, openMemberStore } from '../../persistence/index.ts';
+import { ChorusClient } from '../../runtime/client.ts';
+import { validateClusterConfig } from '../../runtime/config.ts';
+import { newSecret } from '../../runtime/local-cluster.ts';
+import { Member, SERVICE_SNAPSHOT_ID } from '../../runtime/member.ts';
+import { type ApplyOptions, KvServiceHost, type ServiceHost } from '../../runtime/service-host.ts';
+import { eventually, freePorts } from '../support/ports.ts';
+import { closeAll, writeOnce } from './cluster/support.ts';
+
+/** A logger whose records the test can read. */
+const recordingLogger = (records: Record<string, unknown>[]) =>
+  pino({ level: 'info' }, { write: (line: string) => void records.push(JSON.parse(line)) });
+
+/** The built-in KV service behind a gate: until released, every apply step waits (a busy service). */
+const heldKvService = () => {
+  const kv = new KvServiceHost();
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const applyNow = kv.apply.bind(kv);
+  const service: ServiceHost = Object.assign(kv, {
+    apply: async (entries: readonly LogEntry[], options?: ApplyOptions) => {
+      await gate;
+      return applyNow(entries, options);
+    },
+  });
+  return { service, kv, release: () => release() };
+};
+
+/** What the tests read from `Member.describe()`. */
+interface Described {
+  readonly snapshotIndex: number;
+  readonly log: { readonly firstIndex: number; readonly lastIndex: number; readonly durableIndex: number };
+}
+const described = (member: Member) => member.describe() as Described;
+
+interface LeaderRecord {
+  readonly snapshot: { readonly index: number; readonly term: number; readonly data: Uint8Array };
+  readonly after: LogEntry[];
+  readonly acknowledged: Map<string, string>;
+}
+
+/**
+ * Run a single-member cluster: write `before` keys, snapshot, write `after` more; stop it and read back its
+ * snapshot and the log after it.
+ */
+const recordLeader = async (root: string, before: number, after: number): Promise<LeaderRecord> => {
+  const [clientPort, peerPort] = await freePorts(2);
+  const config = validateClusterConfig({
+    members: [{ id: 0, host: '127.0.0.1', clientPort, peerPort }],
+    dir: join(root, 'leader'),
+  });
+  const member = await Member.start({ config, memberId: 0, logger: pino({ level: 'silent' }) });
+  const acknowledged = new Map<string, string>();
+  try {
+    const client = await ChorusClient.connect({
+      endpoints: [`127.0.0.1:${clientPort}`],
+      commandTimeoutMs: 10_000,
+    });
+    const write = async (from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        await writeOnce(client, `k${i}`, `v${i}`);
+        acknowledged.set(`k${i}`, `v${i}`);
+      }
+    };
+    await write(0, before);
+    const applied = member.status().appliedIndex;
+    member.request({ type: 'REQUEST_SNAPSHOT' });
+    await eventually(() => described(member).snapshotIndex >= applied, 'the leader snapshot', 10_000);
+    await write(before, before + after);
+    await closeAll([client]);
+  } finally {
+    await member.stop();
+  }
+  const store = await openMemberStore(join(config.dir, 'member-0'));
+  try {
+    const plan = store.recoveryPlan();
+    const set = plan.snapshotSet;
+    if (set === undefined) throw new Error('the leader recorded no snapshot');
+    const part = (serviceId: number) => {
+      const found = plan.snapshots.find((s) => s.entry.serviceId === serviceId);
+      return found ? store.snapshots.load(found.entry.snapshotId) : null;
+    };
+    const data = pack({ module: part(CONSENSUS_MODULE_SERVICE_ID), service: part(SERVICE_SNAPSHOT_ID) });
+    return {
+      snapshot: { index: set.logIndex, term: set.term, data },
+      after: store.log.read(set.logIndex + 1),
+      acknowledged,
+    };
+  } finally {
+    await store.close();
+  }
+};
+
+describe('member: storage effects take effect in the order the consensus module emitted them', function () {
+  this.timeout(30_000);
+  let root: string;
+  const members: Member[] = [];
+
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'chorus-member-storage-'));
+  });
+  afterEach(async () => {
+    for (const member of members.splice(0)) await member.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it("a busy follower installs the leader's snapshot before appending the entries that follow it (issue 10 §3)", async () => {
+    const leader = await recordLeader(root, 30, 5);
+    const { snapshot, after } = leader;
+    expect(snapshot.index, 'the leader snapshotted past the follower’s log').to.be.greaterThan(12);
+    expect(after.length).to.be.greaterThan(0);
+    const last = after[after.length - 1].index;
+
+    // The follower: member 2 of three (the others are not running; the test speaks for member 1). Its
+    // timeouts are long, so it never stands for election while the test plays its leader.
+    const ports = await freePorts(6);
+    const config = validateClusterConfig({
+      members: [0, 1, 2].map((id) => ({
+        id,
+        host: '127.0.0.1',
+        clientPort: ports[2 * id],
+        peerPort: ports[2 * id + 1],
+      })),
+      dir: join(root, 'cluster'),
+      peerAuthentication: { secrets: [newSecret()] },
+      startupCanvassTimeoutMs: 60_000,
+      electionTimeoutMs: 60_000,
+      leaderHeartbeatTimeoutMs: 60_000,
+      sessionTimeoutMs: 300_000,
+    });
+    const records: Record<string, unknown>[] = [];
+    const fatal = () => records.filter((r) => Number(r.level) >= 50).map((r) => String(r.msg));
+    const { service, kv, release } = heldKvService();
+    const follower = await Member.start({ config, memberId: 2, logger: recordingLogger(records), service });
+    members.push(follower);
+    const term = Math.max(snapshot.term, follower.status().term + 1);
+    const fromLeader = (message: PeerMessage) => follower.request({ type: 'PEER_MESSAGE', from: 1, message });
+
+    // A stale log of 10 entries, 5 of them committed: their apply step waits on the busy service.
+    const stale: LogEntry[] = Array.from({ length: 10 }, (_, i) => ({
+      index: i + 1,
+      term: snapshot.term,
+      timestamp: 1,
+      kind: EntryKind.TIMER_EVENT,
+      payload: new Uint8Array(0),
+    }));
+    fromLeader({
+      type: 'APPEND',
+      term,
+      prevIndex: 0,
+      prevTerm: 0,
+      entries: stale,
+      commitIndex: 5,
+      leaderLastIndex: 10,
+    });
+    await eventually(
+      () => described(follower).log.durableIndex === 10 && follower.status().commitIndex === 5,
+      'the stale log flushed and partly committed',
+    );
+
+    // The leader has purged past it: its snapshot, then the entries after it.
+    fromLeader({
+      type: 'INSTALL_SNAPSHOT',
+      term,
+      index: snapshot.index,
+      snapshotTerm: snapshot.term,
+      data: snapshot.data,
+    });
+    fromLeader({
+      type: 'APPEND',
+      term,
+      prevIndex: snapshot.index,
+      prevTerm: snapshot.term,
+      entries: after,
+      commitIndex: last,
+      leaderLastIndex: last,
+    });
+    await eventually(() => {
+      const { log } = described(follower);
+      return fatal().length > 0 || (log.firstIndex === snapshot.index + 1 && log.durableIndex === last);
+    }, 'the snapshot installed and the entries after it flushed, while the service is still busy');
+    expect(fatal(), 'records at level error or above').to.deep.equal([]);
+    expect(follower.status().commitIndex).to.equal(last);
+
+    // The service catches up: the snapshot's state, then the entries after it, in order.
+    release();
+    await eventually(
+      () => [...leader.acknowledged].every(([key, value]) => kv.service.get(key) === value),
+      'every write the leader acknowledged applied on the follower',
+    );
+    expect(fatal(), 'records at level error or above').to.deep.equal([]);
+    expect(records.some((r) => r.msg === 'snapshot installed from the leader')).to.equal(true);
+  });
+});
