@@ -195,6 +195,33 @@ const buildProgram = (): Command => {
     );
 
   program
+    .command('nemesis')
+    .description('real members under seeded faults, then every check (root)')
+    .option('--seed <s>', 'the schedule seed (printed; give it again to replay)', integer('--seed', 0))
+    .option('--members <n>', 'cluster size: 3 or 5', members, 3)
+    .option('--duration <s>', 'seconds of faults', integer('--duration', 1), 60)
+    .option(
+      '--faults <list>',
+      'a family (partition, flap, crash, minority, pause, operator, all) or kinds',
+      'all',
+    )
+    .option('--workload <w>', 'kv (get, put, cas) or actors (counters and an order book)', 'kv')
+    .option('--snapshot-every <n>', 'snapshot.everyEntries of the members, or off', 'off')
+    .option('--sessions <n>', 'client sessions', integer('--sessions', 1), 3)
+    .option('--in-flight <n>', 'commands in flight per session', integer('--in-flight', 1), 4)
+    .option(
+      '--max-gap-ms <n>',
+      'fail when a single-member fault leaves clients without a success this long',
+      integer('--max-gap-ms', 1),
+    )
+    .option('--keep', 'keep the member directories even when the run passes')
+    .option('--json', 'print one JSON object')
+    .action(async (options: import('./nemesis/command.ts').NemesisCommandOptions) => {
+      const { nemesisCommand } = await import('./nemesis/command.ts');
+      process.exitCode = await nemesisCommand(options);
+    });
+
+  program
     .command('diagrams')
     .description('write, or --check, the statechart diagrams')
     .option('--check', 'list pages that are missing or out of date, and exit 1 if any')
