@@ -37,7 +37,15 @@ import type { LeaderView } from '../machines/client-session.ts';
 import { EntryKind, type LogEntry } from '../machines/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, type MemberStore, openMemberStore } from '../persistence/index.ts';
 import { type AdminRequest, AdminServer } from './admin.ts';
-import { type ClusterConfig, memberById } from './config.ts';
+import {
+  type ClusterConfig,
+  MAX_APPEND_BATCH_BYTES,
+  maxCommandBytes,
+  maxEntryPayloadBytes,
+  maxPeerFrameBytes,
+  memberById,
+  peerSecrets,
+} from './config.ts';
 import {
   recordSnapshotSet,
   SERVICE_SNAPSHOT_ID,
@@ -49,7 +57,7 @@ import { PeerNetwork } from './peer-network.ts';
 import { ClientKind } from './protocol.ts';
 import { KvServiceHost, type LeaderContext, type ProposedEntry, type ServiceHost } from './service-host.ts';
 import { ActorServiceHost } from './shards/actor-service-host.ts';
-import { type FramedConnection, TcpListener } from './transport.ts';
+import { type FramedConnection, type Limit, TcpListener } from './transport.ts';
 
 export { SERVICE_SNAPSHOT_ID } from './member-storage.ts';
 
@@ -121,6 +129,7 @@ export class Member {
           startupCanvassTimeoutMs: this.config.startupCanvassTimeoutMs,
           electionStatusIntervalMs: this.config.electionStatusIntervalMs,
         },
+        maxBatchBytes: MAX_APPEND_BATCH_BYTES,
         randomSeed: randomBytes(4).readUInt32LE(0),
       },
       persisted,
@@ -129,30 +138,51 @@ export class Member {
     this.peers = new PeerNetwork({
       self,
       members: this.config.members,
-      maxFrameBytes: this.config.maxFrameBytes,
-      onMessage: (from, message) => this.input({ type: 'PEER_MESSAGE', from, message: message as never }),
+      secrets: peerSecrets(this.config),
+      maxFrameBytes: maxPeerFrameBytes(this.config),
+      frameLimits: { maxEntryPayloadBytes: maxEntryPayloadBytes(this.config) },
+      handshakeTimeoutMs: limit(this.config, 'handshakeTimeoutMs'),
+      maxPendingConnections: limit(this.config, 'maxPendingPeerConnections'),
+      maxPendingPerAddress: limit(this.config, 'maxConnectionsPerAddress'),
+      onMessage: (from, message) => this.input({ type: 'PEER_MESSAGE', from, message }),
       onPeerChange: (peer, connected, reason) => {
         this.log.debug({ peer, connected, reason }, connected ? 'peer connected' : 'peer disconnected');
         if (!connected) this.input({ type: 'PEER_DISCONNECTED', peer });
       },
+      onRefused: (reason, remote) => this.log.warn({ remote }, `peer connection refused: ${reason}`),
     });
     this.clients = new TcpListener(
       {
         host: self.host,
         port: self.clientPort,
-        maxConnections: this.config.maxSessions * 2,
+        maxConnections: {
+          value: this.config.limits.maxClientConnections ?? this.config.maxSessions * 2,
+          setting: 'limits.maxClientConnections',
+        },
+        maxConnectionsPerAddress: limit(this.config, 'maxConnectionsPerAddress'),
+        handshakeTimeoutMs: limit(this.config, 'handshakeTimeoutMs'),
+        idleTimeoutMs: limit(this.config, 'idleTimeoutMs'),
         maxFrameBytes: this.config.maxFrameBytes,
         name: `member ${self.id} client port`,
       },
       (connection) => this.acceptClient(connection),
     );
-    this.admin = new AdminServer(store.dir, (request) => this.onAdmin(request));
+    this.admin = new AdminServer(
+      store.dir,
+      {
+        maxConnections: limit(this.config, 'maxAdminConnections'),
+        handshakeTimeoutMs: limit(this.config, 'handshakeTimeoutMs'),
+        idleTimeoutMs: limit(this.config, 'idleTimeoutMs'),
+      },
+      (request) => this.onAdmin(request),
+    );
   }
 
   /** Open the store (the start-up scan refuses damaged data), recover, and start serving. */
   static async start(options: MemberOptions): Promise<Member> {
     const { config, memberId, logger } = options;
     memberById(config, memberId);
+    peerSecrets(config); // a missing or readable-by-others secret file is refused before the store opens
     const dir = join(config.dir, `member-${memberId}`);
     // The hosted service: the one given, the actor services the configuration names (checked here, before
     // the store opens: a bad `services` module is refused naming the field), or the built-in KV service.
@@ -356,10 +386,19 @@ export class Member {
         this.service.tick(Math.max(clusterTime, this.node.entryAt(this.node.lastIndex)?.timestamp ?? 0));
       this.sessionInput({ type: 'TICK', now });
     }, TICK_MS);
-    this.log.info(
-      { clientPort: memberById(this.config, this.options.memberId).clientPort },
-      'member listening for peers and clients',
-    );
+    const self = memberById(this.config, this.options.memberId);
+    this.log.info({ clientPort: self.clientPort }, 'member listening for peers and clients');
+    if (
+      this.config.authentication.kind === 'allow-all' &&
+      !this.options.authenticator &&
+      !isLoopback(self.host)
+    ) {
+      this.log.warn(
+        { host: self.host, authentication: 'allow-all' },
+        `UNAUTHENTICATED CLIENTS: member ${self.id} accepts every client on ${self.host}, which is not a loopback address; ` +
+          'set "authentication" to shared-token or challenge-response (npx chorus cluster up writes one)',
+      );
+    }
   }
 
   private newSessionManager(snapshot: SessionManagerSnapshot | null): SessionManager {
@@ -368,6 +407,8 @@ export class Member {
       maxSessions: this.config.maxSessions,
       sessionTimeoutMs: this.config.sessionTimeoutMs,
       authenticator: this.options.authenticator ?? authenticatorFor(this.config.authentication),
+      // A session's proof of ownership (issue 11): unpredictable, from the OS's CSPRNG.
+      resumeTokens: (length: number) => new Uint8Array(randomBytes(length)),
     };
     return snapshot ? SessionManager.fromSnapshot(snapshot, options) : new SessionManager(options);
   }
@@ -473,6 +514,7 @@ export class Member {
         connection.close(parsed.error);
         return;
       }
+      connection.establish(); // a well-formed request: the handshake timeout ends, the idle timeout starts
       this.sessionInput(parsed.input);
     });
     connection.once('close', () => {
@@ -575,9 +617,9 @@ export class Member {
           `ELECTION_STATE_CHANGE: memberId=${this.options.memberId} ${effect.from} -> ${effect.to}`,
         );
         if (effect.to === 'LEADER_READY') this.leadService(effect.term);
-        if (effect.to === 'LEADER_READY' || effect.to === 'FOLLOWER_READY' || effect.to === 'CLOSED') {
-          this.sessionInput({ type: 'ROLE_CHANGED', now: performance.now(), leader: this.leaderView() });
-        }
+        // Every step of an election can change what clients must be told: a follower that lost its
+        // leader (CANVASS) must answer NO_LEADER, never redirect a client to the leader it lost (issue 10).
+        this.sessionInput({ type: 'ROLE_CHANGED', now: performance.now(), leader: this.leaderView() });
         return;
       case 'MODULE_STATE_CHANGE':
         this.log.info(
@@ -706,9 +748,9 @@ export class Member {
         // Back-pressure (R1, R5): past a bound of appended but unapplied entries, new input is answered
         // BUSY with a retry-after instead of growing the log and the queues without limit.
         const backlog = this.node.lastIndex - this.node.appliedIndex;
+        const connectionId = this.sessions.connectionOf(effect.sessionId);
+        const connection = connectionId === null ? undefined : this.connections.get(connectionId);
         if (backlog >= this.config.maxUnappliedEntries) {
-          const connectionId = this.sessions.connectionOf(effect.sessionId);
-          const connection = connectionId === null ? undefined : this.connections.get(connectionId);
           connection?.send(ClientKind.BUSY, {
             correlationId: effect.correlationId,
             retryAfterMs: 50,
@@ -716,12 +758,19 @@ export class Member {
           });
           return;
         }
+        // The service edge: the service's own checks run here, before the log (a raw client skips the
+        // client library's). A refusal is answered like a reply and never reaches the log.
+        const admitted = this.service.admit(effect.body, maxCommandBytes(this.config));
+        if (!admitted.ok) {
+          connection?.send(ClientKind.REPLY, { correlationId: effect.correlationId, payload: admitted.payload });
+          return;
+        }
         this.input({
           type: 'CLIENT_COMMAND',
           sessionId: effect.sessionId,
           correlationId: effect.correlationId,
           lowestAwaited: effect.lowestAwaited,
-          payload: effect.body,
+          payload: admitted.body,
         });
         return;
       }
@@ -789,6 +838,15 @@ export const authenticatorFor = (authentication: ClusterConfig['authentication']
       });
   }
 };
+
+/** A limit of the configuration, with the setting that raises it (for refusal messages). */
+const limit = (
+  config: ClusterConfig,
+  name: Exclude<keyof ClusterConfig['limits'], 'maxClientConnections'>,
+): Limit => ({ value: config.limits[name], setting: `limits.${name}` });
+
+const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 /** The snapshot image a member hands the consensus core: both parts, msgpack-encoded. */
 const decodeSnapshotData = (
