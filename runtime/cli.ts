@@ -196,7 +196,7 @@ const buildProgram = (): Command => {
 
   program
     .command('nemesis')
-    .description('real members under seeded faults, then every check (root)')
+    .description('real members under seeded faults (root)')
     .option('--seed <s>', 'the schedule seed (printed; give it again to replay)', integer('--seed', 0))
     .option('--members <n>', 'cluster size: 3 or 5', members, 3)
     .option('--duration <s>', 'seconds of faults', integer('--duration', 1), 60)
