@@ -12,8 +12,8 @@ import { expect } from 'chai';
 import { encodeKvCommand } from '../../../actors/services/kv.ts';
 import { adminRequest } from '../../../runtime/admin.ts';
 import { CommandTimeoutError } from '../../../runtime/client.ts';
-import type { MemberStatus } from '../../../runtime/member.ts';
 import { eventually } from '../../support/ports.ts';
+import { caughtUp, status } from './member-status.ts';
 import {
   closeAll,
   connectClient,
@@ -26,24 +26,6 @@ import {
 } from './support.ts';
 
 const CHORUS_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'chorus.js');
-
-/** What the admin `status` command answers (the `describe` view): MemberStatus plus the store's state. */
-interface DescribedStatus extends MemberStatus {
-  readonly snapshotIndex: number;
-  readonly log: { readonly firstIndex: number; readonly lastIndex: number; readonly durableIndex: number };
-}
-
-const status = async (cluster: TestCluster, id: number): Promise<DescribedStatus> =>
-  (await adminRequest(cluster.cluster.memberDir(id), { command: 'status' })) as DescribedStatus;
-
-/** Wait until member `id` has applied everything up to `index` (its own status says so). */
-const caughtUp = (cluster: TestCluster, id: number, index: number, timeoutMs = 10_000): Promise<void> =>
-  eventually(
-    async () => (await status(cluster, id)).appliedIndex >= index,
-    `member ${id} to apply up to index ${index}`,
-    timeoutMs,
-    25,
-  );
 
 /** `npx chorus tool DIR COMMAND [--to N]` as its own process; its exit code and output. */
 const runToolProcess = (
