@@ -7,16 +7,12 @@
 // 3 members, is reported, and asserted by the long runs: `npm run nemesis`).
 
 import { expect } from 'chai';
-import { clusterConfigSchema } from '../../runtime/config.ts';
 import type { FaultKind } from '../../runtime/nemesis/faults.ts';
 import { unavailableReason } from '../../runtime/nemesis/network.ts';
 import { formatReport, type NemesisReport } from '../../runtime/nemesis/report.ts';
 import { type NemesisOptions, runNemesis } from '../../runtime/nemesis/run.ts';
+import { FAILOVER_MS } from '../runtime/cluster/support.ts';
 
-const DEFAULTS = clusterConfigSchema.parse({
-  members: [{ id: 0, host: '127.0.0.1', clientPort: 1, peerPort: 2 }],
-});
-const FAILOVER_MS = DEFAULTS.leaderHeartbeatTimeoutMs + DEFAULTS.electionTimeoutMs;
 /** Generous: ten failovers. The 1.5 s goal is reported, and asserted only in the long runs. */
 const GENEROUS_GAP_MS = 10 * FAILOVER_MS;
 
