@@ -365,7 +365,8 @@ export class Member {
     await this.admin.stop();
     await this.clients.stop('member shutting down');
     await this.peers.stop();
-    await this.chain.catch(() => {});
+    // A failing member does not wait for service work (a stuck apply must not hold up exit code 70).
+    if (!this.failure) await this.chain.catch(() => {});
     await this.storage.close();
     await this.service.close?.();
     await this.store.close();
