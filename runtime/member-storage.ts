@@ -8,8 +8,9 @@
 // log before the purge that makes room for them, and the store refuses them (issue 10: "entries[0] has
 // index 16008 but the log expects 15850").
 //
-// A step never throws past here: a synchronous throw or a refusal (a rejected promise) is reported once,
-// through `onFailure` (the member's one failure path: log FATAL and exit 70), and nothing after it starts.
+// A step never throws past here: a synchronous throw or a refusal (a rejected promise), or a throw from
+// its completion callback, is reported once through `onFailure` (the member's one failure path: log
+// FATAL and exit 70), and nothing after it starts.
 
 import { unpack } from 'msgpackr';
 import type { SnapshotImage } from '../actors/consensus/index.ts';
@@ -71,15 +72,24 @@ export class StorageSequence {
           while (this.barrier === null && !this.stopped && this.waiting.length > 0)
             this.start(this.waiting.shift() as StorageStep);
         }
-        if (!this.stopped) step.done?.();
+        if (this.stopped) return;
+        try {
+          step.done?.();
+        } catch (error) {
+          this.fail(error, `${step.what} (on completion)`);
+        }
       },
       (error: unknown) => {
-        if (this.stopped) return;
-        this.stopped = true;
-        this.waiting.length = 0;
-        this.onFailure(error instanceof Error ? error : new Error(String(error)), step.what);
+        if (!this.stopped) this.fail(error, step.what);
       },
     );
+  }
+
+  /** Report a failure once and start nothing more. */
+  private fail(error: unknown, what: string): void {
+    this.stopped = true;
+    this.waiting.length = 0;
+    this.onFailure(error instanceof Error ? error : new Error(String(error)), what);
   }
 }
 

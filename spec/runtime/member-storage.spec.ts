@@ -20,6 +20,7 @@ import { ChorusClient } from '../../runtime/client.ts';
 import { validateClusterConfig } from '../../runtime/config.ts';
 import { newSecret } from '../../runtime/local-cluster.ts';
 import { Member, SERVICE_SNAPSHOT_ID } from '../../runtime/member.ts';
+import { StorageSequence } from '../../runtime/member-storage.ts';
 import { type ApplyOptions, KvServiceHost, type ServiceHost } from '../../runtime/service-host.ts';
 import { eventually, freePorts } from '../support/ports.ts';
 import { closeAll, writeOnce } from './cluster/support.ts';
@@ -209,5 +210,119 @@ describe('member: storage effects take effect in the order the consensus module 
     );
     expect(fatal(), 'records at level error or above').to.deep.equal([]);
     expect(records.some((r) => r.msg === 'snapshot installed from the leader')).to.equal(true);
+  });
+});
+
+/** A promise and the functions that settle it. */
+const deferred = () => {
+  let resolve: () => void = () => {};
+  let reject: (error: Error) => void = () => {};
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+};
+
+/** Let every queued promise reaction run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('StorageSequence: the order a member gives the stores its storage effects', () => {
+  const failures: string[] = [];
+  const events: string[] = [];
+  let sequence: StorageSequence;
+  /** A step that records when it starts and completes, and settles when the test says so. */
+  const step = (name: string, options: { barrier?: boolean } = {}) => {
+    const written = deferred();
+    sequence.run({
+      what: name,
+      ...options,
+      start: () => {
+        events.push(`start ${name}`);
+        return written.promise;
+      },
+      done: () => void events.push(`done ${name}`),
+    });
+    return written;
+  };
+
+  beforeEach(() => {
+    failures.length = 0;
+    events.length = 0;
+    sequence = new StorageSequence((error, what) => void failures.push(`${what}: ${error.message}`));
+  });
+
+  it('starts steps at once, in order, until a barrier; the steps after it start only once it has completed', async () => {
+    const a = step('append 1');
+    const install = step('install', { barrier: true });
+    const b = step('append 2');
+    step('truncate');
+    expect(events).to.deep.equal(['start append 1', 'start install']);
+    expect(sequence.held).to.equal(2);
+    a.resolve();
+    b.resolve();
+    await settle();
+    expect(events).to.deep.equal(['start append 1', 'start install', 'done append 1']);
+    install.resolve();
+    await settle();
+    expect(events).to.deep.equal([
+      'start append 1',
+      'start install',
+      'done append 1',
+      'start append 2',
+      'start truncate',
+      'done install',
+      'done append 2',
+    ]);
+    expect(failures).to.deep.equal([]);
+  });
+
+  it('reports a refusal, a synchronous throw or a throwing completion once, and starts nothing after it', async () => {
+    const install = step('install', { barrier: true });
+    step('append');
+    install.reject(new Error('INVALID_ARGUMENT: refused'));
+    await settle();
+    expect(failures).to.deep.equal(['install: INVALID_ARGUMENT: refused']);
+    expect(events).to.deep.equal(['start install']);
+    step('after the failure');
+    expect(events).to.deep.equal(['start install']);
+
+    sequence = new StorageSequence((error, what) => void failures.push(`${what}: ${error.message}`));
+    failures.length = 0;
+    sequence.run({
+      what: 'node state save',
+      start: () => {
+        throw new Error('thrown');
+      },
+    });
+    await settle();
+    expect(failures).to.deep.equal(['node state save: thrown']);
+
+    sequence = new StorageSequence((error, what) => void failures.push(`${what}: ${error.message}`));
+    failures.length = 0;
+    sequence.run({
+      what: 'log append',
+      start: () => Promise.resolve(),
+      done: () => {
+        throw new Error('the core refused the completion');
+      },
+    });
+    await settle();
+    expect(failures).to.deep.equal(['log append (on completion): the core refused the completion']);
+  });
+
+  it('close drops the steps held behind a barrier and waits for the barrier in flight', async () => {
+    const install = step('install', { barrier: true });
+    step('append');
+    let closed = false;
+    const closing = sequence.close().then(() => {
+      closed = true;
+    });
+    await settle();
+    expect(closed, 'closed while the install is in flight').to.equal(false);
+    install.resolve();
+    await closing;
+    expect(events).to.deep.equal(['start install']);
+    expect(sequence.held).to.equal(0);
   });
 });
