@@ -11,12 +11,14 @@ import {
   loadClusterConfig,
   MAX_APPEND_BATCH_BYTES,
   maxCommandBytes,
+  maxEntryPayloadBytes,
   maxPeerFrameBytes,
   memberById,
   parseMembersString,
   peerSecrets,
   validateClusterConfig,
 } from '../../runtime/config.ts';
+import { ClientKind } from '../../runtime/protocol.ts';
 import { PeerKind, toWire } from '../../runtime/wire/peer-frames.ts';
 import { TEST_SECRET } from '../security/peers.ts';
 
@@ -320,14 +322,31 @@ describe('cluster configuration (O1)', () => {
     expectRefused(base({ limits: { maxAdminConnections: 0 } }), 'limits.maxAdminConnections', /at least 1/);
   });
 
-  it('the largest command a client may send replicates in one peer frame (maxCommandBytes, maxPeerFrameBytes)', () => {
+  it('any command that fits in a client frame replicates in one peer frame; the client edge limit (maxCommandBytes) fits in a client frame', () => {
+    const big = 2 ** 48;
+    const request = (body: Uint8Array) =>
+      encodeFrame(ClientKind.CLIENT_REQUEST, {
+        type: 'SESSION_MESSAGE',
+        sessionId: big,
+        correlationId: big,
+        lowestAwaited: big,
+        body,
+      });
     for (const maxFrameBytes of [1024 * 1024, 4 * 1024 * 1024, 16 * 1024 * 1024]) {
       const config = { maxFrameBytes };
-      // The entry of the largest command: its bytes plus the 24-byte session message header, in an APPEND
-      // with every field at its widest.
-      const payload = new Uint8Array(maxCommandBytes(config) + 24);
-      const big = 2 ** 48;
-      const entry = { index: big, term: big, timestamp: big, kind: 3 as const, payload };
+      expect(request(new Uint8Array(maxCommandBytes(config))).length).to.be.at.most(maxFrameBytes);
+      // The largest body any client frame can carry, whatever the client edge then decides.
+      const probe = 1024 * 1024;
+      const largest = maxFrameBytes - (request(new Uint8Array(probe)).length - probe);
+      expect(request(new Uint8Array(largest)).length).to.equal(maxFrameBytes);
+      // Its entry (body + the 24-byte session message header) in an APPEND with every field at its widest.
+      const entry = {
+        index: big,
+        term: big,
+        timestamp: big,
+        kind: 3 as const,
+        payload: new Uint8Array(largest + 24),
+      };
       const append = {
         type: 'APPEND',
         term: big,
@@ -338,6 +357,7 @@ describe('cluster configuration (O1)', () => {
         leaderLastIndex: big,
       };
       expect(encodeFrame(PeerKind.CONSENSUS, toWire(append)).length).to.be.at.most(maxPeerFrameBytes(config));
+      expect(largest + 24).to.be.at.most(maxEntryPayloadBytes(config));
       // A full batch of small entries fits too (each entry's fields cost ~40 bytes; the batch bound counts 32).
       const small = Array.from({ length: MAX_APPEND_BATCH_BYTES / 32 }, (_, i) => ({
         ...entry,
