@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { TEST_SECRET } from '../security/peers.ts';
 
 const chorus = (...args: string[]) => {
   const result = spawnSync(process.execPath, ['bin/chorus.js', ...args], {
@@ -60,7 +61,10 @@ describe('the chorus command', () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(
       good,
-      JSON.stringify({ members: '0,127.0.0.1:9000:9100|1,127.0.0.1:9001:9101|2,127.0.0.1:9002:9102' }),
+      JSON.stringify({
+        members: '0,127.0.0.1:9000:9100|1,127.0.0.1:9001:9101|2,127.0.0.1:9002:9102',
+        peerAuthentication: { secrets: [TEST_SECRET] },
+      }),
     );
     writeFileSync(bad, JSON.stringify({ members: '0,127.0.0.1:9000:9100|1,127.0.0.1:9000:9101' }));
     const ok = chorus('config', 'check', good);
@@ -80,9 +84,20 @@ describe('the chorus command', () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(
       good,
-      JSON.stringify({ members, services: join(process.cwd(), 'examples', 'counter-service.ts') }),
+      JSON.stringify({
+        members,
+        peerAuthentication: { secrets: [TEST_SECRET] },
+        services: join(process.cwd(), 'examples', 'counter-service.ts'),
+      }),
     );
-    writeFileSync(bad, JSON.stringify({ members, services: './no-such-services.ts' }));
+    writeFileSync(
+      bad,
+      JSON.stringify({
+        members,
+        peerAuthentication: { secrets: [TEST_SECRET] },
+        services: './no-such-services.ts',
+      }),
+    );
     const ok = chorus('config', 'check', good);
     expect(ok.code, ok.err).to.equal(0);
     expect(ok.out).to.match(/services counters?/);

@@ -170,4 +170,52 @@ describe('TCP transport', () => {
     first.close('done');
     second.close('done');
   });
+
+  it('R2: per-address limit, handshake timeout and idle timeout, each refusal naming its setting', async () => {
+    const [port] = await freePorts(1);
+    const limits = {
+      maxConnections: { value: 100, setting: 'limits.max' },
+      maxConnectionsPerAddress: { value: 2, setting: 'limits.perAddress' },
+      handshakeTimeoutMs: { value: 500, setting: 'limits.handshake' },
+      idleTimeoutMs: { value: 800, setting: 'limits.idle' },
+    };
+    const listener = new TcpListener(
+      { host: '127.0.0.1', port, maxFrameBytes: 1024, name: 'test', ...limits },
+      (c) => c.on('frame', () => c.establish()),
+    );
+    listeners.push(listener);
+    await listener.start();
+    const open = (localAddress: string) => {
+      const socket = createConnection({ host: '127.0.0.1', port, localAddress });
+      socket.on('error', () => {});
+      let data = '';
+      socket.on('data', (d) => {
+        data += d.toString('latin1');
+      });
+      const closed = new Promise<string>((resolve) => socket.once('close', () => resolve(data)));
+      return { socket, closed };
+    };
+    // Two from one address are taken, the third refused; another address is not affected.
+    const [silent, talker, third] = [open('127.0.0.2'), open('127.0.0.2'), open('127.0.0.2')];
+    const other = open('127.0.0.3');
+    // One that sends a frame is established; while it keeps sending it stays, once silent it is closed.
+    talker.socket.write(encodeFrame(3, 'hello'));
+    other.socket.write(encodeFrame(3, 'hello'));
+    const keepalive = setInterval(() => other.socket.write(encodeFrame(3, 'still here')), 50);
+    expect(await third.closed).to.include(
+      'too many connections from 127.0.0.2: test accepts at most 2 per address; close some or raise limits.perAddress',
+    );
+    // One that never completes a frame is closed at the handshake timeout.
+    expect(await silent.closed).to.include('handshake not completed within 500 ms; raise limits.handshake');
+    try {
+      const idle = await talker.closed;
+      expect(idle, idle).to.include(
+        'idle: no complete frame for 800 ms; send keepalives or raise limits.idle',
+      );
+      expect(other.socket.destroyed, 'the connection that keeps sending').to.equal(false);
+    } finally {
+      clearInterval(keepalive);
+      other.socket.destroy();
+    }
+  });
 });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { TEST_SECRET } from '../../security/peers.ts';
 import { freePorts } from '../../support/ports.ts';
 
 const CHORUS_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'chorus.js');
@@ -67,7 +68,15 @@ describe('cluster processes: configuration (O1)', function () {
 
   const configFile = (name: string, fields: object): string => {
     const file = join(dir, `${name}.json`);
-    writeFileSync(file, JSON.stringify({ members, dir: join(dir, `${name}-data`), ...fields }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        members,
+        dir: join(dir, `${name}-data`),
+        peerAuthentication: { secrets: [TEST_SECRET] },
+        ...fields,
+      }),
+    );
     return file;
   };
 
