@@ -248,7 +248,11 @@ describe('cluster processes: sessions (C2, C5, C6, O4, R2)', function () {
     expect(versionReason).to.include(String(PROTOCOL_VERSION + 1));
     const configReason = await goodbyeFor(
       { host, port: peerPort },
-      encodeFrame(PeerKind.HELLO, { memberId: 0, members: `${members}|3,127.0.0.1:1:2` }),
+      encodeFrame(PeerKind.HELLO, {
+        memberId: 0,
+        members: `${members}|3,127.0.0.1:1:2`,
+        nonce: new Uint8Array(32),
+      }),
     );
     expect(configReason).to.include('give every member the same configuration');
     // The cluster carries on as before.
