@@ -156,7 +156,7 @@ export class Member {
         host: self.host,
         port: self.clientPort,
         maxConnections: {
-          value: this.config.limits.maxClientConnections ?? this.config.maxSessions * 2,
+          value: maxClientConnections(this.config),
           setting: 'limits.maxClientConnections',
         },
         maxConnectionsPerAddress: limit(this.config, 'maxConnectionsPerAddress'),
@@ -406,6 +406,8 @@ export class Member {
     const options = {
       memberId: this.options.memberId,
       maxSessions: this.config.maxSessions,
+      // The client port refuses past this first, naming limits.maxClientConnections.
+      maxConnections: maxClientConnections(this.config),
       sessionTimeoutMs: this.config.sessionTimeoutMs,
       authenticator: this.options.authenticator ?? authenticatorFor(this.config.authentication),
       // A session's proof of ownership (issue 11): unpredictable, from the OS's CSPRNG.
@@ -845,6 +847,9 @@ const limit = (
   config: ClusterConfig,
   name: Exclude<keyof ClusterConfig['limits'], 'maxClientConnections'>,
 ): Limit => ({ value: config.limits[name], setting: `limits.${name}` });
+
+const maxClientConnections = (config: ClusterConfig): number =>
+  config.limits.maxClientConnections ?? config.maxSessions * 2;
 
 const isLoopback = (host: string): boolean =>
   host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
