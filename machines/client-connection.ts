@@ -2,9 +2,17 @@
 //
 //   CONNECTING ─OK→ CONNECTED ─CLOSE→ CLOSING ─CLOSED→ CLOSED
 //     │  ├─REDIRECT→ CONNECTING (to the leader it names, C6)
-//     │  ├─ERROR (retryable, e.g. session limit or no leader yet)→ BACKING_OFF ─TICK→ CONNECTING
-//     │  └─CONNECTION_LOST / connect timeout→ AWAITING_NEW_LEADER ─TICK→ CONNECTING (next member)
-//   CONNECTED ─CONNECTION_LOST→ AWAITING_NEW_LEADER;  ─REDIRECT / NEW_LEADER→ CONNECTING
+//     │  ├─RESUME_REFUSED→ CONNECTING (the same member, for a new session)
+//     │  ├─ERROR (retryable: session or connection limit)→ BACKING_OFF ─TICK→ CONNECTING (same member)
+//     │  └─NO_LEADER / CONNECTION_LOST / connect timeout→ AWAITING_NEW_LEADER ─TICK→ CONNECTING (next member)
+//   CONNECTED ─CONNECTION_LOST / NO_LEADER / retryable ERROR→ AWAITING_NEW_LEADER;
+//             ─REDIRECT / NEW_LEADER→ CONNECTING
+//
+// Which member is next: the client tries the endpoints in an order drawn from its seed (so clients
+// spread over the members), and a member it has just left because it failed as the leader (the
+// connection was lost or went silent, or the member stepped down) is skipped while another remains —
+// so a client never waits out a partition on an isolated or frozen former leader. A member that knows
+// of no leader says so (NO_LEADER) and the client moves on to the next one.
 //
 // Waits are exponential backoff with jitter drawn from a seeded generator kept in the context, so a
 // seed reproduces a client's whole retry schedule (and clients with different seeds spread out
@@ -18,9 +26,9 @@ import type { RandomState } from './random.ts';
 import { nextUint32, seedRandom } from './random.ts';
 
 export interface ClientConnectionInput {
-  /** Client endpoints (`host:port`) of the cluster members, in the order to try them. */
+  /** Client endpoints (`host:port`) of the cluster members, any order (the seed orders them). */
   readonly endpoints: readonly string[];
-  /** Seed for the jitter generator. Give every client its own. */
+  /** Seed for the order of the endpoints and the jitter. Give every client its own. */
   readonly seed: number;
   /** Monotonic time at start. */
   readonly now: number;
@@ -39,14 +47,19 @@ export interface ClientConnectionInput {
 }
 
 export interface ClientConnectionContext {
+  /** The endpoints in the order this client tries them: a permutation drawn from its seed. */
   readonly endpoints: readonly string[];
   /** Where the next or current dial goes. */
   target: string;
-  /** Index into `endpoints` used when no leader is known (rotates on every failure). */
+  /** Index into `endpoints` of the last member tried (rotates on every failure). */
   endpointIndex: number;
+  /** A member that just failed as the leader: skipped by the rotation while another remains. */
+  avoid: string | null;
   leaderId: number | null;
   /** The session from the last OK; a reconnect asks to resume it (C1). */
   sessionId: number | null;
+  /** The proof of ownership the cluster issued with the session; a resume must present it. */
+  resumeToken: Uint8Array | null;
   /** Consecutive failed attempts since the last OK. */
   attempt: number;
   redirects: number;
@@ -66,8 +79,12 @@ export interface ClientConnectionContext {
 }
 
 export type ClientConnectionEvent =
-  | { type: 'OK'; now: number; sessionId: number; leaderId: number }
+  | { type: 'OK'; now: number; sessionId: number; leaderId: number; resumeToken?: Uint8Array }
   | { type: 'REDIRECT'; now: number; leaderId: number; endpoint: string }
+  /** The member knows of no leader (an election is running, or it is cut off): try another. */
+  | { type: 'NO_LEADER'; now: number; detail: string }
+  /** The session cannot be resumed (closed, timed out, unknown, or the proof did not match). */
+  | { type: 'RESUME_REFUSED'; now: number; sessionId: number; detail: string }
   | { type: 'ERROR'; now: number; detail: string; retryable: boolean }
   | { type: 'AUTHENTICATION_REJECTED'; now: number; detail: string }
   | { type: 'CHALLENGE'; now: number; challenge: Uint8Array }
@@ -85,6 +102,7 @@ export type ClientConnectionEffectAction =
   | 'answerChallenge'
   | 'sendKeepalive'
   | 'resendUnacknowledged'
+  | 'abandonSession'
   | 'sendClose'
   | 'notifyClosed';
 
@@ -113,6 +131,31 @@ const positiveSetting = (name: string, value: number, allowZero = false): number
   return value;
 };
 
+/** The endpoints shuffled (Fisher–Yates) with the seeded generator: the same seed, the same order. */
+export const seededOrder = (endpoints: readonly string[], random: RandomState): [string[], RandomState] => {
+  const order = [...endpoints];
+  let state = random;
+  for (let i = order.length - 1; i > 0; i--) {
+    const [value, next] = nextUint32(state);
+    state = next;
+    const j = value % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return [order, state];
+};
+
+/** The next member in the rotation after the last one tried, skipping `avoid` while another remains. */
+export const nextEndpointIndex = (
+  context: Pick<ClientConnectionContext, 'endpoints' | 'endpointIndex' | 'avoid'>,
+): number => {
+  const count = context.endpoints.length;
+  for (let step = 1; step < count; step++) {
+    const index = (context.endpointIndex + step) % count;
+    if (context.endpoints[index] !== context.avoid) return index;
+  }
+  return (context.endpointIndex + 1) % count;
+};
+
 /** Build the machine's starting context; bad options throw a RangeError naming the option. */
 export const initialConnectionContext = (input: ClientConnectionInput): ClientConnectionContext => {
   if (input.endpoints.length === 0) {
@@ -130,15 +173,18 @@ export const initialConnectionContext = (input: ClientConnectionInput): ClientCo
       `client connection option backoffMaxMs (${backoffMaxMs}) is below backoffBaseMs (${backoffBaseMs})`,
     );
   }
+  const [endpoints, random] = seededOrder(input.endpoints, seedRandom(input.seed));
   return {
-    endpoints: [...input.endpoints],
-    target: input.endpoints[0],
+    endpoints,
+    target: endpoints[0],
     endpointIndex: 0,
+    avoid: null,
     leaderId: null,
     sessionId: null,
+    resumeToken: null,
     attempt: 0,
     redirects: 0,
-    random: seedRandom(input.seed),
+    random,
     retryAt: input.now,
     connectStartedAt: input.now,
     lastSentAt: input.now,
@@ -161,9 +207,7 @@ const scheduleRetry = (context: ClientConnectionContext, now: number, rotate: bo
     context.backoffMaxMs,
     context.random,
   );
-  const endpointIndex = rotate
-    ? (context.endpointIndex + 1) % context.endpoints.length
-    : context.endpointIndex;
+  const endpointIndex = rotate ? nextEndpointIndex(context) : context.endpointIndex;
   return {
     attempt: context.attempt + 1,
     random,
@@ -193,24 +237,47 @@ export const clientConnectionMachine = setup({
   },
   actions: {
     // Effects, carried out by the client library.
-    /** Open a connection to `endpoint` and send CONNECT, resuming `resumeSessionId` if not null. */
-    dial: (_, _params: { endpoint: string; resumeSessionId: number | null }) => {},
+    /** Open a connection to `endpoint` and send CONNECT, resuming `resumeSessionId` (with its token) if not null. */
+    dial: (
+      _,
+      _params: { endpoint: string; resumeSessionId: number | null; resumeToken: Uint8Array | null },
+    ) => {},
     closeSocket: () => {},
     answerChallenge: (_, _params: { challenge: Uint8Array }) => {},
     sendKeepalive: (_, _params: { sessionId: number | null }) => {},
     resendUnacknowledged: (_, _params: { sessionId: number | null }) => {},
+    /**
+     * The session could not be resumed: what was sent on it has an unknown outcome (it may have been
+     * applied before the session ended); what was never sent may go on the next session.
+     */
+    abandonSession: (_, _params: { sessionId: number; detail: string }) => {},
     sendClose: (_, _params: { sessionId: number | null }) => {},
     notifyClosed: (_, _params: { reason: string | null }) => {},
     // Context updates.
-    recordOpen: assign(({ event }) =>
+    recordOpen: assign(({ context, event }) =>
       event.type === 'OK'
-        ? { sessionId: event.sessionId, leaderId: event.leaderId, attempt: 0, redirects: 0, lastError: null }
+        ? {
+            sessionId: event.sessionId,
+            resumeToken: event.resumeToken ?? context.resumeToken,
+            leaderId: event.leaderId,
+            attempt: 0,
+            redirects: 0,
+            avoid: null,
+            lastError: null,
+          }
         : {},
     ),
+    forgetSession: assign({ sessionId: null, resumeToken: null }),
+    /** The member just tried failed as the leader: the rotation skips it while another remains. */
+    avoidTarget: assign({ avoid: ({ context }) => context.target }),
     followLeader: assign(({ context, event }) =>
       event.type === 'REDIRECT' || event.type === 'NEW_LEADER'
         ? {
             target: event.endpoint,
+            // Rotate on from the leader's place, so leaving it goes to the member after it.
+            endpointIndex: context.endpoints.includes(event.endpoint)
+              ? context.endpoints.indexOf(event.endpoint)
+              : context.endpointIndex,
             leaderId: event.leaderId,
             redirects: context.redirects + (event.type === 'REDIRECT' ? 1 : 0),
             connectStartedAt: event.now,
@@ -222,7 +289,12 @@ export const clientConnectionMachine = setup({
     startAttempt: assign({ connectStartedAt: ({ event }) => event.now }),
     recordError: assign({
       lastError: ({ event }) =>
-        event.type === 'ERROR' || event.type === 'AUTHENTICATION_REJECTED' ? event.detail : null,
+        event.type === 'ERROR' ||
+        event.type === 'AUTHENTICATION_REJECTED' ||
+        event.type === 'NO_LEADER' ||
+        event.type === 'RESUME_REFUSED'
+          ? event.detail
+          : null,
     }),
     recordConnectTimeout: assign({
       lastError: ({ context }) => `no answer from ${context.target} within ${context.connectTimeoutMs} ms`,
@@ -259,7 +331,11 @@ export const clientConnectionMachine = setup({
       // Dial the target and send CONNECT; wait for OK.
       entry: {
         type: 'dial',
-        params: ({ context }) => ({ endpoint: context.target, resumeSessionId: context.sessionId }),
+        params: ({ context }) => ({
+          endpoint: context.target,
+          resumeSessionId: context.sessionId,
+          resumeToken: context.resumeToken,
+        }),
       },
       on: {
         OK: { target: 'CONNECTED', actions: 'recordOpen' },
@@ -275,6 +351,26 @@ export const clientConnectionMachine = setup({
           },
           { target: 'AWAITING_NEW_LEADER', actions: ['closeSocket', 'retryOtherMember'] },
         ],
+        // This member knows of no leader: another may (issue 10: never wait on an isolated member).
+        NO_LEADER: {
+          target: 'AWAITING_NEW_LEADER',
+          actions: ['recordError', 'closeSocket', 'retryOtherMember'],
+        },
+        // The session is gone or not ours: give up on it, and open a new one on the same member.
+        RESUME_REFUSED: {
+          target: 'CONNECTING',
+          reenter: true,
+          actions: [
+            'recordError',
+            'closeSocket',
+            {
+              type: 'abandonSession',
+              params: ({ event }) => ({ sessionId: event.sessionId, detail: event.detail }),
+            },
+            'forgetSession',
+            'startAttempt',
+          ],
+        },
         ERROR: [
           {
             guard: 'isRetryable',
@@ -284,11 +380,11 @@ export const clientConnectionMachine = setup({
           { target: 'CLOSED', actions: ['recordError', 'recordClose', 'closeSocket'] },
         ],
         AUTHENTICATION_REJECTED: { target: 'CLOSED', actions: ['recordError', 'recordClose', 'closeSocket'] },
-        CONNECTION_LOST: { target: 'AWAITING_NEW_LEADER', actions: 'retryOtherMember' },
+        CONNECTION_LOST: { target: 'AWAITING_NEW_LEADER', actions: ['avoidTarget', 'retryOtherMember'] },
         TICK: {
           guard: 'isConnectOverdue',
           target: 'AWAITING_NEW_LEADER',
-          actions: ['recordConnectTimeout', 'closeSocket', 'retryOtherMember'],
+          actions: ['recordConnectTimeout', 'closeSocket', 'avoidTarget', 'retryOtherMember'],
         },
         CLOSE: { target: 'CLOSED', actions: ['recordClose', 'closeSocket'] },
       },
@@ -311,12 +407,18 @@ export const clientConnectionMachine = setup({
         // The member stepped down and names the leader, or a new leader was announced.
         REDIRECT: { target: 'CONNECTING', actions: ['closeSocket', 'followLeader'] },
         NEW_LEADER: { target: 'CONNECTING', actions: ['closeSocket', 'followLeader'] },
-        CONNECTION_LOST: { target: 'AWAITING_NEW_LEADER', actions: 'retryOtherMember' },
+        // The leader died, froze (the library finds the connection silent) or stepped down with no
+        // successor known: leave it, and try the other members first.
+        CONNECTION_LOST: { target: 'AWAITING_NEW_LEADER', actions: ['avoidTarget', 'retryOtherMember'] },
+        NO_LEADER: {
+          target: 'AWAITING_NEW_LEADER',
+          actions: ['recordError', 'closeSocket', 'avoidTarget', 'retryOtherMember'],
+        },
         ERROR: [
           {
             guard: 'isRetryable',
             target: 'AWAITING_NEW_LEADER',
-            actions: ['recordError', 'closeSocket', 'retryOtherMember'],
+            actions: ['recordError', 'closeSocket', 'avoidTarget', 'retryOtherMember'],
           },
           { target: 'CLOSED', actions: ['recordError', 'recordClose', 'closeSocket'] },
         ],
@@ -337,7 +439,7 @@ export const clientConnectionMachine = setup({
       },
     },
     BACKING_OFF: {
-      // The member answered but refused for now (session limit, busy, election running).
+      // The member answered but refused for now (session or connection limit): retry it.
       on: {
         TICK: [
           { guard: 'isGivingUp', target: 'CLOSED', actions: 'recordClose' },

@@ -56,10 +56,16 @@ export type LeaderView =
   | { readonly kind: 'OTHER'; readonly leaderId: number; readonly endpoint: string }
   | { readonly kind: 'UNKNOWN' };
 
-/** How a refused connect is answered: ERROR (retryable or not) or REDIRECT to the leader. */
+/**
+ * How a refused connect is answered: ERROR (retryable or not), REDIRECT to the leader, NO_LEADER (this
+ * member knows of none: the client tries another member), or RESUME_REFUSED (the session asked for
+ * cannot be taken over: the client opens a new one).
+ */
 export type Refusal =
   | { readonly code: 'ERROR'; readonly detail: string; readonly retryable: boolean }
-  | { readonly code: 'REDIRECT'; readonly leaderId: number; readonly endpoint: string };
+  | { readonly code: 'REDIRECT'; readonly leaderId: number; readonly endpoint: string }
+  | { readonly code: 'NO_LEADER'; readonly detail: string }
+  | { readonly code: 'RESUME_REFUSED'; readonly sessionId: number; readonly detail: string };
 
 export interface ClientSessionContext {
   /** The cluster-wide id: the log index of the SESSION_OPEN entry; null until appended. */
@@ -106,6 +112,8 @@ export type ClientSessionEvent =
       maxSessions: number;
       /** For a resume: whether the session asked for is OPEN on this member. */
       resumable: boolean;
+      /** For a resume: whether the client proved it owns the session (the token issued at open). */
+      resumeProven: boolean;
     }
   | { type: 'AUTHENTICATED'; now: number; principal: string }
   | { type: 'CHALLENGE_ISSUED'; now: number; challenge: Uint8Array }
@@ -146,6 +154,13 @@ const versionRefusal = (client: ProtocolVersion | null, server: ProtocolVersion)
     `${server.major}.x release`,
 });
 
+/** What a member that knows of no leader answers: the client tries another member at once. */
+export const NO_LEADER: Refusal = {
+  code: 'NO_LEADER',
+  detail:
+    'this member knows of no leader (an election is running, or it is cut off from the others): try another member',
+};
+
 /** Decide whether a connect may proceed on this member; null means it may. Pure. */
 export const refusalFor = (
   context: Pick<ClientSessionContext, 'clientVersion' | 'resumeSessionId'>,
@@ -154,27 +169,33 @@ export const refusalFor = (
   if (!context.clientVersion || !isProtocolCompatible(context.clientVersion, event.serverVersion)) {
     return versionRefusal(context.clientVersion, event.serverVersion);
   }
-  if (event.leader.kind === 'UNKNOWN') {
-    return {
-      code: 'ERROR',
-      retryable: true,
-      detail: 'no leader yet (an election is running): retry after a short backoff',
-    };
-  }
+  if (event.leader.kind === 'UNKNOWN') return NO_LEADER;
   if (event.leader.kind === 'OTHER') {
     return { code: 'REDIRECT', leaderId: event.leader.leaderId, endpoint: event.leader.endpoint };
   }
-  if (context.resumeSessionId !== null) {
-    // A resumed session already holds its slot, so the limit does not apply.
-    return event.resumable
-      ? null
-      : {
-          code: 'ERROR',
-          retryable: false,
-          detail:
-            `session ${context.resumeSessionId} is not open (closed, timed out or unknown): ` +
-            'connect without resuming to open a new session',
-        };
+  const sessionId = context.resumeSessionId;
+  if (sessionId !== null) {
+    // A resumed session already holds its slot, so the limit does not apply. Checked before any
+    // authentication, so a refused resume never touches the owner's live connection.
+    if (!event.resumable) {
+      return {
+        code: 'RESUME_REFUSED',
+        sessionId,
+        detail:
+          `session ${sessionId} is not open (closed, timed out or unknown): ` +
+          'connect without resuming to open a new session',
+      };
+    }
+    if (!event.resumeProven) {
+      return {
+        code: 'RESUME_REFUSED',
+        sessionId,
+        detail:
+          `session ${sessionId} cannot be resumed: the resume token does not match the one issued ` +
+          'when it opened (only its owner may resume it); connect without resuming to open your own',
+      };
+    }
+    return null;
   }
   if (event.activeSessions >= event.maxSessions) {
     return {

@@ -103,10 +103,12 @@ export const machineInfo: Readonly<Record<MachineName, MachineInfo>> = {
     summary:
       "The client library's connection to a cluster: dial, follow redirects to the leader, back off with seeded jitter, resume the session after a failover and resend what was not acknowledged.",
     states: {
-      CONNECTING: 'Dial the target member, send CONNECT (resuming the session if any), wait for OK.',
+      CONNECTING:
+        'Dial the target member, send CONNECT (resuming the session with its token, if any), wait for OK; a refused resume opens a new session.',
       CONNECTED: 'A session is open: resend what was not acknowledged, keep the session alive.',
-      AWAITING_NEW_LEADER: 'The leader is gone or unknown: wait out the backoff, then try the next member.',
-      BACKING_OFF: 'A member refused for now (session limit, no leader yet): wait, then retry it.',
+      AWAITING_NEW_LEADER:
+        'The leader is gone or unknown (lost, silent, or NO_LEADER): wait out the backoff, then try the next member, skipping one that just failed as the leader.',
+      BACKING_OFF: 'A member refused for now (session or connection limit): wait, then retry it.',
       CLOSING: "CLOSE was sent; wait for the cluster's CLOSED or the connect timeout.",
       CLOSED: 'Closed for good; the reason is reported to the application.',
     },

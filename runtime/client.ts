@@ -15,6 +15,7 @@ import type { SessionEventToClient } from '../actors/sessions/session-manager.ts
 import { type ClientConnectionEvent, clientConnectionMachine } from '../machines/client-connection.ts';
 import { SESSION_PROTOCOL_VERSION } from '../machines/client-session.ts';
 import { Random } from '../machines/random.ts';
+import { maxCommandBytes } from './config.ts';
 import { type BusyBody, ClientKind, type ReplyBody } from './protocol.ts';
 import { dial, type FramedConnection } from './transport.ts';
 
@@ -29,15 +30,17 @@ export interface ClientOptions {
   readonly commandTimeoutMs?: number;
   /** Commands sent and not yet answered, at most (default 16, at most MAX_UNANSWERED_PER_SESSION). More wait in order. */
   readonly maxInFlight?: number;
-  /** Seed of the reconnect jitter; give every client its own (defaults to a random one). */
+  /** Seed of the order the members are tried in and of the reconnect jitter; give every client its own (default: random). */
   readonly seed?: number;
   readonly maxFrameBytes?: number;
   /** Give up connecting after this many failed attempts in a row (0: never). */
   readonly maxAttempts?: number;
   /**
    * A connection with commands outstanding that brings nothing back for this long (no reply, no event)
-   * is taken as dead — a frozen or partitioned leader never closes it — and the client looks for the
-   * leader again and resends (C3). Default 2000 ms, about two failovers.
+   * is taken as dead — a frozen leader never closes it — and the client looks for the leader on the
+   * other members and resends (C3). Halfway through, the client sends a KEEPALIVE, which a live member
+   * answers at once, so only a member that cannot answer at all (stopped, or its event loop stalled
+   * longer than the cluster's own leader heartbeat timeout) reaches the limit. Default 750 ms.
    */
   readonly replyTimeoutMs?: number;
   /**
@@ -88,6 +91,21 @@ interface PendingCommand {
 }
 
 const TICK_MS = 25;
+/** The cluster's default maxFrameBytes (runtime/config.ts). */
+const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Default `replyTimeoutMs`: a little over the cluster's default leader heartbeat timeout (500 ms), after
+ * which the followers, too, take a silent leader for gone.
+ */
+export const DEFAULT_REPLY_TIMEOUT_MS = 750;
+
+/**
+ * Default reconnect backoff. A new leader is ready ~0.75 s after a leader dies (default timeouts): retrying
+ * at most every 200 ms finds it soon after (measured by `npx chorus bench failover`).
+ */
+export const DEFAULT_BACKOFF_BASE_MS = 20;
+export const DEFAULT_BACKOFF_MAX_MS = 200;
 
 export class ChorusClient {
   private readonly options: ClientOptions;
@@ -106,12 +124,14 @@ export class ChorusClient {
   private lastHeardAt = 0;
   /** When the machine was last told a message went out (see `request`). */
   private sentNoticeAt = Number.NEGATIVE_INFINITY;
+  /** When a KEEPALIVE last asked a silent member for a sign of life (see `tick`). */
+  private probedAt = Number.NEGATIVE_INFINITY;
 
   private constructor(options: ClientOptions) {
     const { replyTimeoutMs } = options;
     if (replyTimeoutMs !== undefined && !(Number.isFinite(replyTimeoutMs) && replyTimeoutMs > 0)) {
       throw new RangeError(
-        `client option replyTimeoutMs is ${replyTimeoutMs}: it must be a positive number of ms (default 2000)`,
+        `client option replyTimeoutMs is ${replyTimeoutMs}: it must be a positive number of ms (default ${DEFAULT_REPLY_TIMEOUT_MS})`,
       );
     }
     const { maxInFlight } = options;
@@ -128,13 +148,14 @@ export class ChorusClient {
     this.random = new Random(seed ^ 0x5bd1e995);
     const machine = clientConnectionMachine.provide({
       actions: {
-        dial: (_, params) => this.dial(params.endpoint, params.resumeSessionId),
+        dial: (_, params) => this.dial(params.endpoint, params.resumeSessionId, params.resumeToken),
         closeSocket: () => this.dropConnection(),
         answerChallenge: (_, params) => this.answerChallenge(params.challenge),
         sendKeepalive: (_, params) => {
           if (params.sessionId !== null) this.request({ type: 'KEEPALIVE', sessionId: params.sessionId });
         },
         resendUnacknowledged: () => this.onOpen(),
+        abandonSession: (_, params) => this.abandonSession(params.sessionId, params.detail),
         sendClose: (_, params) => {
           if (params.sessionId !== null) this.request({ type: 'CLOSE', sessionId: params.sessionId });
         },
@@ -147,10 +168,8 @@ export class ChorusClient {
         seed,
         now: performance.now(),
         maxAttempts: options.maxAttempts ?? 0,
-        // A new leader is ready ~0.75 s after a leader dies (default timeouts): retry at most every
-        // 200 ms so the client finds it soon after (measured by `npx chorus bench failover`).
-        backoffBaseMs: options.backoffBaseMs ?? 20,
-        backoffMaxMs: options.backoffMaxMs ?? 200,
+        backoffBaseMs: options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS,
+        backoffMaxMs: options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS,
         ...(options.keepaliveIntervalMs === undefined
           ? {}
           : { keepaliveIntervalMs: options.keepaliveIntervalMs }),
@@ -205,6 +224,16 @@ export class ChorusClient {
    */
   send(payload: Uint8Array, { timeoutMs }: { timeoutMs?: number } = {}): Promise<Uint8Array> {
     if (this.closedError) return Promise.reject(this.closedError);
+    const maxBytes = maxCommandBytes({
+      maxFrameBytes: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    });
+    if (payload.length > maxBytes) {
+      return Promise.reject(
+        new RangeError(
+          `command is ${payload.length} bytes, more than the ${maxBytes} one command may carry (the cluster's maxFrameBytes sets it): split it`,
+        ),
+      );
+    }
     const correlationId = this.nextCorrelationId++;
     const limit = timeoutMs ?? this.options.commandTimeoutMs ?? 10_000;
     return new Promise<Uint8Array>((resolve, reject) => {
@@ -259,27 +288,60 @@ export class ChorusClient {
   private tick(): void {
     const now = performance.now();
     this.event({ type: 'TICK', now });
-    if (this.isConnectionSilent(now)) {
-      // Drop it as if it had been lost: the machine looks for the leader, and on OK everything unanswered
-      // is sent again (the service answers a command it already applied with its original reply).
+    const silence = this.silenceWhileAwaiting(now);
+    const limit = this.options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
+    if (silence >= limit) {
+      // Drop it as if it had been lost: the machine tries the other members, and on OK everything
+      // unanswered is sent again (the service answers a command it already applied with its original reply).
       this.dropConnection();
       this.event({ type: 'CONNECTION_LOST', now });
+    } else if (silence >= limit / 2 && now - this.probedAt >= limit / 2) {
+      // Ask the member for a sign of life: a live one answers a KEEPALIVE at once, commits or not.
+      const sessionId = this.sessionId;
+      if (sessionId !== null && this.request({ type: 'KEEPALIVE', sessionId })) this.probedAt = now;
     }
     this.pump();
   }
 
-  /** True when a command has waited replyTimeoutMs on this connection and the member sent nothing since. */
-  private isConnectionSilent(now: number): boolean {
-    if (this.state !== 'CONNECTED' || !this.connection) return false;
-    const limit = this.options.replyTimeoutMs ?? 2000;
-    if (now - this.lastHeardAt < limit) return false;
+  /**
+   * How long the current connection has brought nothing while a command sent on it awaits its reply
+   * (0 when none awaits): the time since the later of the last frame and the oldest such command.
+   */
+  private silenceWhileAwaiting(now: number): number {
+    if (this.state !== 'CONNECTED' || !this.connection) return 0;
+    let oldestSentAt = Number.POSITIVE_INFINITY;
     for (const command of this.pending.values()) {
-      if (command.sent && now - command.sentAt >= limit) return true;
+      if (command.sent && command.sentAt < oldestSentAt) oldestSentAt = command.sentAt;
     }
-    return false;
+    if (oldestSentAt === Number.POSITIVE_INFINITY) return 0;
+    return now - Math.max(this.lastHeardAt, oldestSentAt);
   }
 
-  private async dial(endpoint: string, resumeSessionId: number | null): Promise<void> {
+  /**
+   * The session could not be resumed (it closed, timed out, or is not ours): a command sent on it may
+   * have been applied before it ended, and can no longer be asked about, so it is rejected as of unknown
+   * outcome — never resent under the new session, which could apply it a second time. A command never
+   * sent (`sentAt` still 0) cannot have been applied: it stays queued for the new session.
+   */
+  private abandonSession(sessionId: number, detail: string): void {
+    for (const [correlationId, command] of this.pending) {
+      if (command.sentAt === 0) continue;
+      this.pending.delete(correlationId);
+      clearTimeout(command.timer);
+      command.reject(
+        new OutcomeUnknownError(
+          `command ${correlationId} was sent on session ${sessionId}, which could not be resumed (${detail}): ` +
+            'it may or may not have been applied; read the state back before sending it again',
+        ),
+      );
+    }
+  }
+
+  private async dial(
+    endpoint: string,
+    resumeSessionId: number | null,
+    resumeToken: Uint8Array | null,
+  ): Promise<void> {
     this.dropConnection();
     const generation = ++this.generation;
     const at = endpoint.lastIndexOf(':');
@@ -288,7 +350,7 @@ export class ChorusClient {
     let connection: FramedConnection;
     try {
       connection = await dial(host, port, {
-        maxFrameBytes: this.options.maxFrameBytes ?? 4 * 1024 * 1024,
+        maxFrameBytes: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
         name: `member at ${endpoint}`,
         timeoutMs: 1000,
       });
@@ -318,6 +380,7 @@ export class ChorusClient {
       credentials: typeof credentials === 'string' ? Buffer.from(credentials) : credentials,
       protocolVersion: SESSION_PROTOCOL_VERSION,
       resumeSessionId,
+      ...(resumeToken ? { resumeToken } : {}),
     });
   }
 
@@ -362,6 +425,8 @@ export class ChorusClient {
     switch (kind) {
       case ClientKind.SESSION_EVENT: {
         const event = body as SessionEventToClient;
+        // The answer to a KEEPALIVE only shows the member is alive (`lastHeardAt`, in the frame listener).
+        if (event.code === 'KEEPALIVE') return;
         this.event({ ...event, type: event.code, now } as ClientConnectionEvent);
         return;
       }

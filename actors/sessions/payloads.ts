@@ -9,9 +9,13 @@
 import { Packr } from 'msgpackr';
 import type { CloseReasonName, ProtocolVersion } from '../../machines/client-session.ts';
 import { CloseReason, closeReasonName } from '../../machines/client-session.ts';
+import { RESUME_TOKEN_BYTES } from './resume-tokens.ts';
 
-/** Version of the payload layout; bump on an incompatible change and keep decoding old ones. */
-export const SESSION_PAYLOAD_VERSION = 1;
+/**
+ * Version of the payload layout; bump on an incompatible change and keep decoding old ones. 2: SESSION_OPEN
+ * carries the hash of the session's resume token (a version-1 session cannot be resumed).
+ */
+export const SESSION_PAYLOAD_VERSION = 2;
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
@@ -25,6 +29,8 @@ export interface SessionOpenPayload {
   readonly clientVersion: ProtocolVersion;
   /** The member that led when the session was opened (for the inspector and diagnostics). */
   readonly openedBy: number;
+  /** SHA-256 of the token that proves ownership on resume (resume-tokens.ts); null in version 1. */
+  readonly resumeTokenHash: Uint8Array | null;
 }
 
 export interface SessionClosePayload {
@@ -45,7 +51,7 @@ const decodeMap = (what: string, payload: Uint8Array): Fields => {
     throw new SessionPayloadError(`${what} payload must be a msgpack map, got ${typeof value}`);
   }
   const fields = value as Fields;
-  if (fields.v !== SESSION_PAYLOAD_VERSION) {
+  if (fields.v !== 1 && fields.v !== SESSION_PAYLOAD_VERSION) {
     throw new SessionPayloadError(
       `${what} payload version ${String(fields.v)} is not supported (this build reads ${SESSION_PAYLOAD_VERSION}): ` +
         'run a member version that wrote this log',
@@ -68,6 +74,7 @@ export const encodeSessionOpen = (payload: SessionOpenPayload): Uint8Array =>
     principal: payload.principal,
     clientVersion: [payload.clientVersion.major, payload.clientVersion.minor],
     openedBy: payload.openedBy,
+    resumeTokenHash: payload.resumeTokenHash,
   });
 
 export const decodeSessionOpen = (payload: Uint8Array): SessionOpenPayload => {
@@ -80,10 +87,17 @@ export const decodeSessionOpen = (payload: Uint8Array): SessionOpenPayload => {
   if (!Array.isArray(version) || version.length !== 2 || !version.every(Number.isSafeInteger)) {
     throw new SessionPayloadError(`${what} payload field 'clientVersion' must be [major, minor]`);
   }
+  const hash = fields.resumeTokenHash;
+  if (fields.v !== 1 && !(hash instanceof Uint8Array && hash.length === RESUME_TOKEN_BYTES)) {
+    throw new SessionPayloadError(
+      `${what} payload field 'resumeTokenHash' must be ${RESUME_TOKEN_BYTES} bytes`,
+    );
+  }
   return {
     principal: fields.principal,
     clientVersion: { major: version[0], minor: version[1] },
     openedBy: integer(what, fields, 'openedBy'),
+    resumeTokenHash: fields.v === 1 ? null : new Uint8Array(hash as Uint8Array),
   };
 };
 

@@ -8,6 +8,9 @@ import type { SessionInput } from './session-manager.ts';
 /** Largest credentials blob a client may send with CONNECT. */
 export const MAX_CREDENTIALS_BYTES = 4096;
 
+/** Largest resume token accepted (tokens are RESUME_TOKEN_BYTES; anything longer is refused at the edge). */
+const MAX_RESUME_TOKEN_BYTES = 64;
+
 const bytes = z.instanceof(Uint8Array);
 const sessionId = z.int().nonnegative();
 
@@ -20,6 +23,13 @@ export const clientRequestSchema = z.discriminatedUnion('type', [
     protocolVersion: z.object({ major: z.int().nonnegative(), minor: z.int().nonnegative() }),
     /** A client back after a failover resumes its session (C1). */
     resumeSessionId: sessionId.nullable().optional(),
+    /** The session's resume token from its OK: the proof that the client owns the session. */
+    resumeToken: bytes
+      .refine((value) => value.length <= MAX_RESUME_TOKEN_BYTES, {
+        message: `resumeToken must be at most ${MAX_RESUME_TOKEN_BYTES} bytes`,
+      })
+      .nullable()
+      .optional(),
   }),
   z.object({ type: z.literal('CHALLENGE_RESPONSE'), response: bytes }),
   z.object({ type: z.literal('KEEPALIVE'), sessionId }),

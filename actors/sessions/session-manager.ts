@@ -34,12 +34,14 @@ import type {
 import {
   clientSessionMachine,
   isSessionIdle,
+  NO_LEADER,
   SESSION_PROTOCOL_VERSION,
 } from '../../machines/client-session.ts';
 import type { LogEntry } from '../../machines/log-entry.ts';
 import { EntryKind } from '../../machines/log-entry.ts';
-import type { Authenticator } from './authenticators.ts';
+import type { Authenticator, NonceSource } from './authenticators.ts';
 import { decodeSessionClose, decodeSessionOpen, encodeSessionClose, encodeSessionOpen } from './payloads.ts';
+import { hashResumeToken, isResumeTokenValid, RESUME_TOKEN_BYTES } from './resume-tokens.ts';
 
 /** One session's running statechart; `value` and `context` read its current snapshot. */
 class SessionChart {
@@ -54,11 +56,24 @@ class SessionChart {
   }
 }
 
-/** A session event sent to a client (Aeron's EventCode, plus the challenge and close notices). */
+/**
+ * A session event sent to a client (Aeron's EventCode, plus the challenge and close notices). OK for a
+ * new session carries its resume token (the only time the token leaves the leader); NO_LEADER says this
+ * member knows of no leader; RESUME_REFUSED that the session asked for cannot be resumed; KEEPALIVE
+ * answers the client's, so a client awaiting replies can tell a live member from a frozen one.
+ */
 export type SessionEventToClient =
-  | { readonly code: 'OK'; readonly sessionId: number; readonly leaderId: number }
+  | {
+      readonly code: 'OK';
+      readonly sessionId: number;
+      readonly leaderId: number;
+      readonly resumeToken?: Uint8Array;
+    }
   | { readonly code: 'ERROR'; readonly detail: string; readonly retryable: boolean }
   | { readonly code: 'REDIRECT'; readonly leaderId: number; readonly endpoint: string }
+  | { readonly code: 'NO_LEADER'; readonly detail: string }
+  | { readonly code: 'RESUME_REFUSED'; readonly sessionId: number; readonly detail: string }
+  | { readonly code: 'KEEPALIVE'; readonly sessionId: number }
   | { readonly code: 'AUTHENTICATION_REJECTED'; readonly detail: string }
   | { readonly code: 'CHALLENGE'; readonly challenge: Uint8Array }
   | { readonly code: 'CLOSED'; readonly sessionId: number; readonly reason: CloseReasonName };
@@ -99,6 +114,8 @@ export type SessionInput =
       readonly protocolVersion: ProtocolVersion;
       /** A client back after a failover takes over its open session (C1) instead of opening one. */
       readonly resumeSessionId?: number | null;
+      /** The session's resume token, issued in its OK: the proof that the client owns it. */
+      readonly resumeToken?: Uint8Array | null;
     }
   | {
       readonly type: 'CHALLENGE_RESPONSE';
@@ -156,9 +173,12 @@ export interface SessionManagerOptions {
   readonly maxConnections?: number;
   /** The session protocol this member speaks. Default: SESSION_PROTOCOL_VERSION. */
   readonly protocolVersion?: ProtocolVersion;
+  /** Where resume tokens come from (leader only): unpredictable bytes, the OS's CSPRNG on a member. */
+  readonly resumeTokens: NonceSource;
 }
 
-export const SESSION_SNAPSHOT_VERSION = 1;
+/** 2: records carry the resume token's hash. Version 1 is still read (its sessions cannot be resumed). */
+export const SESSION_SNAPSHOT_VERSION = 2;
 
 /** One committed session, as stored in a snapshot (plain, msgpack-able data). */
 export interface SessionRecord {
@@ -168,6 +188,8 @@ export interface SessionRecord {
   /** Cluster time (the SESSION_OPEN entry's timestamp). */
   readonly openedAt: number;
   readonly openedBy: number;
+  /** SHA-256 of the session's resume token (from its SESSION_OPEN entry); null: not resumable. */
+  readonly resumeTokenHash: Uint8Array | null;
 }
 
 export interface SessionManagerSnapshot {
@@ -196,6 +218,8 @@ interface PendingSession {
   chart: SessionChart;
   readonly credentials: Uint8Array;
   challenge: Uint8Array | null;
+  /** Drawn when the open entry is appended; sent in OK once it commits, then forgotten. */
+  resumeToken: Uint8Array | null;
 }
 
 interface Connection {
@@ -262,14 +286,17 @@ export class SessionManager {
 
   /** Rebuild the committed session table from a snapshot. The member starts with no leader known. */
   static fromSnapshot(snapshot: SessionManagerSnapshot, options: SessionManagerOptions): SessionManager {
-    if (snapshot.version !== SESSION_SNAPSHOT_VERSION) {
+    if (snapshot.version !== 1 && snapshot.version !== SESSION_SNAPSHOT_VERSION) {
       throw new Error(
         `session snapshot version ${snapshot.version} is not supported (this build reads ` +
           `${SESSION_SNAPSHOT_VERSION}): restore with the member version that took it, or an older snapshot`,
       );
     }
     const manager = new SessionManager(options);
-    for (const record of snapshot.sessions) manager.addCommitted({ ...record }, 0, null, []);
+    for (const record of snapshot.sessions) {
+      const hash = record.resumeTokenHash;
+      manager.addCommitted({ ...record, resumeTokenHash: hash ? new Uint8Array(hash) : null }, 0, null, []);
+    }
     return manager;
   }
 
@@ -327,7 +354,10 @@ export class SessionManager {
         break;
       case 'KEEPALIVE': {
         const session = this.attachedSession(input.connectionId, input.sessionId, effects);
-        if (session) session.activityAt = input.now;
+        if (!session) break;
+        session.activityAt = input.now;
+        const event = { code: 'KEEPALIVE', sessionId: input.sessionId } as const;
+        effects.push({ type: 'SEND', connectionId: input.connectionId, event });
         break;
       }
       case 'SESSION_MESSAGE': {
@@ -447,8 +477,7 @@ export class SessionManager {
         leader: this.leader,
         activeSessions: this.activeSessions,
         maxSessions: this.options.maxSessions,
-        resumable:
-          input.resumeSessionId != null && this.sessions.get(input.resumeSessionId)?.chart.value === 'OPEN',
+        ...this.resumeCheck(input.resumeSessionId ?? null, input.resumeToken),
       },
       effects,
     );
@@ -456,7 +485,12 @@ export class SessionManager {
       this.finishRefused(connectionId, chart, now);
       return;
     }
-    const pending: PendingSession = { chart, credentials: input.credentials, challenge: null };
+    const pending: PendingSession = {
+      chart,
+      credentials: input.credentials,
+      challenge: null,
+      resumeToken: null,
+    };
     this.pending.set(connectionId, pending);
     const decision = this.options.authenticator.onConnect(input.credentials);
     if (decision.kind === 'CHALLENGE') pending.challenge = decision.challenge;
@@ -500,6 +534,16 @@ export class SessionManager {
         ? this.acceptedEvent(pending, decision.principal, now)
         : { type: 'AUTH_REJECTED', now, detail: decision.reason };
     this.advancePending(connectionId, pending, event, effects);
+  }
+
+  /** Whether a session may be resumed here: it is open, and the token proves the client owns it. */
+  private resumeCheck(
+    sessionId: number | null,
+    token: Uint8Array | null | undefined,
+  ): { resumable: boolean; resumeProven: boolean } {
+    const live = sessionId === null ? undefined : this.sessions.get(sessionId);
+    if (live?.chart.value !== 'OPEN') return { resumable: false, resumeProven: false };
+    return { resumable: true, resumeProven: isResumeTokenValid(token, live.record.resumeTokenHash) };
   }
 
   /**
@@ -646,11 +690,7 @@ export class SessionManager {
     const event: SessionEventToClient =
       leader.kind === 'OTHER'
         ? { code: 'REDIRECT', leaderId: leader.leaderId, endpoint: leader.endpoint }
-        : {
-            code: 'ERROR',
-            retryable: true,
-            detail: 'this member stepped down and no leader is known yet: retry after a short backoff',
-          };
+        : NO_LEADER;
     for (const [connectionId, pending] of this.pending) this.forgetPending(connectionId, pending, now);
     this.appendedOpens.clear();
     for (const session of this.sessions.values()) {
@@ -682,6 +722,7 @@ export class SessionManager {
         clientVersion: [open.clientVersion.major, open.clientVersion.minor],
         openedAt: entry.timestamp,
         openedBy: open.openedBy,
+        resumeTokenHash: open.resumeTokenHash,
       };
       const connectionId = this.appendedOpens.get(entry.index);
       this.appendedOpens.delete(entry.index);
@@ -718,13 +759,15 @@ export class SessionManager {
     };
     let chart: SessionChart;
     if (connectionId !== null && pending && pending.chart.context.sessionId === record.id) {
-      this.pending.delete(connectionId);
       (this.connections.get(connectionId) as Connection).sessionId = record.id;
       chart = pending.chart;
+      // Still pending while it steps, so the OK can carry the resume token; then forgotten.
+      this.step(chart, committedOpen, effects);
+      this.pending.delete(connectionId);
     } else {
       chart = this.newChart();
+      this.step(chart, committedOpen, effects);
     }
-    this.step(chart, committedOpen, effects);
     this.sessions.set(record.id, { record, chart, activityAt: now });
   }
 
@@ -788,7 +831,11 @@ export class SessionManager {
           });
         }
         return;
-      case 'requestOpenAppend':
+      case 'requestOpenAppend': {
+        // The token stays with the pending session (this member only); the log gets its hash.
+        const resumeToken = this.options.resumeTokens(RESUME_TOKEN_BYTES);
+        const pending = connectionId === null ? undefined : this.pending.get(connectionId);
+        if (pending) pending.resumeToken = resumeToken;
         effects.push({
           type: 'APPEND',
           kind: EntryKind.SESSION_OPEN,
@@ -796,16 +843,26 @@ export class SessionManager {
             principal: context.principal ?? '',
             clientVersion: context.clientVersion ?? this.options.protocolVersion,
             openedBy: this.options.memberId,
+            resumeTokenHash: hashResumeToken(resumeToken),
           }),
           ...(connectionId === null ? {} : { connectionId }),
         });
         return;
+      }
       case 'notifyOpened':
         if (connectionId !== null && sessionId !== null) {
+          // A new session's OK carries its token; a resumed session's client already holds it.
+          const resumeToken =
+            event.type === 'OPEN_COMMITTED' ? this.pending.get(connectionId)?.resumeToken : undefined;
           effects.push({
             type: 'SEND',
             connectionId,
-            event: { code: 'OK', sessionId, leaderId: this.options.memberId },
+            event: {
+              code: 'OK',
+              sessionId,
+              leaderId: this.options.memberId,
+              ...(resumeToken ? { resumeToken } : {}),
+            },
           });
         }
         return;

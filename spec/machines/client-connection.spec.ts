@@ -1,12 +1,17 @@
 import { expect } from 'chai';
 import type { SnapshotFrom } from 'xstate';
 import { createActor, initialTransition, transition } from 'xstate';
-import type { ClientConnectionEvent, ClientConnectionInput } from '../../machines/client-connection.ts';
+import type {
+  ClientConnectionEvent,
+  ClientConnectionInput,
+  ClientConnectionState,
+} from '../../machines/client-connection.ts';
 import {
   backoffDelay,
   CLIENT_CONNECTION_STATES,
   clientConnectionMachine,
   initialConnectionContext,
+  seededOrder,
 } from '../../machines/client-connection.ts';
 import { seedRandom } from '../../machines/random.ts';
 import { exploreCoverage, shortestPaths } from '../support/model-coverage.ts';
@@ -15,6 +20,7 @@ type Snapshot = SnapshotFrom<typeof clientConnectionMachine>;
 
 const input: ClientConnectionInput = {
   endpoints: ['m0:9010', 'm1:9010', 'm2:9010'],
+  // Seed 42 happens to keep the given order (m0, m1, m2), which keeps the expectations readable.
   seed: 42,
   now: 0,
   maxRedirects: 1,
@@ -28,6 +34,8 @@ const eventsFor = (snapshot: Snapshot): ClientConnectionEvent[] => {
   return [
     { type: 'OK', now: base, sessionId: 7, leaderId: 1 },
     { type: 'REDIRECT', now: base, leaderId: 1, endpoint: 'm1:9010' },
+    { type: 'NO_LEADER', now: base, detail: 'no leader known' },
+    { type: 'RESUME_REFUSED', now: base, sessionId: 7, detail: 'session 7 is not open' },
     { type: 'ERROR', now: base, detail: 'session limit reached', retryable: true },
     { type: 'ERROR', now: base, detail: 'incompatible version', retryable: false },
     { type: 'AUTHENTICATION_REJECTED', now: base, detail: 'bad token' },
@@ -64,6 +72,150 @@ const run = (events: ClientConnectionEvent[], from?: Snapshot) => {
   return { snapshot, actions, types: actions.map((action) => action.type) };
 };
 
+// ---------------------------------------------------------------------------------------------------
+// The specification, written independently of the machine: for each state (qualified by what its
+// guards can see) and each event, the next state and where the next dial goes. Pairs not listed must
+// leave the state unchanged and be refused by `can()`.
+//   SAME   the same member again (it answered, but not now)
+//   NAMED  the member the event names (the leader)
+//   NEXT   another member than the one just tried
+//   LEAVE  another member, and the one just tried is skipped by the rotation (it failed as the leader)
+// ---------------------------------------------------------------------------------------------------
+
+type Where = 'SAME' | 'NAMED' | 'NEXT' | 'LEAVE';
+type Next = readonly [ClientConnectionState, Where?];
+
+const CONNECTING: Record<string, Next> = {
+  OK: ['CONNECTED'],
+  'REDIRECT(redirects left)': ['CONNECTING', 'NAMED'],
+  'REDIRECT(no redirects left)': ['AWAITING_NEW_LEADER', 'NEXT'],
+  NO_LEADER: ['AWAITING_NEW_LEADER', 'NEXT'],
+  RESUME_REFUSED: ['CONNECTING', 'SAME'],
+  'ERROR(retryable)': ['BACKING_OFF', 'SAME'],
+  'ERROR(fatal)': ['CLOSED'],
+  AUTHENTICATION_REJECTED: ['CLOSED'],
+  CHALLENGE: ['CONNECTING', 'SAME'],
+  CONNECTION_LOST: ['AWAITING_NEW_LEADER', 'LEAVE'],
+  'TICK(late)': ['AWAITING_NEW_LEADER', 'LEAVE'],
+  CLOSE: ['CLOSED'],
+};
+
+const waiting = (givingUp: boolean): Record<string, Next> => ({
+  'TICK(late)': givingUp ? ['CLOSED'] : ['CONNECTING', 'SAME'],
+  NEW_LEADER: ['CONNECTING', 'NAMED'],
+  CLOSE: ['CLOSED'],
+});
+
+const SPEC: Record<string, Record<string, Next>> = {
+  'CONNECTING/redirects left': {
+    ...CONNECTING,
+    REDIRECT: CONNECTING['REDIRECT(redirects left)'],
+  },
+  'CONNECTING/no redirects left': {
+    ...CONNECTING,
+    REDIRECT: CONNECTING['REDIRECT(no redirects left)'],
+  },
+  CONNECTED: {
+    'TICK(late)': ['CONNECTED'],
+    MESSAGE_SENT: ['CONNECTED'],
+    REDIRECT: ['CONNECTING', 'NAMED'],
+    NEW_LEADER: ['CONNECTING', 'NAMED'],
+    CONNECTION_LOST: ['AWAITING_NEW_LEADER', 'LEAVE'],
+    NO_LEADER: ['AWAITING_NEW_LEADER', 'LEAVE'],
+    'ERROR(retryable)': ['AWAITING_NEW_LEADER', 'LEAVE'],
+    'ERROR(fatal)': ['CLOSED'],
+    CLOSED: ['CLOSED'],
+    CLOSE: ['CLOSING'],
+  },
+  AWAITING_NEW_LEADER: waiting(false),
+  'AWAITING_NEW_LEADER/giving up': waiting(true),
+  BACKING_OFF: waiting(false),
+  'BACKING_OFF/giving up': waiting(true),
+  CLOSING: { CLOSED: ['CLOSED'], CONNECTION_LOST: ['CLOSED'], 'TICK(late)': ['CLOSED'] },
+  CLOSED: {},
+};
+
+const specKey = (snapshot: Snapshot): string => {
+  const { value, context } = snapshot;
+  if (value === 'CONNECTING') {
+    return `CONNECTING/${context.redirects < context.maxRedirects ? 'redirects left' : 'no redirects left'}`;
+  }
+  if (value === 'AWAITING_NEW_LEADER' || value === 'BACKING_OFF') {
+    return context.maxAttempts > 0 && context.attempt >= context.maxAttempts ? `${value}/giving up` : value;
+  }
+  return value;
+};
+
+/** Events at times chosen by hand: "early" is before any deadline of the state, "late" after all. */
+const specEvents = (snapshot: Snapshot): [string, ClientConnectionEvent][] => {
+  const { context } = snapshot;
+  // The latest time the context knows of; a pending retry is still 1 ms away.
+  const now = Math.max(context.connectStartedAt, context.lastSentAt, context.retryAt - 1);
+  return [
+    ['OK', { type: 'OK', now, sessionId: 7, leaderId: 1, resumeToken: new Uint8Array(32) }],
+    ['REDIRECT', { type: 'REDIRECT', now, leaderId: 2, endpoint: 'm2:9010' }],
+    ['NO_LEADER', { type: 'NO_LEADER', now, detail: 'no leader known' }],
+    ['RESUME_REFUSED', { type: 'RESUME_REFUSED', now, sessionId: 7, detail: 'session 7 is not open' }],
+    ['ERROR(retryable)', { type: 'ERROR', now, detail: 'session limit', retryable: true }],
+    ['ERROR(fatal)', { type: 'ERROR', now, detail: 'incompatible version', retryable: false }],
+    ['AUTHENTICATION_REJECTED', { type: 'AUTHENTICATION_REJECTED', now, detail: 'bad token' }],
+    ['CHALLENGE', { type: 'CHALLENGE', now, challenge: new Uint8Array([9]) }],
+    ['CLOSED', { type: 'CLOSED', now, reason: 'TIMEOUT' }],
+    ['NEW_LEADER', { type: 'NEW_LEADER', now, leaderId: 2, endpoint: 'm2:9010' }],
+    ['CONNECTION_LOST', { type: 'CONNECTION_LOST', now }],
+    ['MESSAGE_SENT', { type: 'MESSAGE_SENT', now }],
+    ['TICK(early)', { type: 'TICK', now }],
+    ['TICK(late)', { type: 'TICK', now: now + 100_000 }],
+    ['CLOSE', { type: 'CLOSE', now }],
+  ];
+};
+
+/** Where the transition sends the client, judged from the contexts before and after (all that fit). */
+const whereTo = (before: Snapshot, after: Snapshot, event: ClientConnectionEvent): Where[] => {
+  const { target, avoid } = after.context;
+  const fits: Where[] = [];
+  if ((event.type === 'REDIRECT' || event.type === 'NEW_LEADER') && target === event.endpoint)
+    fits.push('NAMED');
+  if (target === before.context.target) fits.push('SAME');
+  else {
+    // Moving on never lands on a member the rotation skips.
+    if (target !== avoid && avoid === before.context.avoid) fits.push('NEXT');
+    if (target !== avoid && avoid === before.context.target) fits.push('LEAVE');
+  }
+  return fits;
+};
+
+describe('client-connection machine against its specification table', () => {
+  const explore = {
+    input,
+    events: (snapshot: Snapshot) => specEvents(snapshot).map(([, event]) => event),
+    serializeState: (snapshot: Snapshot) =>
+      JSON.stringify([specKey(snapshot), snapshot.context.target, snapshot.context.avoid]),
+  };
+  const vertices = shortestPaths(clientConnectionMachine, explore).map((path) => path.state);
+
+  it('reaches every state, qualified by what its guards see', () => {
+    expect([...new Set(vertices.map(specKey))].sort()).to.deep.equal(Object.keys(SPEC).sort());
+  });
+
+  it('takes exactly the specified transition, to the specified member, for every (state, event) pair', () => {
+    let checked = 0;
+    for (const vertex of vertices) {
+      const expected = SPEC[specKey(vertex)];
+      for (const [label, event] of specEvents(vertex)) {
+        const specified = expected[label] ?? expected[label.replace(/\(.*\)$/, '')];
+        const [next] = transition(clientConnectionMachine, vertex, event);
+        const where = `${specKey(vertex)} --${label}-->`;
+        expect(next.value, where).to.equal(specified?.[0] ?? vertex.value);
+        expect(vertex.can(event), `can(${label}) in ${specKey(vertex)}`).to.equal(specified !== undefined);
+        if (specified?.[1]) expect(whereTo(vertex, next, event), `${where} goes to`).to.include(specified[1]);
+        checked++;
+      }
+    }
+    expect(checked).to.be.greaterThan(Object.keys(SPEC).length * 10);
+  });
+});
+
 describe('client-connection machine', () => {
   it('generated paths reach every state and every transition (model-based)', () => {
     const coverage = exploreCoverage(clientConnectionMachine, explore);
@@ -91,14 +243,15 @@ describe('client-connection machine', () => {
     expect(snapshot.value).to.equal('CONNECTING');
     expect(snapshot.context.target).to.equal('m2:9010');
     expect(actions).to.deep.equal([
-      { type: 'dial', params: { endpoint: 'm0:9010', resumeSessionId: null } },
+      { type: 'dial', params: { endpoint: 'm0:9010', resumeSessionId: null, resumeToken: null } },
       { type: 'closeSocket', params: undefined },
-      { type: 'dial', params: { endpoint: 'm2:9010', resumeSessionId: null } },
+      { type: 'dial', params: { endpoint: 'm2:9010', resumeSessionId: null, resumeToken: null } },
     ]);
   });
 
   it('C1: a lost leader sends the client through AWAITING_NEW_LEADER to the next member, resuming, then resends', () => {
-    const connected = run([{ type: 'OK', now: 10, sessionId: 7, leaderId: 0 }]);
+    const token = new Uint8Array(32).fill(3);
+    const connected = run([{ type: 'OK', now: 10, sessionId: 7, leaderId: 0, resumeToken: token }]);
     expect(connected.types).to.deep.equal(['dial', 'resendUnacknowledged']);
     const lost = run([{ type: 'CONNECTION_LOST', now: 100 }], connected.snapshot);
     expect(lost.snapshot.value).to.equal('AWAITING_NEW_LEADER');
@@ -113,11 +266,12 @@ describe('client-connection machine', () => {
       ],
       lost.snapshot,
     );
+    // The resume presents the token the session was opened with (a resume OK carries none: it is kept).
     expect(retry.actions).to.deep.equal([
-      { type: 'dial', params: { endpoint: 'm1:9010', resumeSessionId: 7 } },
+      { type: 'dial', params: { endpoint: 'm1:9010', resumeSessionId: 7, resumeToken: token } },
       { type: 'resendUnacknowledged', params: { sessionId: 7 } },
     ]);
-    expect(retry.snapshot.context.attempt).to.equal(0);
+    expect(retry.snapshot.context).to.include({ attempt: 0, resumeToken: token, avoid: null });
   });
 
   it('R2/R5: a retryable refusal backs off with growing, seeded, jittered delays on the same member', () => {
@@ -182,6 +336,120 @@ describe('client-connection machine', () => {
     const closed = run([{ type: 'CLOSED', now: 5, reason: 'TIMEOUT' }], connected);
     expect(closed.snapshot.value).to.equal('CLOSED');
     expect(closed.actions.at(-1)).to.deep.equal({ type: 'notifyClosed', params: { reason: 'TIMEOUT' } });
+  });
+
+  it('tries the members in an order drawn from its seed: the same seed, the same order; seeds spread clients', () => {
+    const endpoints = ['a:1', 'b:1', 'c:1'];
+    const orders = new Set<string>();
+    for (let seed = 1; seed <= 40; seed++) {
+      const context = initialConnectionContext({ ...input, endpoints, seed });
+      expect(context.endpoints).to.deep.equal(seededOrder(endpoints, seedRandom(seed))[0]);
+      expect([...context.endpoints].sort()).to.deep.equal(endpoints);
+      expect(context.target).to.equal(context.endpoints[0]);
+      orders.add(context.endpoints.join(' '));
+    }
+    expect(orders.size, 'every order of three members is drawn by some seed').to.equal(6);
+    // Members that know of no leader send the client round all of them, in its order.
+    let { snapshot } = run(
+      [],
+      initialTransition(clientConnectionMachine, { ...input, seed: 3, maxAttempts: 0 })[0],
+    );
+    const dialled: string[] = [snapshot.context.target];
+    for (let i = 0; i < 6; i++) {
+      snapshot = run(
+        [{ type: 'NO_LEADER', now: snapshot.context.retryAt, detail: 'none' }],
+        snapshot,
+      ).snapshot;
+      const next = run([{ type: 'TICK', now: snapshot.context.retryAt }], snapshot);
+      snapshot = next.snapshot;
+      dialled.push((next.actions[0].params as { endpoint: string }).endpoint);
+    }
+    const order = [...snapshot.context.endpoints];
+    expect(dialled).to.deep.equal([...order, ...order, order[0]]);
+  });
+
+  it('issue 10: a leader that steps down with no successor known is left, and skipped while the others elect', () => {
+    // Redirected to m2, the leader; then m2 is cut off from its peers and steps down (NO_LEADER).
+    let { snapshot } = run(
+      [
+        { type: 'REDIRECT', now: 0, leaderId: 2, endpoint: 'm2:9010' },
+        { type: 'OK', now: 5, sessionId: 7, leaderId: 2 },
+        { type: 'NO_LEADER', now: 500, detail: 'this member knows of no leader' },
+      ],
+      initialTransition(clientConnectionMachine, { ...input, maxAttempts: 0 })[0],
+    );
+    expect(snapshot.value).to.equal('AWAITING_NEW_LEADER');
+    expect(snapshot.context.avoid).to.equal('m2:9010');
+    // The others are still electing: each answers NO_LEADER; the client goes round them, never to m2.
+    const dialled: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const next = run([{ type: 'TICK', now: snapshot.context.retryAt }], snapshot);
+      dialled.push((next.actions[0].params as { endpoint: string }).endpoint);
+      snapshot = run(
+        [{ type: 'NO_LEADER', now: next.snapshot.context.retryAt, detail: 'electing' }],
+        next.snapshot,
+      ).snapshot;
+    }
+    expect(dialled).to.deep.equal([
+      'm0:9010',
+      'm1:9010',
+      'm0:9010',
+      'm1:9010',
+      'm0:9010',
+      'm1:9010',
+      'm0:9010',
+      'm1:9010',
+    ]);
+    // Every try counted, so the backoff between them grows as usual.
+    expect(snapshot.context.attempt).to.equal(9);
+    // m1 has won: it says so, and the session is resumed there.
+    const found = run(
+      [
+        { type: 'TICK', now: snapshot.context.retryAt },
+        { type: 'OK', now: snapshot.context.retryAt + 1, sessionId: 7, leaderId: 1 },
+      ],
+      snapshot,
+    );
+    expect(found.snapshot.value).to.equal('CONNECTED');
+    expect(found.snapshot.context.avoid, 'forgotten once a leader answers').to.equal(null);
+    // A REDIRECT naming the member left before is followed: it may lead again after the partition heals.
+    const back = run(
+      [
+        { type: 'TICK', now: snapshot.context.retryAt },
+        { type: 'REDIRECT', now: snapshot.context.retryAt + 1, leaderId: 2, endpoint: 'm2:9010' },
+      ],
+      snapshot,
+    );
+    expect(back.actions.at(-1)).to.deep.include({
+      type: 'dial',
+      params: { endpoint: 'm2:9010', resumeSessionId: 7, resumeToken: null },
+    });
+  });
+
+  it('issue 11: a refused resume abandons the session (its sent commands have an unknown outcome) and opens a new one', () => {
+    const token = new Uint8Array(32).fill(1);
+    const connected = run([{ type: 'OK', now: 0, sessionId: 7, leaderId: 0, resumeToken: token }]).snapshot;
+    const lost = run([{ type: 'CONNECTION_LOST', now: 10 }], connected).snapshot;
+    const resuming = run([{ type: 'TICK', now: lost.context.retryAt }], lost).snapshot;
+    const refused = run(
+      [{ type: 'RESUME_REFUSED', now: 100, sessionId: 7, detail: 'session 7 is not open (timed out)' }],
+      resuming,
+    );
+    expect(refused.snapshot.value).to.equal('CONNECTING');
+    expect(refused.actions).to.deep.equal([
+      { type: 'closeSocket', params: undefined },
+      { type: 'abandonSession', params: { sessionId: 7, detail: 'session 7 is not open (timed out)' } },
+      {
+        type: 'dial',
+        params: { endpoint: resuming.context.target, resumeSessionId: null, resumeToken: null },
+      },
+    ]);
+    const reopened = run(
+      [{ type: 'OK', now: 120, sessionId: 9, leaderId: 1, resumeToken: new Uint8Array(32) }],
+      refused.snapshot,
+    );
+    expect(reopened.snapshot.context).to.include({ sessionId: 9 });
+    expect(reopened.types).to.deep.equal(['resendUnacknowledged']);
   });
 
   it('refuses bad options with a message naming the option', () => {

@@ -24,6 +24,7 @@ const validate = (
   leader: Extract<ClientSessionEvent, { type: 'VALIDATE' }>['leader'],
   activeSessions = 0,
   resumable = false,
+  resumeProven = resumable,
 ): ClientSessionEvent => ({
   type: 'VALIDATE',
   now: 0,
@@ -32,6 +33,7 @@ const validate = (
   activeSessions,
   maxSessions: 2,
   resumable,
+  resumeProven,
 });
 
 /** A small event alphabet that reaches every state and guard branch. */
@@ -41,6 +43,7 @@ const EVENTS: ClientSessionEvent[] = [
   { type: 'CONNECT_REQUEST', now: 0, connectionId: 1, clientVersion: v1, resumeSessionId: 3 },
   validate({ kind: 'SELF' }),
   validate({ kind: 'SELF' }, 2, true),
+  validate({ kind: 'SELF' }, 2, true, false),
   validate({ kind: 'SELF' }, 2),
   validate({ kind: 'OTHER', leaderId: 2, endpoint: 'm2:9010' }),
   validate({ kind: 'UNKNOWN' }),
@@ -160,6 +163,7 @@ describe('client-session machine', () => {
         activeSessions: 0,
         maxSessions: 1,
         resumable: false,
+        resumeProven: false,
       },
     );
     expect(refusal?.code).to.equal('ERROR');
@@ -234,8 +238,29 @@ describe('client-session machine', () => {
     expect(resumed.actions).to.deep.equal(['notifyOpened']);
     const gone = run([resume, validate({ kind: 'SELF' }, 0, false)]);
     expect(gone.snapshot.value).to.equal('INVALID');
-    expect(gone.snapshot.context.refusal).to.deep.include({ code: 'ERROR', retryable: false });
+    expect(gone.snapshot.context.refusal).to.deep.include({ code: 'RESUME_REFUSED', sessionId: 3 });
     expect(JSON.stringify(gone.snapshot.context.refusal)).to.contain('session 3 is not open');
+    expect(gone.actions).to.deep.equal(['notifyRefused']);
+  });
+
+  it('a resume without the proof of ownership is refused before authentication, naming why', () => {
+    const { snapshot, actions } = run([
+      { type: 'CONNECT_REQUEST', now: 0, connectionId: 4, clientVersion: v1, resumeSessionId: 3 },
+      validate({ kind: 'SELF' }, 0, true, false),
+    ]);
+    expect(snapshot.value).to.equal('INVALID');
+    expect(snapshot.context.refusal).to.deep.include({ code: 'RESUME_REFUSED', sessionId: 3 });
+    expect(JSON.stringify(snapshot.context.refusal)).to.contain('resume token does not match');
+    expect(actions).to.deep.equal(['notifyRefused']);
+  });
+
+  it('a member that knows of no leader says so (NO_LEADER), so the client tries another member', () => {
+    const { snapshot } = run([
+      { type: 'CONNECT_REQUEST', now: 0, connectionId: 1, clientVersion: v1 },
+      validate({ kind: 'UNKNOWN' }),
+    ]);
+    expect(snapshot.value).to.equal('INVALID');
+    expect(snapshot.context.refusal?.code).to.equal('NO_LEADER');
   });
 
   it('a close lost with the leadership returns the session to OPEN', () => {

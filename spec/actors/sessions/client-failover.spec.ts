@@ -5,7 +5,11 @@ import { expect } from 'chai';
 import type { SnapshotFrom } from 'xstate';
 import { initialTransition, transition } from 'xstate';
 import { encodeSessionMessage } from '../../../actors/consensus/session-message.ts';
-import { allowAllAuthenticator, textBytes } from '../../../actors/sessions/authenticators.ts';
+import {
+  allowAllAuthenticator,
+  seededNonceSource,
+  textBytes,
+} from '../../../actors/sessions/authenticators.ts';
 import type { SessionEffect } from '../../../actors/sessions/session-manager.ts';
 import { SessionManager } from '../../../actors/sessions/session-manager.ts';
 import type { ClientConnectionEvent } from '../../../machines/client-connection.ts';
@@ -16,6 +20,15 @@ import { EntryKind } from '../../../machines/log-entry.ts';
 
 const endpointOf = (memberId: number): string => `m${memberId}:9010`;
 
+/** The client, with the backoff the client library uses (runtime/client.ts: 20 ms to 200 ms). */
+const CLIENT_INPUT = {
+  endpoints: [endpointOf(1), endpointOf(0), endpointOf(2)],
+  seed: 7,
+  now: 0,
+  backoffBaseMs: 20,
+  backoffMaxMs: 200,
+};
+
 class Cluster {
   readonly members = [0, 1, 2].map(
     (memberId) =>
@@ -24,6 +37,7 @@ class Cluster {
         maxSessions: 10,
         sessionTimeoutMs: 10_000,
         authenticator: allowAllAuthenticator(),
+        resumeTokens: seededNonceSource(memberId),
       }),
   );
   readonly alive = new Set([0, 1, 2]);
@@ -33,15 +47,13 @@ class Cluster {
   socket: { connectionId: number; memberId: number } | null = null;
   nextConnectionId = 1;
   readonly clientActions: string[] = [];
+  /** The member of every dial, in order. */
+  readonly dialled: number[] = [];
   now = 0;
 
   constructor() {
     this.elect(0);
-    const [snapshot, actions] = initialTransition(clientConnectionMachine, {
-      endpoints: [endpointOf(1), endpointOf(0), endpointOf(2)],
-      seed: 7,
-      now: 0,
-    });
+    const [snapshot, actions] = initialTransition(clientConnectionMachine, CLIENT_INPUT);
     this.client = snapshot;
     this.runClientActions(actions);
   }
@@ -121,11 +133,13 @@ class Cluster {
       if (action.type === 'closeSocket') {
         this.socket = null;
       } else if (action.type === 'dial') {
-        const { endpoint, resumeSessionId } = action.params as {
+        const { endpoint, resumeSessionId, resumeToken } = action.params as {
           endpoint: string;
           resumeSessionId: number | null;
+          resumeToken: Uint8Array | null;
         };
         const memberId = Number(endpoint.slice(1, endpoint.indexOf(':')));
+        this.dialled.push(memberId);
         if (!this.alive.has(memberId)) {
           this.toClient({ type: 'CONNECTION_LOST', now: this.now });
           continue;
@@ -143,6 +157,7 @@ class Cluster {
             credentials: textBytes('trader-7'),
             protocolVersion: SESSION_PROTOCOL_VERSION,
             resumeSessionId,
+            resumeToken,
           }),
         );
       }
@@ -193,11 +208,55 @@ describe('client connection against session managers', () => {
     ]);
     expect(cluster.members[1].list()[0]).to.include({ id: sessionId, state: 'OPEN' });
     expect(cluster.members[1].list()[0].connectionId).to.equal(cluster.socket?.connectionId);
-    // Follower → redirect → leader; then the dead leader, the next member's redirect, the new leader.
+    // Follower → redirect → leader; then, the dead leader skipped, the member after it in the client's
+    // seeded order (m2, m0, m1 for seed 7), which is the new leader.
+    expect(cluster.client.context.endpoints).to.deep.equal([endpointOf(2), endpointOf(0), endpointOf(1)]);
     expect(cluster.clientActions).to.deep.equal([
       ...['dial', 'closeSocket', 'dial', 'resendUnacknowledged'],
-      ...['dial', 'dial', 'closeSocket', 'dial', 'resendUnacknowledged'],
+      ...['dial', 'resendUnacknowledged'],
     ]);
+  });
+
+  it('issue 10: a leader cut off from its peers steps down — its client leaves it and finds the new leader, never retrying the isolated one', () => {
+    const cluster = new Cluster();
+    const sessionId = cluster.client.context.sessionId as number;
+    const dialsBefore = cluster.dialled.length;
+    // Member 0 loses its quorum and steps down; it still answers clients, but knows of no leader. The
+    // other two have not elected yet either.
+    cluster.now = 500;
+    for (const memberId of [0, 1, 2]) {
+      cluster.apply(
+        memberId,
+        cluster.members[memberId].handle({
+          type: 'ROLE_CHANGED',
+          now: cluster.now,
+          leader: { kind: 'UNKNOWN' },
+        }),
+      );
+    }
+    expect(cluster.client.value).to.equal('AWAITING_NEW_LEADER');
+    cluster.runUntilConnected(400);
+    expect(cluster.client.value, 'no leader anywhere yet').to.not.equal('CONNECTED');
+    // Member 1 wins among the two that can still talk; member 0 stays cut off, without a leader.
+    for (const memberId of [1, 2]) {
+      const leader =
+        memberId === 1
+          ? ({ kind: 'SELF' } as const)
+          : ({ kind: 'OTHER', leaderId: 1, endpoint: endpointOf(1) } as const);
+      cluster.apply(
+        memberId,
+        cluster.members[memberId].handle({ type: 'ROLE_CHANGED', now: cluster.now, leader }),
+      );
+    }
+    const electedAt = cluster.now;
+    cluster.runUntilConnected(5_000);
+    expect(cluster.client.value).to.equal('CONNECTED');
+    expect(cluster.client.context).to.include({ sessionId, leaderId: 1 });
+    const tries = cluster.dialled.slice(dialsBefore);
+    expect(tries, 'the isolated former leader is never tried again').to.not.include(0);
+    expect(new Set(tries)).to.deep.equal(new Set([1, 2]));
+    // Found within one backoff ceiling (and one 10 ms step of simulated time) of the election.
+    expect(cluster.now - electedAt).to.be.at.most(CLIENT_INPUT.backoffMaxMs + 10);
   });
 
   it('C5: a session whose client never returns is closed by the new leader with TIMEOUT, on every member', () => {

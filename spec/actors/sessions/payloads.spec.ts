@@ -9,8 +9,16 @@ import {
 
 describe('session entry payloads', () => {
   it('SESSION_OPEN and SESSION_CLOSE round-trip', () => {
-    const open = { principal: 'alice', clientVersion: { major: 1, minor: 3 }, openedBy: 2 };
+    const open = {
+      principal: 'alice',
+      clientVersion: { major: 1, minor: 3 },
+      openedBy: 2,
+      resumeTokenHash: new Uint8Array(32).fill(7),
+    };
     expect(decodeSessionOpen(encodeSessionOpen(open))).to.deep.equal(open);
+    // A version-1 entry (written before resume tokens) still decodes: its session cannot be resumed.
+    const v1 = pack({ v: 1, principal: 'bob', clientVersion: [1, 0], openedBy: 0 });
+    expect(decodeSessionOpen(v1)).to.deep.include({ principal: 'bob', resumeTokenHash: null });
     for (const reason of ['CLIENT_ACTION', 'SERVICE_ACTION', 'TIMEOUT'] as const) {
       expect(decodeSessionClose(encodeSessionClose({ sessionId: 9, reason }))).to.deep.equal({
         sessionId: 9,
@@ -33,7 +41,12 @@ describe('session entry payloads', () => {
     expect(() =>
       decodeSessionOpen(pack({ v: 1, principal: 5, clientVersion: [1, 0], openedBy: 0 })),
     ).to.throw(/SESSION_OPEN payload field 'principal'/);
-    expect(() => decodeSessionOpen(pack({ v: 2 }))).to.throw(/version 2 is not supported/);
+    expect(() => decodeSessionOpen(pack({ v: 3 }))).to.throw(/version 3 is not supported/);
+    expect(() =>
+      decodeSessionOpen(
+        pack({ v: 2, principal: 'a', clientVersion: [1, 0], openedBy: 0, resumeTokenHash: 'x' }),
+      ),
+    ).to.throw(/'resumeTokenHash' must be 32 bytes/);
     expect(() => decodeSessionClose(pack([1, 2]))).to.throw(/must be a msgpack map/);
     expect(() => decodeSessionOpen(new Uint8Array([0x85, 0xa1]))).to.throw(
       /SESSION_OPEN payload is not valid msgpack/,

@@ -9,7 +9,8 @@ import {
   sharedTokenAuthenticator,
   textBytes,
 } from '../../../actors/sessions/authenticators.ts';
-import { decodeSessionClose } from '../../../actors/sessions/payloads.ts';
+import { decodeSessionClose, decodeSessionOpen } from '../../../actors/sessions/payloads.ts';
+import { hashResumeToken } from '../../../actors/sessions/resume-tokens.ts';
 import type {
   SessionEffect,
   SessionEventToClient,
@@ -32,6 +33,7 @@ const options = (overrides: Partial<SessionManagerOptions> = {}): SessionManager
   maxSessions: 2,
   sessionTimeoutMs: TIMEOUT,
   authenticator: sharedTokenAuthenticator({ token: TOKEN }),
+  resumeTokens: seededNonceSource(overrides.memberId ?? LEADER_ID),
   ...overrides,
 });
 
@@ -107,6 +109,14 @@ class TwoMembers {
     return this.sent.get(connectionId)?.at(-1);
   }
 
+  /** The resume token the leader issued in this connection's OK. */
+  tokenOf(connectionId: number): Uint8Array {
+    const ok = this.sent.get(connectionId)?.find((event) => event.code === 'OK');
+    if (ok?.code !== 'OK' || !ok.resumeToken)
+      throw new Error(`connection ${connectionId} got no resume token`);
+    return ok.resumeToken;
+  }
+
   sessionIdOf(connectionId: number): number {
     const event = this.last(connectionId);
     if (event?.code !== 'OK')
@@ -139,7 +149,13 @@ describe('session manager', () => {
     expect(effects.map((effect) => effect.type)).to.deep.equal(['APPEND']);
     expect(members.sent.get(10), 'no OK before commit').to.equal(undefined);
     members.commit(5);
-    expect(members.last(10)).to.deep.equal({ code: 'OK', sessionId: 1, leaderId: LEADER_ID });
+    expect(members.last(10)).to.deep.include({ code: 'OK', sessionId: 1, leaderId: LEADER_ID });
+    // The OK carries the session's resume token; the log (and so every member) holds only its hash.
+    const token = members.tokenOf(10);
+    expect(token).to.have.length(32);
+    const open = decodeSessionOpen(members.log[0].payload);
+    expect(open.resumeTokenHash).to.deep.equal(hashResumeToken(token));
+    expect(Buffer.from(members.log[0].payload).includes(Buffer.from(token))).to.equal(false);
     expect(
       members.follower.list().map(({ id, principal, state }) => ({ id, principal, state })),
     ).to.deep.equal([{ id: 1, principal: 'token-client', state: 'OPEN' }]);
@@ -178,7 +194,7 @@ describe('session manager', () => {
     expect(members.feed({ type: 'TICK', now: 2900 })[0]).to.include({ kind: EntryKind.SESSION_CLOSE });
   });
 
-  it('C6: follower answers REDIRECT naming the leader, or a retryable ERROR when none is known', () => {
+  it('C6: follower answers REDIRECT naming the leader, or NO_LEADER when none is known', () => {
     const follower = new SessionManager(options({ memberId: 2 }));
     const connect: SessionInput = {
       type: 'CONNECT',
@@ -189,11 +205,8 @@ describe('session manager', () => {
     };
     const noLeader = follower.handle(connect);
     expect(noLeader[0]).to.deep.include({ type: 'SEND', connectionId: 5 });
-    expect((noLeader[0] as Extract<SessionEffect, { type: 'SEND' }>).event).to.deep.include({
-      code: 'ERROR',
-      retryable: true,
-    });
-    expect(JSON.stringify(noLeader)).to.contain('no leader yet');
+    expect((noLeader[0] as Extract<SessionEffect, { type: 'SEND' }>).event.code).to.equal('NO_LEADER');
+    expect(JSON.stringify(noLeader)).to.contain('knows of no leader').and.contain('try another member');
     follower.handle({ type: 'ROLE_CHANGED', now: 0, leader: LEADER });
     expect(follower.handle({ ...connect, connectionId: 6 })).to.deep.equal([
       {
@@ -361,6 +374,7 @@ describe('session manager', () => {
     members.feed({ type: 'ROLE_CHANGED', now: 100, leader: { kind: 'UNKNOWN' } });
     const promoted = members.follower;
     promoted.handle({ type: 'ROLE_CHANGED', now: 200, leader: { kind: 'SELF' } });
+    const resumeToken = members.tokenOf(10);
     const resume = (connectionId: number, credentials: string, resumeSessionId: number, now: number) =>
       promoted.handle({
         type: 'CONNECT',
@@ -369,6 +383,7 @@ describe('session manager', () => {
         credentials: textBytes(credentials),
         protocolVersion: SESSION_PROTOCOL_VERSION,
         resumeSessionId,
+        resumeToken,
       });
     expect(resume(20, TOKEN, sessionId, 250)).to.deep.equal([
       { type: 'SEND', connectionId: 20, event: { code: 'OK', sessionId, leaderId: 2 } },
@@ -390,8 +405,107 @@ describe('session manager', () => {
     // An unknown or closed session cannot be resumed; the client is told to open a new one.
     const unknown = resume(22, TOKEN, 99, 290);
     expect(unknown[0]).to.deep.include({ type: 'SEND', connectionId: 22 });
+    expect((unknown[0] as Extract<SessionEffect, { type: 'SEND' }>).event).to.deep.include({
+      code: 'RESUME_REFUSED',
+      sessionId: 99,
+    });
     expect(JSON.stringify(unknown)).to.contain('session 99 is not open');
     expect(promoted.list()).to.have.length(1);
+  });
+
+  it('a session belongs to its owner: a resume without its token is refused, and the owner keeps its connection', () => {
+    const members = new TwoMembers({ authenticator: allowAllAuthenticator() });
+    members.connect(10, 0, 'alice');
+    const sessionId = members.sessionIdOf(10);
+    const token = members.tokenOf(10);
+    const hijack = (connectionId: number, resumeToken: Uint8Array | null, credentials = 'alice') =>
+      members.feed({
+        type: 'CONNECT',
+        now: 5,
+        connectionId,
+        credentials: textBytes(credentials),
+        protocolVersion: SESSION_PROTOCOL_VERSION,
+        resumeSessionId: sessionId,
+        resumeToken,
+      });
+    const forged = new Uint8Array(token);
+    forged[31] ^= 1;
+    for (const [connectionId, attempt] of [
+      [11, null],
+      [12, forged],
+      [13, token.subarray(0, 16)],
+      [14, hashResumeToken(token)],
+    ] as const) {
+      // Even with the owner's principal: only the token proves ownership.
+      const effects = hijack(connectionId, attempt);
+      expect(
+        effects.map((effect) => [effect.type, (effect as { connectionId?: number }).connectionId]),
+      ).to.deep.equal([
+        ['SEND', connectionId],
+        ['CLOSE_CONNECTION', connectionId],
+      ]);
+      const refusal = (effects[0] as Extract<SessionEffect, { type: 'SEND' }>).event;
+      expect(refusal).to.deep.include({ code: 'RESUME_REFUSED', sessionId });
+      expect(JSON.stringify(refusal)).to.contain('resume token does not match');
+    }
+    expect(members.leader.connectionOf(sessionId), 'the owner is still attached').to.equal(10);
+    expect(members.feed(message(10, sessionId, 6))[0], 'and still sends').to.include({ type: 'FORWARD' });
+    expect(members.closedConnections.has(10)).to.equal(false);
+    // With the token the owner (back on a new connection) resumes.
+    expect(hijack(15, token)[0]).to.deep.equal({
+      type: 'SEND',
+      connectionId: 15,
+      event: { code: 'OK', sessionId, leaderId: LEADER_ID },
+    });
+  });
+
+  it('a new leader after failover, or a member restored from a snapshot, verifies the token from the replicated hash', () => {
+    const members = new TwoMembers();
+    members.connect(10);
+    const sessionId = members.sessionIdOf(10);
+    const token = members.tokenOf(10);
+    const connect = (manager: SessionManager, connectionId: number, resumeToken: Uint8Array) =>
+      manager.handle({
+        type: 'CONNECT',
+        now: 300,
+        connectionId,
+        credentials: textBytes(TOKEN),
+        protocolVersion: SESSION_PROTOCOL_VERSION,
+        resumeSessionId: sessionId,
+        resumeToken,
+      })[0];
+    const restored = SessionManager.fromSnapshot(
+      unpack(pack(members.follower.toSnapshot())),
+      options({ memberId: 2 }),
+    );
+    for (const promoted of [members.follower, restored]) {
+      promoted.handle({ type: 'ROLE_CHANGED', now: 200, leader: { kind: 'SELF' } });
+      expect(connect(promoted, 20, new Uint8Array(32))).to.deep.include({ type: 'SEND', connectionId: 20 });
+      expect(JSON.stringify(connect(promoted, 21, new Uint8Array(32)))).to.contain('RESUME_REFUSED');
+      expect(connect(promoted, 22, token)).to.deep.equal({
+        type: 'SEND',
+        connectionId: 22,
+        event: { code: 'OK', sessionId, leaderId: 2 },
+      });
+    }
+    // A snapshot written before resume tokens (version 1) still loads; its sessions cannot be resumed.
+    const { resumeTokenHash: _, ...v1Record } = members.follower.toSnapshot().sessions[0];
+    const old = SessionManager.fromSnapshot(
+      { version: 1, sessions: [v1Record] } as never,
+      options({ memberId: 2 }),
+    );
+    old.handle({ type: 'ROLE_CHANGED', now: 200, leader: { kind: 'SELF' } });
+    expect(old.list()).to.have.length(1);
+    expect(JSON.stringify(connect(old, 23, token))).to.contain('RESUME_REFUSED');
+  });
+
+  it('a KEEPALIVE is answered, so a client awaiting replies can tell a live member from a frozen one', () => {
+    const members = new TwoMembers();
+    members.connect(10);
+    const sessionId = members.sessionIdOf(10);
+    expect(members.feed({ type: 'KEEPALIVE', now: 5, connectionId: 10, sessionId })).to.deep.equal([
+      { type: 'SEND', connectionId: 10, event: { code: 'KEEPALIVE', sessionId } },
+    ]);
   });
 
   it('C1: a session can only be resumed by its own principal', () => {
@@ -405,6 +519,8 @@ describe('session manager', () => {
       credentials: textBytes('mallory'),
       protocolVersion: SESSION_PROTOCOL_VERSION,
       resumeSessionId: sessionId,
+      // Even a stolen token does not let another principal in.
+      resumeToken: members.tokenOf(10),
     });
     expect(effects[0]).to.deep.include({ type: 'SEND', connectionId: 11 });
     expect(JSON.stringify(effects[0])).to.contain('AUTHENTICATION_REJECTED').and.contain('another principal');

@@ -130,7 +130,7 @@ describe('cluster processes: failover (N2, N5, C1, C2, C3, O3, O4)', function ()
     // The client resumes its session on the new leader and retries commands whose replies it lost.
     const second = await RawConnection.open(cluster.endpoint(next.id));
     raws.push(second);
-    second.connect(undefined, session);
+    second.connect(undefined, session, first.resumeToken);
     expect((await second.sessionEvent('OK for the resume')).body).to.deep.equal({
       code: 'OK',
       sessionId: session,
@@ -184,7 +184,7 @@ describe('cluster processes: failover (N2, N5, C1, C2, C3, O3, O4)', function ()
       freeze(cluster, leader, 'SIGSTOP');
       frozen.add(leader);
       const sentAt = performance.now();
-      // Nothing closes the connection: only the silence (replyTimeoutMs, 2 s by default) tells the client.
+      // Nothing closes the connection: only the silence (replyTimeoutMs, 750 ms by default, unanswered KEEPALIVE included) tells the client.
       await writeOnce(client, 'c3/silent/lost', 'x');
       const tookMs = performance.now() - sentAt;
       expect(client.leaderId, 'the leader the client found').to.not.equal(leader);

@@ -143,10 +143,9 @@ describe('cluster processes: sessions (C2, C5, C6, O4, R2)', function () {
       expect(await connection.closed(), 'the member closes the connection').to.include('TIMEOUT');
       // The session is gone for good: resuming it is refused, and says why.
       const again = await raw(leader);
-      again.connect(undefined, session);
+      again.connect(undefined, session, connection.resumeToken);
       const refusal = await again.sessionEvent('refusal to resume');
-      expect(refusal.body.code).to.equal('ERROR');
-      expect(refusal.body.retryable).to.equal(false);
+      expect(refusal.body.code).to.equal('RESUME_REFUSED');
       expect(refusal.body.detail).to.include(`session ${session} is not open`);
       // The client library is told too: its session is CLOSED, and sending fails saying why.
       await cluster.cluster.until(() => silent.state === 'CLOSED', 'the silent client to be told', 5000);

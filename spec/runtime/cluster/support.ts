@@ -168,6 +168,8 @@ export const expectAllPresent = async (
 export class Writers {
   readonly acknowledged = new Map<string, string>();
   readonly failures: string[] = [];
+  /** When each client's writes were acknowledged (performance clock), in order, per client. */
+  readonly acknowledgedAt: number[][];
   private stopped = false;
   private loops: Promise<void>[] = [];
 
@@ -175,7 +177,9 @@ export class Writers {
     readonly clients: readonly ChorusClient[],
     private readonly prefix: string,
     private readonly batch = 4,
-  ) {}
+  ) {
+    this.acknowledgedAt = clients.map(() => []);
+  }
 
   start(): this {
     this.loops = this.clients.map((client, i) => this.loop(client, i));
@@ -189,7 +193,10 @@ export class Writers {
         const key = `${this.prefix}/c${i}/${n++}`;
         const value = `v${n}`;
         return writeOnce(client, key, value).then(
-          () => void this.acknowledged.set(key, value),
+          () => {
+            this.acknowledged.set(key, value);
+            this.acknowledgedAt[i].push(performance.now());
+          },
           (error: Error) => void this.failures.push(`${key}: ${error.message}`),
         );
       });
@@ -206,6 +213,23 @@ export class Writers {
       timeoutMs,
     );
     expect(this.failures, 'writes that failed').to.deep.equal([]);
+  }
+
+  /**
+   * The longest time any one client went without an acknowledged write between `from` and its last
+   * acknowledgement (the availability a client observes), and which client it was.
+   */
+  longestGap(from: number): { ms: number; client: number } {
+    let longest = { ms: 0, client: -1 };
+    this.acknowledgedAt.forEach((times, client) => {
+      let previous = from;
+      for (const at of times) {
+        if (at < from) continue;
+        if (at - previous > longest.ms) longest = { ms: at - previous, client };
+        previous = at;
+      }
+    });
+    return longest;
   }
 
   /** Stop after the writes in flight are answered (or have failed). */
@@ -308,15 +332,30 @@ export class RawConnection {
     return this.closeReason;
   }
 
-  connect(protocolVersion = SESSION_PROTOCOL_VERSION, resumeSessionId: number | null = null): void {
-    this.request({ type: 'CONNECT', credentials: new Uint8Array(0), protocolVersion, resumeSessionId });
+  /** CONNECT; a resume presents the session's token (`resumeToken`, from its OK) unless told otherwise. */
+  connect(
+    protocolVersion = SESSION_PROTOCOL_VERSION,
+    resumeSessionId: number | null = null,
+    resumeToken: Uint8Array | null = null,
+  ): void {
+    this.request({
+      type: 'CONNECT',
+      credentials: new Uint8Array(0),
+      protocolVersion,
+      resumeSessionId,
+      ...(resumeToken ? { resumeToken } : {}),
+    });
   }
 
-  /** CONNECT and wait for OK; the session id. */
+  /** The token from the last OK that carried one: the proof needed to resume that session. */
+  resumeToken: Uint8Array | null = null;
+
+  /** CONNECT and wait for OK; the session id (its token is kept in `resumeToken`). */
   async openSession(): Promise<number> {
     this.connect();
     const event = await this.sessionEvent('OK for CONNECT');
     expect(event.body.code, JSON.stringify(event.body)).to.equal('OK');
+    this.resumeToken = new Uint8Array(event.body.resumeToken);
     return event.body.sessionId as number;
   }
 
