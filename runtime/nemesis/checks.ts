@@ -166,6 +166,8 @@ export interface ExactlyOnceSummary {
   /** Acknowledged commands found in the replayed log (the rest were applied before its snapshot). */
   readonly verifiedInLog: number;
   readonly replayedFrom: number;
+  /** Commands with more than one copy in the replayed log (client resends that reached it): de-duplicated. */
+  readonly resent: number;
 }
 
 /** Acknowledged commands against the replay that starts earliest. */
@@ -209,7 +211,11 @@ export const checkExactlyOnce = (
         detail: `command ${key(record.sessionId, record.correlationId)} ${JSON.stringify(record.input)}: the client got ${describeReply(record)} but the log's application answers ${JSON.stringify(unpack(found[0]))}`,
       });
   }
-  return { violations, summary: { acknowledged, verifiedInLog: verified, replayedFrom: replay.from } };
+  const resent = [...applied.values()].filter((list) => list.length > 1).length;
+  return {
+    violations,
+    summary: { acknowledged, verifiedInLog: verified, replayedFrom: replay.from, resent },
+  };
 };
 
 const describeReply = (record: CommandRecord): string =>

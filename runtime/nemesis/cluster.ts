@@ -111,6 +111,11 @@ export class NemesisCluster {
     return this.local.views[id].running;
   }
 
+  /** Running, not paused, its election settled: it answers the cluster tool. */
+  ready(id: number): boolean {
+    return this.running(id) && !this.paused.has(id) && this.settled[id];
+  }
+
   leader(): number | null {
     const leader = this.local.leader();
     return leader !== null && !this.paused.has(leader) ? leader : null;

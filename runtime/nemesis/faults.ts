@@ -12,6 +12,7 @@ export const FAULT_KINDS = [
   'asymmetric-cut',
   'split',
   'flap',
+  'lose-replies',
   'kill-leader',
   'kill-follower',
   'kill-two',
@@ -27,6 +28,8 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 /** Faults grouped as the failure catalogue names them (the specs run one family each). */
 export const FAULT_FAMILIES: Record<string, readonly FaultKind[]> = {
   partition: ['isolate-leader', 'isolate-follower', 'asymmetric-cut', 'split'],
+  /** The leader's replies to clients dropped: commands commit, clients resend them (C2, C3). */
+  resend: ['lose-replies'],
   flap: ['flap'],
   crash: ['kill-leader', 'kill-follower', 'kill-all'],
   minority: ['kill-two', 'kill-leader'],
@@ -62,6 +65,7 @@ const DURATIONS: Record<FaultKind, readonly [number, number]> = {
   'asymmetric-cut': [1500, 3500],
   split: [1000, 2500],
   flap: [2000, 4000],
+  'lose-replies': [2500, 4000],
   'kill-leader': [300, 2000],
   'kill-follower': [300, 2500],
   'kill-two': [500, 2500],
@@ -189,6 +193,16 @@ export const runStep = async (
         record.note += ` (${toggles} toggles)`;
         break;
       }
+      case 'lose-replies': {
+        set(
+          [leader],
+          `member ${leader}'s packets to the clients dropped (their commands still arrive and commit)`,
+        );
+        cluster.links.mute([leader]);
+        await sleep(step.durationMs);
+        cluster.links.heal();
+        break;
+      }
       case 'kill-leader':
       case 'kill-follower':
       case 'kill-two':
@@ -234,7 +248,9 @@ export const runStep = async (
         break;
       }
       case 'snapshot': {
-        const target = random.int(0, cluster.size - 1);
+        const all = Array.from({ length: cluster.size }, (_, id) => id);
+        const ready = all.filter((id) => cluster.ready(id));
+        const target = ready.length > 0 ? random.pick(ready) : leader;
         set([target], `tool snapshot on member ${target}`);
         const result = (await cluster.tool(target, 'snapshot')) as { snapshotIndex?: number };
         record.note += ` (snapshot at ${result.snapshotIndex ?? '?'})`;

@@ -170,6 +170,8 @@ export const createNetwork = (members: number): void => {
  */
 export class Links {
   private readonly cut = new Set<string>();
+  /** Members whose packets to the clients are dropped (replies lost; requests still arrive). */
+  private readonly muted = new Set<number>();
 
   constructor(private readonly members: number) {}
 
@@ -185,7 +187,15 @@ export class Links {
     for (let id = 0; id < this.members; id++) this.apply(id);
   }
 
+  /** Drop what `ids` send to the clients (and nothing else), or stop dropping it with []. */
+  mute(ids: readonly number[]): void {
+    this.muted.clear();
+    for (const id of ids) this.muted.add(id);
+    for (let id = 0; id < this.members; id++) this.apply(id);
+  }
+
   heal(): void {
+    this.muted.clear();
     this.set([]);
   }
 
@@ -196,6 +206,7 @@ export class Links {
       if (to === id) lines.push(`add rule inet chnem input ip saddr ${memberAddress(from)} drop`);
       if (from === id) lines.push(`add rule inet chnem output ip daddr ${memberAddress(to)} drop`);
     }
+    if (this.muted.has(id)) lines.push(`add rule inet chnem output ip daddr ${CLIENT_ADDRESS} drop`);
     nft(memberNamespace(id), lines.join('\n'));
   }
 }

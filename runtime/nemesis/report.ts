@@ -2,7 +2,7 @@
 // is what the clients saw: the longest stretch without a successful command, over the whole fault phase
 // and after each fault (until the next one starts).
 
-import type { Violation } from './checks.ts';
+import type { ExactlyOnceSummary, Violation } from './checks.ts';
 import type { MemberExit } from './cluster.ts';
 import type { FaultKind, FaultRecord, FaultStep } from './faults.ts';
 import { type CommandRecord, longestGap, type WorkloadName } from './workloads.ts';
@@ -77,7 +77,7 @@ export interface NemesisReport {
     readonly sessionErrors: readonly string[];
   };
   readonly availability: Availability;
-  readonly exactlyOnce: { acknowledged: number; verifiedInLog: number; replayedFrom: number } | null;
+  readonly exactlyOnce: ExactlyOnceSummary | null;
   readonly logs: readonly { id: number; firstIndex: number; lastIndex: number; snapshotIndex: number }[];
   /** Terms in which some member became leader. */
   readonly terms: number;
@@ -104,7 +104,7 @@ export const formatReport = (report: NemesisReport): string => {
   ];
   if (report.exactlyOnce)
     lines.push(
-      `  exactly once: ${report.exactlyOnce.verifiedInLog} of ${report.exactlyOnce.acknowledged} acknowledged commands found in the replayed log (from index ${report.exactlyOnce.replayedFrom})`,
+      `  exactly once: ${report.exactlyOnce.verifiedInLog} of ${report.exactlyOnce.acknowledged} acknowledged commands found in the replayed log (from index ${report.exactlyOnce.replayedFrom}); ${report.exactlyOnce.resent} with more than one copy there (resends)`,
     );
   lines.push(
     `  logs: ${report.logs.map((l) => `member ${l.id} ${l.firstIndex}..${l.lastIndex}${l.snapshotIndex ? ` (snapshot ${l.snapshotIndex})` : ''}`).join(', ')}`,

@@ -141,7 +141,7 @@ export const runNemesis = async (options: NemesisOptions): Promise<NemesisReport
         fail('recovers after the faults')(error);
       });
     if (healthy) {
-      await sleep(1000);
+      await sleep(500); // commands on the healed cluster, then stop
       await workload.stop();
       await finalRead(started, options.workload, finalReads, finalCounts).catch(fail('final reads'));
       await workload.close();

@@ -31,7 +31,7 @@ const run = async (
   const { operations: ops, availability: avail } = report;
   console.log(
     `      seed ${report.seed}: ${report.faults.length} faults (${report.faults.map((f) => f.kind).join(', ')}), ` +
-      `${ops.acknowledged}/${ops.sent} acknowledged, ${report.terms} terms, worst single-member gap ${avail.worstSingleMemberGapMs} ms, longest gap ${avail.longestGapMs} ms`,
+      `${ops.acknowledged}/${ops.sent} acknowledged, ${report.exactlyOnce?.resent ?? '?'} resent copies in the log, ${report.terms} terms, worst single-member gap ${avail.worstSingleMemberGapMs} ms, longest gap ${avail.longestGapMs} ms`,
   );
   expect(report.violations, formatReport(report)).to.deep.equal([]);
   const notApplied = report.faults.filter((f) => f.note.includes('not applied'));
@@ -55,15 +55,15 @@ describe('nemesis: real members in network namespaces under faults (short runs)'
   });
 
   it('P1, C1: the leader cut off from its peers (clients still reach it), and one-way cuts between it and a follower — it steps down, the majority elects, clients move on; linearizable, nothing acknowledged lost or applied twice', async () => {
-    const report = await run({ seed: 11, faults: ['isolate-leader', 'asymmetric-cut'], durationMs: 8_000 });
+    const report = await run({ seed: 11, faults: ['isolate-leader', 'asymmetric-cut'], durationMs: 6_500 });
     expect(report.terms, 'a new leader was elected in a new term').to.be.greaterThan(1);
   });
 
   it('P2, P3, P4: a follower cut off, a split with no majority, a flapping link — no conflicting commit, everything resumes when healed', async () => {
     const report = await run({
-      seed: 22,
+      seed: 23,
       faults: ['isolate-follower', 'split', 'flap'],
-      durationMs: 10_000,
+      durationMs: 8_000,
     });
     expect(kinds(report), 'the network faults in the schedule').to.include.all.keys(
       'isolate-follower',
@@ -72,8 +72,13 @@ describe('nemesis: real members in network namespaces under faults (short runs)'
     );
   });
 
-  it('R3: the leader frozen with SIGSTOP, then SIGCONT — followers elect, the old leader steps down; counters and order book exactly once', async () => {
-    const report = await run({ seed: 13, faults: ['pause-leader'], durationMs: 6_000, workload: 'actors' });
+  it("C2: the leader's replies to clients lost while their commands commit — clients resend, each resend is answered with the original reply and applied once", async () => {
+    const report = await run({ seed: 5, faults: ['lose-replies'], durationMs: 5_000 });
+    expect(report.exactlyOnce?.resent, 'commands with more than one copy in the log').to.be.greaterThan(0);
+  });
+
+  it('R3: the leader frozen with SIGSTOP, then SIGCONT — followers elect, the old leader steps down, no split brain', async () => {
+    const report = await run({ seed: 13, faults: ['pause-leader'], durationMs: 5_000 });
     expect(report.terms, 'a new leader was elected while the old one was frozen').to.be.greaterThan(1);
   });
 
@@ -81,7 +86,7 @@ describe('nemesis: real members in network namespaces under faults (short runs)'
     const report = await run({
       seed: 15,
       faults: ['kill-leader', 'kill-all'],
-      durationMs: 8_000,
+      durationMs: 7_000,
       snapshotEveryEntries: 300,
     });
     expect(kinds(report), 'both crash faults in the schedule').to.include.all.keys('kill-leader', 'kill-all');
@@ -99,7 +104,7 @@ describe('nemesis: real members in network namespaces under faults (short runs)'
     const report = await run({
       seed: 16,
       faults: ['suspend', 'transfer-leadership', 'snapshot'],
-      durationMs: 8_000,
+      durationMs: 6_500,
       workload: 'actors',
     });
     expect(kinds(report), 'the operator actions in the schedule').to.include.all.keys(
