@@ -5,11 +5,13 @@
 
 import { expect } from 'chai';
 import { pack } from 'msgpackr';
-import { formatMembersString } from '../../runtime/config.ts';
+import { encodeKvCommand } from '../../actors/services/kv.ts';
+import { formatMembersString, maxCommandBytes } from '../../runtime/config.ts';
 import { dial } from '../../runtime/transport.ts';
 import { PeerKind, toWire } from '../../runtime/wire/peer-frames.ts';
 import { newNonce } from '../../runtime/wire/peer-handshake.ts';
-import { connectClient, expectAllPresent, TestCluster, writeOnce } from '../runtime/cluster/support.ts';
+import { connectClient, expectAllPresent, kv, TestCluster, writeOnce } from '../runtime/cluster/support.ts';
+import { eventually } from '../support/ports.ts';
 import { clusterSecrets, expectNoForgedEntries, expectUndisturbed, reports, warnings } from './cluster.ts';
 import { dialAsPeer, sendConsensus } from './peers.ts';
 
@@ -152,6 +154,30 @@ describe('security: forged peer traffic against real members', function () {
       const closedWith = await closed;
       expect(closedWith, closedWith).to.include(reason);
     }
+    await expectUndisturbed(cluster, before);
+  });
+
+  it('the largest command the client edge admits (maxCommandBytes) replicates to every member in one APPEND: no election', async () => {
+    const before = await reports(cluster);
+    const limit = maxCommandBytes(cluster.cluster.config);
+    const overhead = encodeKvCommand({ op: 'put', key: 'big', value: 'x'.repeat(70_000) }).length - 70_000;
+    const command = { op: 'put', key: 'big', value: 'x'.repeat(limit - overhead) } as const;
+    expect(encodeKvCommand(command).length).to.equal(limit);
+    const client = await connectClient(cluster, { seed: 4241 });
+    try {
+      expect(await kv(client, command)).to.deep.equal({ ok: true });
+    } finally {
+      await client.close();
+    }
+    // Every member holds it: each one's log reaches the leader's last index.
+    const target = (await reports(cluster))[leader].lastIndex;
+    expect(target).to.be.above(before[leader].lastIndex);
+    await eventually(
+      async () => (await reports(cluster)).every((r) => r.lastIndex >= target),
+      'every member to hold the large command',
+      15_000,
+      50,
+    );
     await expectUndisturbed(cluster, before);
   });
 
