@@ -90,6 +90,7 @@ describe('nemesis: real members in network namespaces under faults (short runs)'
       snapshotEveryEntries: 300,
     });
     expect(kinds(report), 'both crash faults in the schedule').to.include.all.keys('kill-leader', 'kill-all');
+    expect(report.terms, 'a new leader after the kills').to.be.greaterThan(1);
     expect(
       report.logs.some((l) => l.snapshotIndex > 0),
       'members took snapshots',
