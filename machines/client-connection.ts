@@ -11,8 +11,9 @@
 // Which member is next: the client tries the endpoints in an order drawn from its seed (so clients
 // spread over the members), and a member it has just left because it failed as the leader (the
 // connection was lost or went silent, or the member stepped down) is skipped while another remains —
-// so a client never waits out a partition on an isolated or frozen former leader. A member that knows
-// of no leader says so (NO_LEADER) and the client moves on to the next one.
+// so a client never waits out a partition on an isolated or frozen former leader — and for one connect
+// timeout a REDIRECT back to it is taken as stale (the member that sent it has not noticed yet). A
+// member that knows of no leader says so (NO_LEADER) and the client moves on to the next one.
 //
 // Waits are exponential backoff with jitter drawn from a seeded generator kept in the context, so a
 // seed reproduces a client's whole retry schedule (and clients with different seeds spread out
@@ -55,6 +56,8 @@ export interface ClientConnectionContext {
   endpointIndex: number;
   /** A member that just failed as the leader: skipped by the rotation while another remains. */
   avoid: string | null;
+  /** Until then (one connect timeout after leaving it) a REDIRECT back to `avoid` is taken as stale. */
+  avoidUntil: number;
   leaderId: number | null;
   /** The session from the last OK; a reconnect asks to resume it (C1). */
   sessionId: number | null;
@@ -179,6 +182,7 @@ export const initialConnectionContext = (input: ClientConnectionInput): ClientCo
     target: endpoints[0],
     endpointIndex: 0,
     avoid: null,
+    avoidUntil: input.now,
     leaderId: null,
     sessionId: null,
     resumeToken: null,
@@ -227,6 +231,12 @@ export const clientConnectionMachine = setup({
   },
   guards: {
     canFollowRedirect: ({ context }) => context.redirects < context.maxRedirects,
+    /**
+     * A member that has not yet noticed the leader is gone (its heartbeat timeout runs a little behind the
+     * client's) names it still; dialling a frozen member would cost a whole connect timeout.
+     */
+    isStaleRedirect: ({ context, event }) =>
+      event.type === 'REDIRECT' && event.endpoint === context.avoid && event.now < context.avoidUntil,
     isRetryable: ({ event }) => event.type === 'ERROR' && event.retryable,
     isConnectOverdue: ({ context, event }) =>
       event.now - context.connectStartedAt >= context.connectTimeoutMs,
@@ -246,10 +256,7 @@ export const clientConnectionMachine = setup({
     answerChallenge: (_, _params: { challenge: Uint8Array }) => {},
     sendKeepalive: (_, _params: { sessionId: number | null }) => {},
     resendUnacknowledged: (_, _params: { sessionId: number | null }) => {},
-    /**
-     * The session could not be resumed: what was sent on it has an unknown outcome (it may have been
-     * applied before the session ended); what was never sent may go on the next session.
-     */
+    /** The session cannot be resumed: what was sent on it has an unknown outcome; the rest may go on. */
     abandonSession: (_, _params: { sessionId: number; detail: string }) => {},
     sendClose: (_, _params: { sessionId: number | null }) => {},
     notifyClosed: (_, _params: { reason: string | null }) => {},
@@ -269,7 +276,16 @@ export const clientConnectionMachine = setup({
     ),
     forgetSession: assign({ sessionId: null, resumeToken: null }),
     /** The member just tried failed as the leader: the rotation skips it while another remains. */
-    avoidTarget: assign({ avoid: ({ context }) => context.target }),
+    avoidTarget: assign({
+      avoid: ({ context }) => context.target,
+      avoidUntil: ({ context, event }) => event.now + context.connectTimeoutMs,
+    }),
+    recordStaleRedirect: assign({
+      lastError: ({ context, event }) =>
+        event.type === 'REDIRECT'
+          ? `${context.target} named ${event.endpoint} as the leader, which this client has just left: trying another member`
+          : context.lastError,
+    }),
     followLeader: assign(({ context, event }) =>
       event.type === 'REDIRECT' || event.type === 'NEW_LEADER'
         ? {
@@ -287,15 +303,7 @@ export const clientConnectionMachine = setup({
     retryOtherMember: assign(({ context, event }) => scheduleRetry(context, event.now, true)),
     retrySameMember: assign(({ context, event }) => scheduleRetry(context, event.now, false)),
     startAttempt: assign({ connectStartedAt: ({ event }) => event.now }),
-    recordError: assign({
-      lastError: ({ event }) =>
-        event.type === 'ERROR' ||
-        event.type === 'AUTHENTICATION_REJECTED' ||
-        event.type === 'NO_LEADER' ||
-        event.type === 'RESUME_REFUSED'
-          ? event.detail
-          : null,
-    }),
+    recordError: assign({ lastError: ({ event }) => ('detail' in event ? event.detail : null) }),
     recordConnectTimeout: assign({
       lastError: ({ context }) => `no answer from ${context.target} within ${context.connectTimeoutMs} ms`,
     }),
@@ -343,6 +351,11 @@ export const clientConnectionMachine = setup({
           actions: { type: 'answerChallenge', params: ({ event }) => ({ challenge: event.challenge }) },
         },
         REDIRECT: [
+          {
+            guard: 'isStaleRedirect',
+            target: 'AWAITING_NEW_LEADER',
+            actions: ['recordStaleRedirect', 'closeSocket', 'retryOtherMember'],
+          },
           {
             guard: 'canFollowRedirect',
             target: 'CONNECTING',

@@ -34,6 +34,8 @@ const eventsFor = (snapshot: Snapshot): ClientConnectionEvent[] => {
   return [
     { type: 'OK', now: base, sessionId: 7, leaderId: 1 },
     { type: 'REDIRECT', now: base, leaderId: 1, endpoint: 'm1:9010' },
+    // A REDIRECT back to the member just left (stale while the connect timeout has not passed).
+    { type: 'REDIRECT', now: base, leaderId: 0, endpoint: context.avoid ?? 'm0:9010' },
     { type: 'NO_LEADER', now: base, detail: 'no leader known' },
     { type: 'RESUME_REFUSED', now: base, sessionId: 7, detail: 'session 7 is not open' },
     { type: 'ERROR', now: base, detail: 'session limit reached', retryable: true },
@@ -57,6 +59,9 @@ const serializeState = (snapshot: Snapshot): string => {
     snapshot.value,
     context.redirects < context.maxRedirects,
     Math.min(context.attempt, context.maxAttempts),
+    // Whether a member was just left (a REDIRECT back to it would be stale).
+    context.avoid !== null &&
+      Math.max(context.retryAt, context.connectStartedAt, context.lastSentAt) < context.avoidUntil,
   ]);
 };
 
@@ -101,6 +106,7 @@ const CONNECTING: Record<string, Next> = {
 };
 
 const waiting = (givingUp: boolean): Record<string, Next> => ({
+  'TICK(due)': givingUp ? ['CLOSED'] : ['CONNECTING', 'SAME'],
   'TICK(late)': givingUp ? ['CLOSED'] : ['CONNECTING', 'SAME'],
   NEW_LEADER: ['CONNECTING', 'NAMED'],
   CLOSE: ['CLOSED'],
@@ -114,6 +120,11 @@ const SPEC: Record<string, Record<string, Next>> = {
   'CONNECTING/no redirects left': {
     ...CONNECTING,
     REDIRECT: CONNECTING['REDIRECT(no redirects left)'],
+  },
+  // The REDIRECT names the member the client left within the last connect timeout: a stale answer.
+  'CONNECTING/redirected back to the member just left': {
+    ...CONNECTING,
+    REDIRECT: ['AWAITING_NEW_LEADER', 'NEXT'],
   },
   CONNECTED: {
     'TICK(late)': ['CONNECTED'],
@@ -138,6 +149,9 @@ const SPEC: Record<string, Record<string, Next>> = {
 const specKey = (snapshot: Snapshot): string => {
   const { value, context } = snapshot;
   if (value === 'CONNECTING') {
+    if (context.avoid === REDIRECT_TARGET && specNow(snapshot) < context.avoidUntil) {
+      return 'CONNECTING/redirected back to the member just left';
+    }
     return `CONNECTING/${context.redirects < context.maxRedirects ? 'redirects left' : 'no redirects left'}`;
   }
   if (value === 'AWAITING_NEW_LEADER' || value === 'BACKING_OFF') {
@@ -146,14 +160,22 @@ const specKey = (snapshot: Snapshot): string => {
   return value;
 };
 
-/** Events at times chosen by hand: "early" is before any deadline of the state, "late" after all. */
+/** The member every REDIRECT and NEW_LEADER of the specification names. */
+const REDIRECT_TARGET = 'm2:9010';
+
+/** The latest time the context knows of; a pending retry is still 1 ms away. */
+const specNow = ({ context }: Snapshot): number =>
+  Math.max(context.connectStartedAt, context.lastSentAt, context.retryAt - 1);
+
+/**
+ * Events at times chosen by hand: "early" is before any deadline of the state, "due" when a pending retry
+ * falls due (and nothing else), "late" after every deadline.
+ */
 const specEvents = (snapshot: Snapshot): [string, ClientConnectionEvent][] => {
-  const { context } = snapshot;
-  // The latest time the context knows of; a pending retry is still 1 ms away.
-  const now = Math.max(context.connectStartedAt, context.lastSentAt, context.retryAt - 1);
+  const now = specNow(snapshot);
   return [
     ['OK', { type: 'OK', now, sessionId: 7, leaderId: 1, resumeToken: new Uint8Array(32) }],
-    ['REDIRECT', { type: 'REDIRECT', now, leaderId: 2, endpoint: 'm2:9010' }],
+    ['REDIRECT', { type: 'REDIRECT', now, leaderId: 2, endpoint: REDIRECT_TARGET }],
     ['NO_LEADER', { type: 'NO_LEADER', now, detail: 'no leader known' }],
     ['RESUME_REFUSED', { type: 'RESUME_REFUSED', now, sessionId: 7, detail: 'session 7 is not open' }],
     ['ERROR(retryable)', { type: 'ERROR', now, detail: 'session limit', retryable: true }],
@@ -161,10 +183,11 @@ const specEvents = (snapshot: Snapshot): [string, ClientConnectionEvent][] => {
     ['AUTHENTICATION_REJECTED', { type: 'AUTHENTICATION_REJECTED', now, detail: 'bad token' }],
     ['CHALLENGE', { type: 'CHALLENGE', now, challenge: new Uint8Array([9]) }],
     ['CLOSED', { type: 'CLOSED', now, reason: 'TIMEOUT' }],
-    ['NEW_LEADER', { type: 'NEW_LEADER', now, leaderId: 2, endpoint: 'm2:9010' }],
+    ['NEW_LEADER', { type: 'NEW_LEADER', now, leaderId: 2, endpoint: REDIRECT_TARGET }],
     ['CONNECTION_LOST', { type: 'CONNECTION_LOST', now }],
     ['MESSAGE_SENT', { type: 'MESSAGE_SENT', now }],
     ['TICK(early)', { type: 'TICK', now }],
+    ['TICK(due)', { type: 'TICK', now: now + 1 }],
     ['TICK(late)', { type: 'TICK', now: now + 100_000 }],
     ['CLOSE', { type: 'CLOSE', now }],
   ];

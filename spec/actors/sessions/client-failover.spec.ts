@@ -41,6 +41,8 @@ class Cluster {
       }),
   );
   readonly alive = new Set([0, 1, 2]);
+  /** Members stopped (SIGSTOP): a connection to one opens, and nothing ever answers. */
+  readonly frozen = new Set<number>();
   readonly log: LogEntry[] = [];
   /** What the client library would do: its current socket, and what it has seen. */
   client: SnapshotFrom<typeof clientConnectionMachine>;
@@ -146,6 +148,7 @@ class Cluster {
         }
         const connectionId = this.nextConnectionId++;
         this.socket = { connectionId, memberId };
+        if (this.frozen.has(memberId)) continue;
         const member = this.members[memberId];
         this.apply(memberId, member.handle({ type: 'CONNECTION_OPENED', now: this.now, connectionId }));
         this.apply(
@@ -256,6 +259,38 @@ describe('client connection against session managers', () => {
     expect(tries, 'the isolated former leader is never tried again').to.not.include(0);
     expect(new Set(tries)).to.deep.equal(new Set([1, 2]));
     // Found within one backoff ceiling (and one 10 ms step of simulated time) of the election.
+    expect(cluster.now - electedAt).to.be.at.most(CLIENT_INPUT.backoffMaxMs + 10);
+  });
+
+  it('issue 10: a frozen leader — members that have not noticed yet still name it, and the client does not go back to it', () => {
+    const cluster = new Cluster();
+    const sessionId = cluster.client.context.sessionId as number;
+    const dialsBefore = cluster.dialled.length;
+    // The leader stops. The library finds the connection silent and drops it; the followers' heartbeat
+    // timeout has not run out yet, so they still name member 0 as the leader.
+    cluster.now = 100;
+    cluster.frozen.add(0);
+    cluster.socket = null;
+    cluster.toClient({ type: 'CONNECTION_LOST', now: cluster.now });
+    cluster.runUntilConnected(300);
+    expect(cluster.client.value).to.not.equal('CONNECTED');
+    expect(cluster.dialled.slice(dialsBefore), 'redirects to the frozen member not followed').to.not.include(0);
+    expect(cluster.client.context.lastError).to.include('which this client has just left');
+    // Then they notice, and elect member 1.
+    for (const memberId of [1, 2]) {
+      const leader =
+        memberId === 1
+          ? ({ kind: 'SELF' } as const)
+          : ({ kind: 'OTHER', leaderId: 1, endpoint: endpointOf(1) } as const);
+      cluster.apply(
+        memberId,
+        cluster.members[memberId].handle({ type: 'ROLE_CHANGED', now: cluster.now, leader }),
+      );
+    }
+    const electedAt = cluster.now;
+    cluster.runUntilConnected(5_000);
+    expect(cluster.client.context).to.include({ sessionId, leaderId: 1 });
+    expect(cluster.dialled.slice(dialsBefore), 'the frozen member is never dialled').to.not.include(0);
     expect(cluster.now - electedAt).to.be.at.most(CLIENT_INPUT.backoffMaxMs + 10);
   });
 
