@@ -274,7 +274,9 @@ describe('client connection against session managers', () => {
     cluster.toClient({ type: 'CONNECTION_LOST', now: cluster.now });
     cluster.runUntilConnected(300);
     expect(cluster.client.value).to.not.equal('CONNECTED');
-    expect(cluster.dialled.slice(dialsBefore), 'redirects to the frozen member not followed').to.not.include(0);
+    expect(cluster.dialled.slice(dialsBefore), 'redirects to the frozen member not followed').to.not.include(
+      0,
+    );
     expect(cluster.client.context.lastError).to.include('which this client has just left');
     // Then they notice, and elect member 1.
     for (const memberId of [1, 2]) {
