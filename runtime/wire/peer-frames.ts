@@ -70,6 +70,29 @@ const checkNotAhead = (type: string, body: Fields, field: string): string | null
     ? `${type}.${field} ${body[field]} is ahead of its term ${body.term}`
     : null;
 
+/** The fields of each consensus message kind: whole-number counts, booleans, and a log term not ahead of `term`. */
+interface Shape {
+  readonly counts: readonly string[];
+  readonly booleans?: readonly string[];
+  readonly notAhead?: string;
+}
+
+const SHAPES = new Map<string, Shape>([
+  ['CANVASS_POSITION', { counts: ['term', 'logTerm', 'logIndex'], booleans: ['reply'], notAhead: 'logTerm' }],
+  ['REQUEST_VOTE', { counts: ['term', 'logTerm', 'logIndex'], booleans: ['transfer'], notAhead: 'logTerm' }],
+  ['VOTE', { counts: ['term'], booleans: ['granted'] }],
+  [
+    'APPEND_RESPONSE',
+    { counts: ['term', 'matchIndex', 'rejectedIndex', 'hintIndex', 'hintTerm'], booleans: ['success'] },
+  ],
+  ['TIMEOUT_NOW', { counts: ['term'] }],
+  ['INSTALL_SNAPSHOT', { counts: ['term', 'index', 'snapshotTerm'], notAhead: 'snapshotTerm' }],
+  [
+    'APPEND',
+    { counts: ['term', 'prevIndex', 'prevTerm', 'commitIndex', 'leaderLastIndex'], notAhead: 'prevTerm' },
+  ],
+]);
+
 /** A consensus message from a peer, checked field by field and rebuilt from the checked fields; or why not. */
 export const parseConsensusMessage = (body: unknown, limits: PeerFrameLimits): PeerMessage | string => {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -77,80 +100,24 @@ export const parseConsensusMessage = (body: unknown, limits: PeerFrameLimits): P
   }
   const m = body as Fields;
   const type = m.type;
-  switch (type) {
-    case 'CANVASS_POSITION': {
-      const problem =
-        checkCounts(type, m, ['term', 'logTerm', 'logIndex']) ??
-        checkBooleans(type, m, ['reply']) ??
-        checkNotAhead(type, m, 'logTerm');
-      if (problem) return problem;
-      return {
-        type,
-        term: m.term as number,
-        logTerm: m.logTerm as number,
-        logIndex: m.logIndex as number,
-        reply: m.reply as boolean,
-      };
-    }
-    case 'REQUEST_VOTE': {
-      const problem =
-        checkCounts(type, m, ['term', 'logTerm', 'logIndex']) ??
-        checkBooleans(type, m, ['transfer']) ??
-        checkNotAhead(type, m, 'logTerm');
-      if (problem) return problem;
-      return {
-        type,
-        term: m.term as number,
-        logTerm: m.logTerm as number,
-        logIndex: m.logIndex as number,
-        transfer: m.transfer as boolean,
-      };
-    }
-    case 'VOTE': {
-      const problem = checkCounts(type, m, ['term']) ?? checkBooleans(type, m, ['granted']);
-      if (problem) return problem;
-      return { type, term: m.term as number, granted: m.granted as boolean };
-    }
-    case 'APPEND':
-      return parseAppend(m, limits);
-    case 'APPEND_RESPONSE': {
-      const problem =
-        checkCounts(type, m, ['term', 'matchIndex', 'rejectedIndex', 'hintIndex', 'hintTerm']) ??
-        checkBooleans(type, m, ['success']);
-      if (problem) return problem;
-      return {
-        type,
-        term: m.term as number,
-        success: m.success as boolean,
-        matchIndex: m.matchIndex as number,
-        rejectedIndex: m.rejectedIndex as number,
-        hintIndex: m.hintIndex as number,
-        hintTerm: m.hintTerm as number,
-      };
-    }
-    case 'INSTALL_SNAPSHOT': {
-      const problem =
-        checkCounts(type, m, ['term', 'index', 'snapshotTerm']) ??
-        checkNotAhead(type, m, 'snapshotTerm') ??
-        (m.index === 0 ? 'INSTALL_SNAPSHOT.index must be at least 1' : null) ??
-        checkSnapshotData(m.data);
-      if (problem) return problem;
-      return {
-        type,
-        term: m.term as number,
-        index: m.index as number,
-        snapshotTerm: m.snapshotTerm as number,
-        data: m.data as Uint8Array,
-      };
-    }
-    case 'TIMEOUT_NOW': {
-      const problem = checkCounts(type, m, ['term']);
-      if (problem) return problem;
-      return { type, term: m.term as number };
-    }
-    default:
-      return `unknown consensus message type ${describe(type)}`;
+  const shape = typeof type === 'string' ? SHAPES.get(type) : undefined;
+  if (shape === undefined) return `unknown consensus message type ${describe(type)}`;
+  const problem =
+    checkCounts(type as string, m, shape.counts) ??
+    checkBooleans(type as string, m, shape.booleans ?? []) ??
+    (shape.notAhead ? checkNotAhead(type as string, m, shape.notAhead) : null);
+  if (problem) return problem;
+  const checked: Fields = { type };
+  for (const field of shape.counts) checked[field] = m[field];
+  for (const field of shape.booleans ?? []) checked[field] = m[field];
+  if (type === 'APPEND') return parseAppend(m, checked, limits);
+  if (type === 'INSTALL_SNAPSHOT') {
+    const snapshotProblem =
+      (m.index === 0 ? 'INSTALL_SNAPSHOT.index must be at least 1' : null) ?? checkSnapshotData(m.data);
+    if (snapshotProblem) return snapshotProblem;
+    checked.data = m.data;
   }
+  return checked as unknown as PeerMessage;
 };
 
 /**
@@ -158,11 +125,7 @@ export const parseConsensusMessage = (body: unknown, limits: PeerFrameLimits): P
  * timestamp, kind, payload). Entries must follow prevIndex one by one, with terms that never go down, from
  * prevTerm up to the message's term, known kinds, and payloads within the limit.
  */
-const parseAppend = (m: Fields, limits: PeerFrameLimits): PeerMessage | string => {
-  const problem =
-    checkCounts('APPEND', m, ['term', 'prevIndex', 'prevTerm', 'commitIndex', 'leaderLastIndex']) ??
-    checkNotAhead('APPEND', m, 'prevTerm');
-  if (problem) return problem;
+const parseAppend = (m: Fields, checked: Fields, limits: PeerFrameLimits): PeerMessage | string => {
   const flat = m.entries;
   if (!Array.isArray(flat) || flat.length % APPEND_ENTRY_FIELDS !== 0) {
     return `APPEND.entries must be a flat array of ${APPEND_ENTRY_FIELDS} fields per entry (index, term, timestamp, kind, payload)`;
@@ -203,15 +166,8 @@ const parseAppend = (m: Fields, limits: PeerFrameLimits): PeerMessage | string =
     lastTerm = entryTerm;
     entries[i] = { index, term: entryTerm, timestamp, kind: kind as EntryKind, payload };
   }
-  return {
-    type: 'APPEND',
-    term,
-    prevIndex,
-    prevTerm: m.prevTerm as number,
-    entries,
-    commitIndex: m.commitIndex as number,
-    leaderLastIndex: m.leaderLastIndex as number,
-  };
+  checked.entries = entries;
+  return checked as unknown as PeerMessage;
 };
 
 /** A snapshot image is msgpack { module: bytes | null, service: bytes | null }, its module part msgpack too. */

@@ -1,10 +1,9 @@
 import { createConnection } from 'node:net';
 import { expect } from 'chai';
 import { encodeFrame, PROTOCOL_VERSION } from '../../runtime/codec.ts';
-import type { MemberConfig } from '../../runtime/config.ts';
 import { PeerKind, PeerNetwork } from '../../runtime/peer-network.ts';
 import { dial, type FramedConnection, TcpListener } from '../../runtime/transport.ts';
-import { peerOptions } from '../security/peers.ts';
+import { memberConfigs, peerOptions } from '../security/peers.ts';
 import { eventually, freePorts } from '../support/ports.ts';
 
 describe('TCP transport', () => {
@@ -15,15 +14,7 @@ describe('TCP transport', () => {
     await Promise.all(listeners.splice(0).map((l) => l.stop()));
   });
 
-  const cluster = async (size: number): Promise<MemberConfig[]> => {
-    const ports = await freePorts(size * 2);
-    return Array.from({ length: size }, (_, id) => ({
-      id,
-      host: '127.0.0.1',
-      clientPort: ports[2 * id],
-      peerPort: ports[2 * id + 1],
-    }));
-  };
+  const cluster = memberConfigs;
 
   it('connects every pair of members once and delivers messages both ways, in order', async () => {
     const members = await cluster(3);

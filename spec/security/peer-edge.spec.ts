@@ -5,14 +5,14 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import type { PeerMessage } from '../../actors/consensus/types.ts';
-import type { MemberConfig } from '../../runtime/config.ts';
+import { formatMembersString, type MemberConfig } from '../../runtime/config.ts';
 import { PeerNetwork } from '../../runtime/peer-network.ts';
 import { dial, type FramedConnection } from '../../runtime/transport.ts';
 import { PeerKind, parseConsensusMessage, toWire } from '../../runtime/wire/peer-frames.ts';
 import { newNonce, signProof } from '../../runtime/wire/peer-handshake.ts';
-import { eventually, freePorts } from '../support/ports.ts';
+import { eventually } from '../support/ports.ts';
 import { mutation, validWireMessage } from './peer-frames.arbitraries.ts';
-import { dialAsPeer, peerOptions, sendConsensus, TEST_SECRETS } from './peers.ts';
+import { dialAsPeer, memberConfigs, peerOptions, sendConsensus, TEST_SECRETS } from './peers.ts';
 
 const LIMITS = { maxEntryPayloadBytes: 1 << 20 };
 
@@ -31,16 +31,6 @@ const expectedMessage = (wire: Record<string, unknown>): object => {
     });
   }
   return { ...wire, entries };
-};
-
-const members = async (size: number): Promise<MemberConfig[]> => {
-  const ports = await freePorts(size * 2);
-  return Array.from({ length: size }, (_, id) => ({
-    id,
-    host: '127.0.0.1',
-    clientPort: ports[2 * id],
-    peerPort: ports[2 * id + 1],
-  }));
 };
 
 describe('security: the peer edge checks every frame before the consensus module sees it', () => {
@@ -116,7 +106,7 @@ describe('security: the peer edge checks every frame before the consensus module
     const refusals: string[] = [];
 
     before(async () => {
-      cluster = await members(2);
+      cluster = await memberConfigs(2);
       network = new PeerNetwork(
         peerOptions(cluster[1], cluster, {
           onMessage: (_, message) => delivered.push(message),
@@ -188,7 +178,7 @@ describe('security: the peer edge checks every frame before the consensus module
     };
 
     it('forged HELLO (no proof, wrong secret, a reflected proof, another member id): refused, never replaces the live connection', async () => {
-      const cluster = await members(3);
+      const cluster = await memberConfigs(3);
       const got: PeerMessage[] = [];
       let drops = 0;
       const target = await start(cluster[2], cluster, {
@@ -199,7 +189,7 @@ describe('security: the peer edge checks every frame before the consensus module
       });
       const live = await start(cluster[1], cluster);
       await eventually(() => target.connectedPeers().includes(1), 'member 1 connected to member 2');
-      const membersString = (await import('../../runtime/config.ts')).formatMembersString(cluster);
+      const membersString = formatMembersString(cluster);
       const forge = async (variant: number): Promise<string> => {
         const connection = await dial(cluster[2].host, cluster[2].peerPort, {
           maxFrameBytes: 1 << 20,
@@ -269,8 +259,49 @@ describe('security: the peer edge checks every frame before the consensus module
       await eventually(() => got.length === 1, 'the live connection still delivers');
     });
 
+    it('random and mutated HELLO and PROOF frames never authenticate, never deliver, never throw', async () => {
+      const cluster = await memberConfigs(2);
+      const got: PeerMessage[] = [];
+      const target = await start(cluster[1], cluster, { onMessage: (_, message) => got.push(message) });
+      const membersString = formatMembersString(cluster);
+      const bytes = (length: number) => fc.uint8Array({ minLength: length, maxLength: length });
+      const hello = fc.record(
+        {
+          memberId: fc.constantFrom<unknown>(0, 1, 2, -1, 0.5, '0', null),
+          members: fc.oneof(fc.constant(membersString), fc.string()),
+          nonce: fc.oneof(bytes(32), fc.uint8Array({ maxLength: 40 }), fc.anything()),
+          proof: fc.oneof(bytes(32), fc.anything()),
+        },
+        { requiredKeys: [] },
+      );
+      const frame = fc.oneof(
+        hello.map((body) => ({ kind: PeerKind.HELLO as number, body: body as unknown })),
+        fc
+          .oneof(bytes(32), fc.anything())
+          .map((proof) => ({ kind: PeerKind.PROOF as number, body: { proof } as unknown })),
+        fc
+          .tuple(fc.integer({ min: 1, max: 40 }), fc.anything({ withTypedArray: true }))
+          .map(([kind, body]) => ({ kind, body })),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 4 }), async (frames) => {
+          const connection = await dial(cluster[1].host, cluster[1].peerPort, {
+            maxFrameBytes: 1 << 20,
+            name: 'target',
+          });
+          const closed = new Promise<string>((resolve) => connection.once('close', resolve));
+          for (const f of frames) connection.send(f.kind, f.body);
+          sendConsensus(connection, { type: 'VOTE', term: 1, granted: true });
+          expect(await closed).to.include('refused by member 1');
+          expect(got).to.deep.equal([]);
+          expect(target.connectedPeers()).to.deep.equal([]);
+        }),
+        { numRuns: 500, timeout: 3000 },
+      );
+    });
+
     it('members with different secrets refuse each other; during a rotation (first signs, any verifies) they connect', async () => {
-      const cluster = await members(2);
+      const cluster = await memberConfigs(2);
       const oldSecret = TEST_SECRETS[0];
       const newSecret = Buffer.from('the-next-cluster-secret-0123456789-abcdefghij');
       const reasons: string[] = [];

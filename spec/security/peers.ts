@@ -15,6 +15,7 @@ import type { PeerNetworkOptions } from '../../runtime/peer-network.ts';
 import { dial, type FramedConnection } from '../../runtime/transport.ts';
 import { PeerKind, parseHello } from '../../runtime/wire/peer-frames.ts';
 import { newNonce, signProof } from '../../runtime/wire/peer-handshake.ts';
+import { freePorts } from '../support/ports.ts';
 
 /** A cluster secret for tests (inline; a real cluster reads it from a 0600 file). */
 export const TEST_SECRET = 'test-cluster-secret-0123456789-abcdefghijklmnop';
@@ -22,6 +23,17 @@ export const TEST_SECRETS = [Buffer.from(TEST_SECRET)];
 
 const LIMITS = clusterConfigSchema.shape.limits.parse(undefined);
 const FRAME = { maxFrameBytes: 1 << 20 };
+
+/** `size` members on loopback with free ports. */
+export const memberConfigs = async (size: number): Promise<MemberConfig[]> => {
+  const ports = await freePorts(size * 2);
+  return Array.from({ length: size }, (_, id) => ({
+    id,
+    host: '127.0.0.1',
+    clientPort: ports[2 * id],
+    peerPort: ports[2 * id + 1],
+  }));
+};
 
 /** PeerNetwork options with the defaults a member derives from its configuration. */
 export const peerOptions = (
