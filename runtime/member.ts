@@ -49,6 +49,7 @@ import {
 import {
   recordSnapshotSet,
   SERVICE_SNAPSHOT_ID,
+  SnapshotSetWrites,
   StorageSequence,
   snapshotParts,
   storeLeaderSnapshot,
@@ -101,6 +102,8 @@ export class Member {
   private chain: Promise<void> = Promise.resolve();
   /** Storage effects take effect in the order the consensus module emitted them (see member-storage.ts). */
   private readonly storage = new StorageSequence((error, what) => this.fail(error, what));
+  /** Snapshot sets (taken here or installed from the leader) are recorded one at a time. */
+  private readonly snapshotSets = new SnapshotSetWrites();
   /** Inputs gathered this event-loop turn, for one `handleAll` (see `input`). */
   private pendingInputs: ConsensusInput[] = [];
   private inputsScheduled = false;
@@ -595,7 +598,7 @@ export class Member {
         this.storage.run({
           what: 'snapshot install',
           barrier: true,
-          start: () => storeLeaderSnapshot(this.store, snapshot),
+          start: () => this.snapshotSets.run(() => storeLeaderSnapshot(this.store, snapshot)),
           done: () => {
             this.log.info(
               { index: snapshot.index, term: snapshot.term },
@@ -714,13 +717,26 @@ export class Member {
     const timestamp = this.node.entryAt(index)?.timestamp ?? 0;
     const serviceBytes = await this.service.snapshot();
     const moduleBytes = pack(this.sessions.toSnapshot());
-    await recordSnapshotSet(
-      this.store,
-      { index, term, timestamp },
-      { module: moduleBytes, service: serviceBytes },
-    );
-    await this.store.pruneSnapshots(this.config.snapshot.keep);
-    this.log.info({ index, term, bytes: serviceBytes.length + moduleBytes.length }, 'snapshot taken');
+    const recorded = await this.snapshotSets.run(async () => {
+      // The leader's snapshot installed meanwhile is newer: this one is of no use (the log is purged past it).
+      if (index <= this.node.snapshotIndex) return false;
+      await recordSnapshotSet(
+        this.store,
+        { index, term, timestamp },
+        { module: moduleBytes, service: serviceBytes },
+      );
+      await this.store.pruneSnapshots(this.config.snapshot.keep);
+      return true;
+    });
+    const bytes = serviceBytes.length + moduleBytes.length;
+    if (recorded) this.log.info({ index, term, bytes }, 'snapshot taken');
+    else {
+      const installed = this.node.snapshotIndex;
+      this.log.info(
+        { index, term, installed },
+        'snapshot dropped: the leader snapshot installed meanwhile is newer',
+      );
+    }
     this.input({
       type: 'SNAPSHOT_TAKEN',
       snapshot: { index, term, data: pack({ module: moduleBytes, service: serviceBytes }) },
@@ -765,7 +781,10 @@ export class Member {
         // client library's). A refusal is answered like a reply and never reaches the log.
         const admitted = this.service.admit(effect.body, maxCommandBytes(this.config));
         if (!admitted.ok) {
-          connection?.send(ClientKind.REPLY, { correlationId: effect.correlationId, payload: admitted.payload });
+          connection?.send(ClientKind.REPLY, {
+            correlationId: effect.correlationId,
+            payload: admitted.payload,
+          });
           return;
         }
         this.input({
