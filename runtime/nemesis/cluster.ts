@@ -178,6 +178,17 @@ export class NemesisCluster {
     return this.tool(id, 'status') as Promise<MemberStatus>;
   }
 
+  /** Wait until every member is running, unpaused and settled, with a leader (without healing anything). */
+  untilWhole(timeoutMs: number): Promise<void> {
+    return this.local.until(
+      () =>
+        this.leader() !== null &&
+        Array.from({ length: this.size }, (_, id) => id).every((id) => this.ready(id)),
+      'every member running and caught up, with a leader',
+      timeoutMs,
+    );
+  }
+
   /** Every member running and unpaused, links healed, a leader, every election settled. */
   async whole(timeoutMs: number): Promise<number> {
     this.links.heal();

@@ -3,6 +3,7 @@
 // 1 violations, 2 the nemesis cannot run here (it says why).
 
 import { FAULT_FAMILIES, FAULT_KINDS, type FaultKind } from './faults.ts';
+import { removeNetwork } from './network.ts';
 import { formatReport } from './report.ts';
 import { NemesisUnavailableError, runNemesis } from './run.ts';
 import type { WorkloadName } from './workloads.ts';
@@ -57,6 +58,15 @@ export const nemesisCommand = async (options: NemesisCommandOptions): Promise<nu
     return 2;
   }
   const seed = options.seed ?? Math.floor(Math.random() * 1_000_000);
+  // Ctrl-C or a kill mid-run: remove the namespaces and the members before going (the lock, left behind,
+  // is stale once this process is gone, and the next run takes it over).
+  const abort = (signal: NodeJS.Signals) => {
+    say(`chorus: ${signal}: removing the nemesis network and members`);
+    removeNetwork();
+    process.exit(130);
+  };
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
   try {
     const report = await runNemesis({
       seed,

@@ -40,12 +40,15 @@ export const FAULT_FAMILIES: Record<string, readonly FaultKind[]> = {
 
 export interface FaultStep {
   readonly kind: FaultKind;
-  /** When it starts, ms after the workload started. */
+  /** When it is due, ms after the faults begin, if every fault before it ran on time (the run waits for
+   *  the cluster to be whole before each fault, so a slow recovery delays the rest). */
   readonly atMs: number;
   /** How long it lasts before it is healed (0 for one-shot actions). */
   readonly durationMs: number;
   /** Chooses the members it hits, at run time. */
   readonly pick: number;
+  /** Quiet time after it is healed, before the next fault. */
+  readonly gapAfterMs: number;
 }
 
 /** What happened when a step ran. */
@@ -104,8 +107,9 @@ export const makeSchedule = (
     const kind = bag.shift()!;
     const [low, high] = DURATIONS[kind];
     const duration = Math.min(random.int(low, high), Math.max(0, durationMs - at));
-    steps.push({ kind, atMs: at, durationMs: duration, pick: random.uint32() });
-    at += duration + random.int(1000, 2000);
+    const gapAfterMs = random.int(1000, 2000);
+    steps.push({ kind, atMs: at, durationMs: duration, pick: random.uint32(), gapAfterMs });
+    at += duration + gapAfterMs;
   }
   return steps;
 };
@@ -142,7 +146,10 @@ export const runStep = async (
   const random = new Random(step.pick);
   const leader = (await leaderWithin(cluster, 3000)) ?? random.int(0, cluster.size - 1);
   const followers = others(cluster, leader);
-  const follower = random.pick(followers);
+  // A follower that answers the tool and is caught up, when there is one (a transfer to a member still
+  // catching up after a restart is refused by the leader).
+  const caughtUp = followers.filter((id) => cluster.ready(id));
+  const follower = random.pick(caughtUp.length > 0 ? caughtUp : followers);
   const record: FaultRecord = { kind: step.kind, startedMs: now(), endedMs: 0, targets: [], note: '' };
   const set = (targets: number[], note: string) => {
     record.targets = targets;

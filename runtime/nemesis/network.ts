@@ -59,6 +59,14 @@ export const unavailableReason = (): string | null => {
     return `the nemesis needs Linux network namespaces (this is ${process.platform})`;
   if (!hasCommand('ip', ['-V'])) return 'the nemesis needs `ip` (apt-get install -y iproute2)';
   if (!hasCommand('nft', ['--version'])) return 'the nemesis needs `nft` (apt-get install -y nftables)';
+  const probe = `${NS_PREFIX}probe-${process.pid}`;
+  try {
+    run('ip', ['netns', 'add', probe]);
+  } catch (error) {
+    const detail = String((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
+    return `cannot create network namespaces here (${detail}): the nemesis needs CAP_SYS_ADMIN`;
+  }
+  quiet('ip', ['netns', 'del', probe]);
   return null;
 };
 

@@ -122,14 +122,23 @@ export const runNemesis = async (options: NemesisOptions): Promise<NemesisReport
     phase.start = now();
     log(`  ${(phase.start / 1000).toFixed(1)} s: members up, workload running; faults begin`);
     for (const step of schedule) {
-      await sleep(phase.start + step.atMs - now());
+      // Each fault hits a whole cluster (every member running, caught up, a leader), so what the clients
+      // see after it is its own doing; a cluster that does not get there is a violation.
+      const whole = await started.untilWhole(RECOVERY_MS).then(
+        () => true,
+        (error: Error) => {
+          fail(`recovers after ${faults.at(-1)?.kind ?? 'start-up'}`)(error);
+          return false;
+        },
+      );
+      if (!whole) break;
       const record = await runStep(started, step, now);
       faults.push(record);
       log(
         `  ${((record.startedMs - phase.start) / 1000).toFixed(1).padStart(6)} s  ${record.kind}: ${record.note}`,
       );
+      await sleep(step.gapAfterMs);
     }
-    await sleep(phase.start + options.durationMs - now());
     phase = { ...phase, end: now() };
     log(`  ${(phase.end / 1000).toFixed(1)} s: faults end; healing`);
     let healthy = true;
