@@ -6,7 +6,10 @@
 export const ClientKind = {
   /** client → member: CONNECT, CHALLENGE_RESPONSE, KEEPALIVE, SESSION_MESSAGE or CLOSE (a `type` field). */
   CLIENT_REQUEST: 10,
-  /** member → client: OK, ERROR, REDIRECT, AUTHENTICATION_REJECTED, CHALLENGE or CLOSED (a `code` field). */
+  /**
+   * member → client (a `code` field): OK (with the session's resume token when it is new), ERROR, REDIRECT,
+   * NO_LEADER, RESUME_REFUSED, AUTHENTICATION_REJECTED, CHALLENGE, CLOSED, or KEEPALIVE (the answer to one).
+   */
   SESSION_EVENT: 11,
   /** member → client: the service's answer to a command, once committed and applied. */
   REPLY: 12,
