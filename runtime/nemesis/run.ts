@@ -4,7 +4,7 @@
 // run's leftovers at the start: see network.ts).
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -209,6 +209,10 @@ export const runNemesis = async (options: NemesisOptions): Promise<NemesisReport
   }
   const keep = options.keepDir || violations.length > 0;
   if (!keep) rmSync(dir, { recursive: true, force: true });
+  // Evidence: each member's last log lines (JSON records) next to its directory.
+  else
+    for (const view of cluster?.local.views ?? [])
+      writeFileSync(join(dir, `member-${view.id}.log`), `${view.lines.join('\n')}\n`);
   const records = workload?.records ?? [];
   return {
     seed: options.seed,
