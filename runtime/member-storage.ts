@@ -93,6 +93,24 @@ export class StorageSequence {
   }
 }
 
+/**
+ * Snapshot sets are recorded one at a time, in the order asked: the member's own (once its service has
+ * produced the bytes) and the leader's (when its install starts). A set is recorded only if it is still
+ * newer than the snapshot the consensus module stands on (see Member.takeSnapshot): a snapshot the member
+ * was taking when the leader's arrived must not be recorded after it, or pruning would keep it and drop
+ * the leader's, and the log is already purged past it.
+ */
+export class SnapshotSetWrites {
+  private last: Promise<unknown> = Promise.resolve();
+
+  /** Run `write` once every write queued before it has settled; its own outcome. */
+  run<T>(write: () => Promise<T>): Promise<T> {
+    const result = this.last.then(write);
+    this.last = result.catch(() => {});
+    return result;
+  }
+}
+
 /** Where a snapshot set sits in the log, and when. */
 export interface SnapshotPosition {
   readonly index: number;

@@ -111,6 +111,40 @@ const recordLeader = async (root: string, before: number, after: number): Promis
   }
 };
 
+/** Member 2 of three (the others are not running; the test speaks for member 1), with timeouts long
+ * enough that it never stands for election while the test plays its leader. */
+const followerConfig = async (
+  root: string,
+  snapshot?: { everyEntries: null; everyBytes: null; keep: number },
+) => {
+  const ports = await freePorts(6);
+  return validateClusterConfig({
+    members: [0, 1, 2].map((id) => ({
+      id,
+      host: '127.0.0.1',
+      clientPort: ports[2 * id],
+      peerPort: ports[2 * id + 1],
+    })),
+    dir: join(root, 'cluster'),
+    peerAuthentication: { secrets: [newSecret()] },
+    startupCanvassTimeoutMs: 60_000,
+    electionTimeoutMs: 60_000,
+    leaderHeartbeatTimeoutMs: 60_000,
+    sessionTimeoutMs: 300_000,
+    ...(snapshot ? { snapshot } : {}),
+  });
+};
+
+/** A follower's stale log: `count` entries of `term` that the service ignores. */
+const staleEntries = (count: number, term: number): LogEntry[] =>
+  Array.from({ length: count }, (_, i) => ({
+    index: i + 1,
+    term,
+    timestamp: 1,
+    kind: EntryKind.TIMER_EVENT,
+    payload: new Uint8Array(0),
+  }));
+
 describe('member: storage effects take effect in the order the consensus module emitted them', function () {
   this.timeout(30_000);
   let root: string;
@@ -133,21 +167,7 @@ describe('member: storage effects take effect in the order the consensus module 
 
     // The follower: member 2 of three (the others are not running; the test speaks for member 1). Its
     // timeouts are long, so it never stands for election while the test plays its leader.
-    const ports = await freePorts(6);
-    const config = validateClusterConfig({
-      members: [0, 1, 2].map((id) => ({
-        id,
-        host: '127.0.0.1',
-        clientPort: ports[2 * id],
-        peerPort: ports[2 * id + 1],
-      })),
-      dir: join(root, 'cluster'),
-      peerAuthentication: { secrets: [newSecret()] },
-      startupCanvassTimeoutMs: 60_000,
-      electionTimeoutMs: 60_000,
-      leaderHeartbeatTimeoutMs: 60_000,
-      sessionTimeoutMs: 300_000,
-    });
+    const config = await followerConfig(root);
     const records: Record<string, unknown>[] = [];
     const fatal = () => records.filter((r) => Number(r.level) >= 50).map((r) => String(r.msg));
     const { service, kv, release } = heldKvService();
@@ -157,13 +177,7 @@ describe('member: storage effects take effect in the order the consensus module 
     const fromLeader = (message: PeerMessage) => follower.request({ type: 'PEER_MESSAGE', from: 1, message });
 
     // A stale log of 10 entries, 5 of them committed: their apply step waits on the busy service.
-    const stale: LogEntry[] = Array.from({ length: 10 }, (_, i) => ({
-      index: i + 1,
-      term: snapshot.term,
-      timestamp: 1,
-      kind: EntryKind.TIMER_EVENT,
-      payload: new Uint8Array(0),
-    }));
+    const stale = staleEntries(10, snapshot.term);
     fromLeader({
       type: 'APPEND',
       term,
@@ -210,6 +224,79 @@ describe('member: storage effects take effect in the order the consensus module 
     );
     expect(fatal(), 'records at level error or above').to.deep.equal([]);
     expect(records.some((r) => r.msg === 'snapshot installed from the leader')).to.equal(true);
+  });
+
+  it("a snapshot the follower was taking when the leader's arrived is not recorded over the leader's", async () => {
+    const leader = await recordLeader(root, 30, 5);
+    const { snapshot, after } = leader;
+    const last = after[after.length - 1].index;
+    // Snapshots only when asked, keeping one set: a set recorded after the leader's would be the only one kept.
+    const config = await followerConfig(root, { everyEntries: null, everyBytes: null, keep: 1 });
+    const records: Record<string, unknown>[] = [];
+    const fatal = () => records.filter((r) => Number(r.level) >= 50).map((r) => String(r.msg));
+    const { service, kv, release } = heldKvService();
+    const follower = await Member.start({ config, memberId: 2, logger: recordingLogger(records), service });
+    members.push(follower);
+    const term = Math.max(snapshot.term, follower.status().term + 1);
+    const fromLeader = (message: PeerMessage) => follower.request({ type: 'PEER_MESSAGE', from: 1, message });
+
+    // Ten entries committed; the follower's own snapshot of them waits behind their (held) apply.
+    fromLeader({
+      type: 'APPEND',
+      term,
+      prevIndex: 0,
+      prevTerm: 0,
+      entries: staleEntries(10, snapshot.term),
+      commitIndex: 10,
+      leaderLastIndex: 10,
+    });
+    await eventually(() => follower.status().commitIndex === 10, 'the ten entries committed');
+    follower.request({ type: 'REQUEST_SNAPSHOT' });
+    // Meanwhile the leader's snapshot, and the entries after it.
+    fromLeader({
+      type: 'INSTALL_SNAPSHOT',
+      term,
+      index: snapshot.index,
+      snapshotTerm: snapshot.term,
+      data: snapshot.data,
+    });
+    fromLeader({
+      type: 'APPEND',
+      term,
+      prevIndex: snapshot.index,
+      prevTerm: snapshot.term,
+      entries: after,
+      commitIndex: last,
+      leaderLastIndex: last,
+    });
+    await eventually(
+      () => fatal().length > 0 || described(follower).log.durableIndex === last,
+      'the snapshot installed and the entries after it flushed',
+    );
+    release();
+    await eventually(
+      () =>
+        fatal().length > 0 || [...leader.acknowledged].every(([key, value]) => kv.service.get(key) === value),
+      'every write the leader acknowledged applied on the follower',
+    );
+    members.splice(members.indexOf(follower), 1);
+    await follower.stop();
+    expect(fatal(), 'records at level error or above').to.deep.equal([]);
+
+    // What a restart would load: the leader's snapshot, and the log after it.
+    const store = await openMemberStore(join(config.dir, 'member-2'));
+    try {
+      const sets = store.recordingLog.snapshotSets().map((set) => set.logIndex);
+      expect(sets, 'snapshot sets recorded, newest first').to.deep.equal([snapshot.index]);
+      const plan = store.recoveryPlan();
+      expect([plan.snapshotSet?.logIndex, plan.replayFrom, plan.replayTo]).to.deep.equal([
+        snapshot.index,
+        snapshot.index + 1,
+        last,
+      ]);
+    } finally {
+      await store.close();
+    }
   });
 });
 
