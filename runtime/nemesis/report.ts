@@ -108,7 +108,7 @@ export const formatReport = (report: NemesisReport): string => {
     );
   lines.push(
     `  logs: ${report.logs.map((l) => `member ${l.id} ${l.firstIndex}..${l.lastIndex}${l.snapshotIndex ? ` (snapshot ${l.snapshotIndex})` : ''}`).join(', ')}`,
-    `  availability: longest gap ${avail.longestGapMs} ms (at ${seconds(avail.longestGapAtMs - report.faultPhaseStartMs)}); worst after a single-member fault ${avail.worstSingleMemberGapMs} ms (goal 1500 ms on 3 members)`,
+    `  availability: longest gap ${avail.longestGapMs} ms (at ${seconds(avail.longestGapAtMs - report.faultPhaseStartMs)} from the start of the faults); worst after a single-member fault ${avail.worstSingleMemberGapMs} ms (goal 1500 ms on 3 members)`,
     '  faults:',
     ...report.faults.map(
       (f, i) =>

@@ -187,7 +187,7 @@ export const runNemesis = async (options: NemesisOptions): Promise<NemesisReport
     for (const exit of started.exits.filter((e) => !e.caused))
       violations.push({
         check: 'no exit the nemesis did not cause',
-        detail: `member ${exit.id} exited (code ${exit.code}, signal ${exit.signal}) at ${(exit.at / 1000).toFixed(1)} s: ${exit.lastLines.slice(-3).join(' | ')}`,
+        detail: `member ${exit.id} exited (code ${exit.code}, signal ${exit.signal}) at ${((exit.at - phase.start) / 1000).toFixed(1)} s (from the start of the faults): ${exit.lastLines.slice(-3).join(' | ')}`,
       });
   } catch (error) {
     fail('run')(error as Error);
@@ -204,7 +204,7 @@ export const runNemesis = async (options: NemesisOptions): Promise<NemesisReport
       if (fault.singleMember && fault.gapMs > options.maxGapMs)
         violations.push({
           check: 'availability',
-          detail: `${fault.kind} at ${(fault.startedMs / 1000).toFixed(1)} s: ${Math.round(fault.gapMs)} ms without a successful command (bound ${options.maxGapMs} ms)`,
+          detail: `${fault.kind} at ${((fault.startedMs - phase.start) / 1000).toFixed(1)} s: ${Math.round(fault.gapMs)} ms without a successful command (bound ${options.maxGapMs} ms)`,
         });
   }
   const keep = options.keepDir || violations.length > 0;
