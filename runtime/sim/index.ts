@@ -3,12 +3,14 @@
 // history at the end. One seed reproduces a run exactly; a failing seed's report carries the command
 // that replays it.
 
-import type { FaultyRules } from '../../actors/consensus/types.ts';
+import { type ConsensusTimeouts, DEFAULT_TIMEOUTS, type FaultyRules } from '../../actors/consensus/types.ts';
 import { Random } from '../../machines/random.ts';
+import { type FaultKind, planFaults } from './faults.ts';
 import type { Violation } from './invariants.ts';
 import { checkKvHistory } from './linearizability.ts';
-import { Simulation } from './simulation.ts';
+import { Simulation, SimulationBudgetExceeded } from './simulation.ts';
 
+export { DEFAULT_FAULT_KINDS, FAULT_KINDS, type FaultKind } from './faults.ts';
 export type { Violation } from './invariants.ts';
 export { Simulation } from './simulation.ts';
 
@@ -23,7 +25,22 @@ export interface SeedOptions {
   faultyRules?: FaultyRules;
   /** Budget for the linearizability check, per seed (ms of real time). */
   linearizabilityTimeoutMs?: number;
+  /** Draw only these fault kinds (default: DEFAULT_FAULT_KINDS, every kind but a lost directory). */
+  faultKinds?: readonly FaultKind[];
+  /** Budget per seed: events (default 2,000,000; a run takes about 100,000). */
+  maxSteps?: number;
+  /** Budget per seed: real time in ms (default 60,000). */
+  maxRealMs?: number;
 }
+
+/**
+ * Liveness: once the faults heal, a ready leader within this bound and a client operation completed
+ * within LIVENESS_BOUND + a client's retry period. The bound covers a restarted member's start-up
+ * canvass, a follower's wait for its old leader, and a few split ballots:
+ * heartbeat timeout + start-up canvass + 3 × (canvass + nomination + ballot).
+ */
+export const livenessBoundMs = (t: ConsensusTimeouts = DEFAULT_TIMEOUTS): number =>
+  t.heartbeatTimeoutMs + t.startupCanvassTimeoutMs + 3 * (2 * t.electionTimeoutMs);
 
 export interface SeedReport {
   seed: number;
@@ -34,6 +51,9 @@ export interface SeedReport {
   operations: number;
   completedOperations: number;
   violations: Violation[];
+  /** Virtual ms from the heal to a ready leader, and to the first client operation completed (null: none). */
+  leaderAfterHealMs: number | null;
+  progressAfterHealMs: number | null;
   linearizable: boolean;
   linearizabilityTimedOut: boolean;
   explanation?: string;
@@ -76,110 +96,7 @@ export const replayCommand = (seed: number, options: SeedOptions = {}): string =
   return parts.join(' ');
 };
 
-/** Schedule the seed's random faults over [start, end) of virtual time. */
-const planFaults = (sim: Simulation, rng: Random, intensity: number, start: number, end: number): void => {
-  const ids = sim.memberIds;
-  const others = (id: number) => ids.filter((m) => m !== id);
-  const pickTarget = (): number => (rng.chance(0.5) ? (sim.leader() ?? rng.pick(ids)) : rng.pick(ids));
-  const gap = Math.round(1400 - 1000 * intensity);
-  let t = start;
-  while (true) {
-    t += rng.int(Math.round(gap / 2), gap);
-    if (t >= end) break;
-    const duration = rng.int(150, 1800);
-    const kind = rng.int(0, 8);
-    sim.at(t, () => {
-      if (sim.healed) return;
-      switch (kind) {
-        case 0: {
-          const id = pickTarget();
-          sim.crash(id);
-          sim.at(sim.now + duration, () => sim.restart(id));
-          return;
-        }
-        case 1: {
-          const id = pickTarget();
-          sim.isolate(id);
-          sim.at(sim.now + duration, () => sim.healNetwork());
-          return;
-        }
-        case 2: {
-          const shuffled = ids.map((id) => ({ id, k: rng.uint32() }));
-          shuffled.sort((a, b) => a.k - b.k);
-          const cut = rng.int(1, ids.length - 1);
-          sim.partition([shuffled.slice(0, cut).map((s) => s.id), shuffled.slice(cut).map((s) => s.id)]);
-          sim.at(sim.now + duration, () => sim.healNetwork());
-          return;
-        }
-        case 3: {
-          // Asymmetric: a member can send but not receive (or the reverse).
-          const id = pickTarget();
-          for (const other of others(id)) {
-            if (rng.chance(0.5)) sim.block(id, other);
-            else sim.block(other, id);
-          }
-          sim.at(sim.now + duration, () => sim.healNetwork());
-          return;
-        }
-        case 4: {
-          // Flapping links of one member.
-          const id = rng.pick(ids);
-          const flips = rng.int(4, 14);
-          let at = sim.now;
-          for (let i = 0; i < flips; i++) {
-            at += rng.int(30, 160);
-            const cut = i % 2 === 0;
-            sim.at(at, () => {
-              if (sim.healed) return;
-              if (cut) sim.isolate(id);
-              else sim.healNetwork();
-            });
-          }
-          sim.at(at + 50, () => sim.healNetwork());
-          return;
-        }
-        case 5: {
-          // A long pause of one member (GC, SIGSTOP): R3.
-          const id = pickTarget();
-          sim.pause(id);
-          sim.at(sim.now + duration, () => sim.resume(id));
-          return;
-        }
-        case 6: {
-          // A burst of loss, duplication and delay: P6, P5.
-          const before = { ...sim.network };
-          sim.network = {
-            dropRate: Math.min(0.5, before.dropRate + 0.1 + 0.3 * intensity),
-            dupRate: Math.min(0.3, before.dupRate + 0.1),
-            minDelayMs: before.minDelayMs,
-            maxDelayMs: before.maxDelayMs + rng.int(5, 120),
-          };
-          sim.faultsInjected++;
-          sim.at(sim.now + duration, () => {
-            if (!sim.healed) sim.network = before;
-          });
-          return;
-        }
-        case 7: {
-          // Crash a majority at once, then bring them back (N4, N5).
-          const victims = [...ids].slice(0, Math.floor(ids.length / 2) + (rng.chance(0.5) ? 1 : 0));
-          for (const id of victims) sim.crash(id);
-          sim.at(sim.now + duration, () => {
-            for (const id of victims) sim.restart(id);
-          });
-          return;
-        }
-        default: {
-          const id = pickTarget();
-          sim.crash(id);
-          sim.at(sim.now + rng.int(20, 200), () => sim.restart(id));
-        }
-      }
-    });
-  }
-};
-
-/** Run one seed: faults, heal, quiet, then the end-of-run checks. */
+/** Run one seed: faults, heal, quiet, then the end-of-run checks. An exception is a violation. */
 export const runSeed = (seed: number, options: SeedOptions = {}): SeedReport => {
   const planner = new Random(seed ^ 0x5eed);
   const intensity = options.intensity ?? planner.float();
@@ -195,28 +112,53 @@ export const runSeed = (seed: number, options: SeedOptions = {}): SeedReport => 
       minDelayMs: 0.5,
       maxDelayMs: highLatency ? planner.int(40, 120) : planner.int(2, 12),
     },
+    maxSteps: options.maxSteps ?? 2_000_000,
+    maxRealMs: options.maxRealMs ?? 60_000,
   });
   const faultMs = options.faultMs ?? 5000;
   const healMs = options.healMs ?? 3000;
-  sim.startClients();
-  planFaults(sim, planner, intensity, 600, faultMs);
-  sim.runUntil(faultMs);
-  sim.healAll();
-  const healAt = sim.now;
-  sim.runUntil(healAt + healMs);
-  sim.setClientsActive(false);
-  sim.runFor(1000);
-  finalChecks(sim, healAt);
-  return finishReport(sim, seed, options);
+  let healAt: number | null = null;
+  try {
+    sim.startClients();
+    planFaults(sim, planner, { intensity, start: 600, end: faultMs, kinds: options.faultKinds });
+    sim.runUntil(faultMs);
+    sim.healAll();
+    healAt = sim.now;
+    sim.runUntil(healAt + healMs);
+    sim.setClientsActive(false);
+    sim.runFor(1000);
+    finalChecks(sim, healAt);
+  } catch (error) {
+    const budget = error instanceof SimulationBudgetExceeded;
+    const what =
+      error instanceof Error ? (budget ? error.message : (error.stack ?? error.message)) : String(error);
+    sim.checker.fail(budget ? 'BUDGET_EXCEEDED' : 'EXCEPTION', -1, what.split('\n').slice(0, 4).join(' | '));
+  }
+  return finishReport(sim, seed, options, healAt);
 };
 
-/** After the heal phase: progress resumed, and every member converged on the same applied log. */
+/** After the heal phase: progress resumed in time, and every member converged on the same applied log. */
 export const finalChecks = (sim: Simulation, healAt: number): void => {
   const leader = sim.leader();
   if (leader === null) sim.checker.fail('NO_PROGRESS_AFTER_HEAL', -1, 'no leader after the heal phase');
   const progressed = sim.history.some((op) => op.call >= healAt && op.ret !== null);
   if (!progressed)
     sim.checker.fail('NO_PROGRESS_AFTER_HEAL', -1, 'no client operation completed after the heal');
+  const bound = livenessBoundMs(sim.timeouts);
+  const { leaderMs, progressMs } = recovery(sim, healAt);
+  if (leaderMs === null || leaderMs > bound) {
+    sim.checker.fail(
+      'SLOW_RECOVERY',
+      -1,
+      `no ready leader within ${bound} ms of the heal (${leaderMs ?? 'never'})`,
+    );
+  } else if (progressMs === null || progressMs > bound + 1500) {
+    sim.checker.fail(
+      'SLOW_RECOVERY',
+      -1,
+      `no client operation completed within ${bound + 1500} ms of the heal (${progressMs ?? 'never'})`,
+    );
+  }
   let maxCommit = 0;
   for (const id of sim.memberIds) maxCommit = Math.max(maxCommit, sim.node(id)?.commitIndex ?? 0);
   for (const id of sim.memberIds) {
@@ -232,8 +174,31 @@ export const finalChecks = (sim: Simulation, healAt: number): void => {
   sim.checker.checkDurability();
 };
 
-export const finishReport = (sim: Simulation, seed: number, options: SeedOptions = {}): SeedReport => {
+/** Virtual ms from `healAt` to the first ready leader and to the first operation completed after it. */
+const recovery = (
+  sim: Simulation,
+  healAt: number,
+): { leaderMs: number | null; progressMs: number | null } => {
+  let first: number | null = null;
+  for (const op of sim.history) {
+    if (op.ret !== null && op.ret >= healAt && (first === null || op.ret < first)) first = op.ret;
+  }
+  const ready = sim.readyLeaderAfterHeal;
+  return {
+    leaderMs: ready === null ? null : ready - healAt,
+    progressMs: first === null ? null : first - healAt,
+  };
+};
+
+export const finishReport = (
+  sim: Simulation,
+  seed: number,
+  options: SeedOptions = {},
+  healAt: number | null = null,
+): SeedReport => {
   sim.closeHistory();
+  const { leaderMs, progressMs } =
+    healAt === null ? { leaderMs: null, progressMs: null } : recovery(sim, healAt);
   const lin = checkKvHistory(sim.history, { timeoutMs: options.linearizabilityTimeoutMs ?? 10_000 });
   return {
     seed,
@@ -244,6 +209,8 @@ export const finishReport = (sim: Simulation, seed: number, options: SeedOptions
     operations: sim.history.length,
     completedOperations: sim.completedOps,
     violations: [...sim.checker.violations],
+    leaderAfterHealMs: leaderMs,
+    progressAfterHealMs: progressMs,
     linearizable: lin.linearizable,
     linearizabilityTimedOut: lin.timedOut === true,
     ...(lin.explanation && !lin.linearizable ? { explanation: lin.explanation } : {}),

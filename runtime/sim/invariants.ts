@@ -9,6 +9,10 @@
 // - APPLIED_PREFIX: every member applies the same entries in the same order without gaps.
 // - SNAPSHOT_PAST_COMMIT: a snapshot never covers an uncommitted position.
 // - STALE_LEADER: a running leader does not outlive a newer leader by more than the check-quorum bound.
+// - LEADER_WITHOUT_QUORUM: every leader was granted votes of its own term by a quorum (itself included).
+// - SERVICE_STATE_DIVERGED: members' service state (not only their logs) is equal at equal applied index.
+// - SNAPSHOT_TERM: a snapshot stands for an entry only with that entry's term.
+// (Liveness after the heal is checked at the end of a run: runtime/sim/index.ts.)
 
 import type { LogEntry } from '../../machines/log-entry.ts';
 
@@ -19,6 +23,9 @@ export interface Violation {
   readonly member: number;
   readonly detail: string;
 }
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.length === b.length && a.every((byte, i) => byte === b[i]);
 
 export const sameEntry = (a: LogEntry, b: LogEntry): boolean => {
   if (
@@ -50,6 +57,12 @@ export class InvariantChecker {
   private readonly applied: LogEntry[] = [];
   private readonly lastApplied = new Map<number, number>();
   private readonly checkedCommit = new Map<number, number>();
+  /** Granted votes sent, by term and candidate. */
+  private readonly votes = new Map<number, Map<number, Set<number>>>();
+  /** The service state first seen at each applied index. */
+  private readonly serviceStates = new Map<number, { member: number; state: Uint8Array }>();
+  /** The term each snapshot position was first said to have. */
+  private readonly snapshotTerms = new Map<number, number>();
   maxLeaderTerm = 0;
   committedMax = 0;
 
@@ -71,7 +84,28 @@ export class InvariantChecker {
     return this.committed[index];
   }
 
+  /** `voter` sent a granted vote of `term` to `candidate`. */
+  onVote(voter: number, candidate: number, term: number): void {
+    let byCandidate = this.votes.get(term);
+    if (!byCandidate) {
+      byCandidate = new Map();
+      this.votes.set(term, byCandidate);
+    }
+    const voters = byCandidate.get(candidate) ?? new Set<number>();
+    voters.add(voter);
+    byCandidate.set(candidate, voters);
+  }
+
   onLeader(member: number, term: number): void {
+    const granted = this.votes.get(term)?.get(member);
+    const votes = 1 + (granted ? [...granted].filter((v) => v !== member).length : 0);
+    if (votes < this.quorum) {
+      this.fail(
+        'LEADER_WITHOUT_QUORUM',
+        member,
+        `member ${member} leads term ${term} with ${votes} vote(s) of that term (quorum ${this.quorum})`,
+      );
+    }
     const existing = this.leaders.get(term);
     if (existing !== undefined && existing !== member) {
       this.fail('ELECTION_SAFETY', member, `members ${existing} and ${member} both lead term ${term}`);
@@ -183,6 +217,37 @@ export class InvariantChecker {
         'SNAPSHOT_PAST_COMMIT',
         member,
         `snapshot at ${index} but commit is ${commitIndex} (cluster ${this.committedMax})`,
+      );
+    }
+  }
+
+  /** A member's service state after applying (or installing, or restarting at) `index`. */
+  onServiceState(member: number, index: number, state: Uint8Array): void {
+    const first = this.serviceStates.get(index);
+    if (!first) {
+      this.serviceStates.set(index, { member, state });
+      return;
+    }
+    if (!sameBytes(first.state, state)) {
+      this.fail(
+        'SERVICE_STATE_DIVERGED',
+        member,
+        `member ${member}'s service state at applied index ${index} differs from member ${first.member}'s`,
+      );
+    }
+  }
+
+  /** A snapshot (taken or installed) says the entry at `index` has `term`. */
+  onSnapshotTerm(member: number, index: number, term: number): void {
+    const committed = this.committed[index];
+    const said = this.snapshotTerms.get(index);
+    if (said === undefined) this.snapshotTerms.set(index, term);
+    const want = committed?.term ?? said;
+    if (want !== undefined && want !== term) {
+      this.fail(
+        'SNAPSHOT_TERM',
+        member,
+        `snapshot at ${index} says term ${term} but the entry there has term ${want}`,
       );
     }
   }

@@ -12,12 +12,12 @@ import {
   DEFAULT_TIMEOUTS,
   type FaultyRules,
   type PeerMessage,
-  type PersistedState,
   type SnapshotImage,
 } from '../../actors/consensus/types.ts';
 import { encodeKvCommand, type KvResult, KvService } from '../../actors/services/kv.ts';
-import type { LogEntry } from '../../machines/log-entry.ts';
 import { Random } from '../../machines/random.ts';
+import { type DiskOp, VirtualDisk } from './disk.ts';
+import { EventQueue, type Queued } from './event-queue.ts';
 import { InvariantChecker, type MemberView } from './invariants.ts';
 import type { HistoryOperation, KvInput } from './linearizability.ts';
 
@@ -26,6 +26,12 @@ export interface NetworkConditions {
   dupRate: number;
   minDelayMs: number;
   maxDelayMs: number;
+  /** Chance that a peer message is held back past an election timeout (it lands in a later term). */
+  lateRate?: number;
+  /** Chance that a TIMEOUT_NOW is delivered once more, late (after a later election began). */
+  echoTimeoutNowRate?: number;
+  /** Chance that a client's request is delivered once more, late (behind the client's newer commands). */
+  lateResendRate?: number;
 }
 
 export const CALM_NETWORK: NetworkConditions = Object.freeze({
@@ -48,13 +54,32 @@ export interface SimulationOptions {
   /** A client gives up on an operation after this long (ret null) and moves on. */
   clientOpTimeoutMs?: number;
   network?: Partial<NetworkConditions>;
+  /** Budget: the run throws SimulationBudgetExceeded past this many events (default: none). */
+  maxSteps?: number;
+  /** Budget: ... or past this much real time (ms, from construction; default: none). */
+  maxRealMs?: number;
+  /**
+   * Test-only: a network that rewrites peer messages in flight (null drops it), to show the checkers
+   * catch what a broken rule would produce. The checkers see what was sent, not what was delivered.
+   */
+  tamper?: (from: number, to: number, message: PeerMessage) => PeerMessage | null;
 }
+
+/** A seed ran past its step or time budget (a livelock, or a run far slower than it should be). */
+export class SimulationBudgetExceeded extends Error {}
 
 type SimEvent =
   | { kind: 'tick'; member: number }
-  | { kind: 'deliver'; to: number; from: number; message: PeerMessage }
+  | { kind: 'deliver'; to: number; from: number; message: PeerMessage; epoch: number }
   | { kind: 'disk'; member: number; incarnation: number; input: ConsensusInput | null }
-  | { kind: 'request'; to: number; client: number; correlationId: number; payload: Uint8Array }
+  | {
+      kind: 'request';
+      to: number;
+      client: number;
+      correlationId: number;
+      lowestAwaited: number;
+      payload: Uint8Array;
+    }
   | {
       kind: 'response';
       client: number;
@@ -64,136 +89,6 @@ type SimEvent =
     }
   | { kind: 'client'; client: number; token: number }
   | { kind: 'script'; run: () => void };
-
-interface Queued {
-  time: number;
-  seq: number;
-  event: SimEvent;
-}
-
-/** A binary min-heap on (time, seq). */
-class EventQueue {
-  private heap: Queued[] = [];
-  get size(): number {
-    return this.heap.length;
-  }
-  peekTime(): number {
-    return this.heap.length > 0 ? this.heap[0].time : Number.POSITIVE_INFINITY;
-  }
-  push(item: Queued): void {
-    const h = this.heap;
-    h.push(item);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
-      i = p;
-    }
-  }
-  pop(): Queued | undefined {
-    const h = this.heap;
-    if (h.length === 0) return undefined;
-    const top = h[0];
-    const last = h.pop() as Queued;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l], h[m])) m = l;
-        if (r < h.length && less(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-const less = (a: Queued, b: Queued): boolean => a.time < b.time || (a.time === b.time && a.seq < b.seq);
-
-type DiskOp =
-  | { op: 'append'; entries: readonly LogEntry[] }
-  | { op: 'truncate'; fromIndex: number }
-  | { op: 'purge'; toIndex: number }
-  | { op: 'state'; currentTerm: number; candidateTermId: number; votedFor: number | null }
-  | { op: 'snapshot'; image: SnapshotImage }
-  | { op: 'install'; image: SnapshotImage };
-
-/** A member's disk: what is durable, plus writes queued to flush in order (lost on a crash). */
-class VirtualDisk {
-  currentTerm = 0;
-  candidateTermId = 0;
-  votedFor: number | null = null;
-  snapshot: SnapshotImage | null = null;
-  entries: LogEntry[] = [];
-  flushFreeAt = 0;
-
-  get base(): number {
-    return this.snapshot?.index ?? 0;
-  }
-
-  apply(op: DiskOp): void {
-    switch (op.op) {
-      case 'append':
-        for (const entry of op.entries) {
-          const at = entry.index - this.base - 1;
-          if (at < 0) continue;
-          this.entries.length = Math.min(this.entries.length, at);
-          if (at === this.entries.length) this.entries.push(entry);
-        }
-        return;
-      case 'truncate':
-        this.entries.length = Math.max(0, Math.min(this.entries.length, op.fromIndex - this.base - 1));
-        return;
-      case 'purge': {
-        const drop = op.toIndex - this.base;
-        if (drop > 0 && this.snapshot && this.snapshot.index >= op.toIndex)
-          this.entries = this.entries.slice(drop);
-        return;
-      }
-      case 'state':
-        this.currentTerm = op.currentTerm;
-        this.candidateTermId = op.candidateTermId;
-        this.votedFor = op.votedFor;
-        return;
-      case 'snapshot': {
-        if (op.image.index <= this.base) return; // an older snapshot than the one installed
-        // The log is purged by the PURGE that follows; keep entries aligned to the new base now.
-        const drop = op.image.index - this.base;
-        this.entries = this.entries.slice(Math.max(0, drop));
-        this.snapshot = op.image;
-        return;
-      }
-      case 'install': {
-        const at = op.image.index - this.base - 1;
-        const keep = at >= 0 && at < this.entries.length && this.entries[at].term === op.image.term;
-        this.entries = keep ? this.entries.slice(at + 1) : [];
-        this.snapshot = op.image;
-        return;
-      }
-    }
-  }
-
-  load(): PersistedState {
-    return {
-      currentTerm: this.currentTerm,
-      candidateTermId: this.candidateTermId,
-      votedFor: this.votedFor,
-      snapshot: this.snapshot,
-      entries: [...this.entries],
-    };
-  }
-
-  holds(entry: LogEntry): boolean {
-    if (entry.index <= this.base) return true;
-    const mine = this.entries[entry.index - this.base - 1];
-    return mine !== undefined && mine.term === entry.term;
-  }
-}
 
 interface Member {
   readonly id: number;
@@ -250,14 +145,23 @@ export class Simulation {
   network: NetworkConditions;
   /** Set by healAll(): scripted faults scheduled earlier no longer fire. */
   healed = false;
+  /** The first time, after healAll(), that a running member was a ready leader (null: not yet). */
+  readyLeaderAfterHeal: number | null = null;
   /** Called after every processed event (scenario scripts use it to act at an exact moment). */
   afterStep: (() => void) | null = null;
+  /** Called on every election state change (fault plans use it to strike at an exact phase). */
+  readonly electionListeners = new Set<(event: RoleEvent) => void>();
   private readonly diskLatency = new Map<number, number>();
-  private readonly queue = new EventQueue();
+  private readonly queue = new EventQueue<SimEvent>();
   private seqCounter = 0;
   private readonly members = new Map<number, Member>();
   private readonly clients: Client[] = [];
   private readonly blocked = new Set<string>();
+  /** Client-to-member links cut (`client>member`): a partition can cut clients off too. */
+  private readonly clientBlocked = new Set<string>();
+  /** A connection's generation per directed link: a message of an older one was lost with it. */
+  private readonly linkEpoch = new Map<string, number>();
+  private readonly startedAt = performance.now();
   private readonly options: SimulationOptions;
   private readonly snapshotEvery: number;
   private readonly clientOpTimeoutMs: number;
@@ -350,7 +254,8 @@ export class Simulation {
 
   runUntil(time: number): void {
     while (this.queue.size > 0 && this.queue.peekTime() <= time) {
-      const item = this.queue.pop() as Queued;
+      const item = this.queue.pop() as Queued<SimEvent>;
+      this.checkBudget();
       this.now = item.time;
       this.steps++;
       this.process(item.event);
@@ -363,12 +268,19 @@ export class Simulation {
     this.runUntil(this.now + ms);
   }
 
-  crash(id: number): void {
+  /**
+   * Stop a member at once. Its unflushed writes are lost, or (`keepUnflushed`) a random prefix of
+   * each flush queue lands, the last append maybe torn. `notifyPeers`: the others' connections to it
+   * break (PEER_DISCONNECTED), as when a process dies; otherwise it just goes silent.
+   */
+  crash(id: number, options: { keepUnflushed?: boolean; notifyPeers?: boolean } = {}): void {
     const member = this.member(id);
     if (!member.node) return;
     this.faultsInjected++;
     member.node = null;
     member.incarnation++;
+    member.disk.crash(this.rng, options.keepUnflushed === true);
+    if (options.notifyPeers) for (const other of this.memberIds) if (other !== id) this.disconnect(id, other);
     if (member.paused) {
       // The member's clock keeps ticking across the crash: keep its (deferred) tick.
       member.paused = false;
@@ -376,6 +288,46 @@ export class Simulation {
     }
     member.deferred = [];
     this.checker.checkDurability();
+  }
+
+  /** The member's directory is lost (D5): it stops, and restarts (on `restart`) with an empty one. */
+  loseDirectory(id: number): void {
+    const member = this.member(id);
+    this.crash(id);
+    member.disk.wipe();
+    this.checker.checkDurability();
+  }
+
+  /** The connection between two members breaks: what was in flight is lost, both sides are told. */
+  disconnect(a: number, b: number): void {
+    this.faultsInjected++;
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ]) {
+      const link = `${from}>${to}`;
+      this.linkEpoch.set(link, (this.linkEpoch.get(link) ?? 0) + 1);
+      this.schedule(this.rng.float() * 2, {
+        kind: 'script',
+        run: () => this.input(to, { type: 'PEER_DISCONNECTED', peer: from }),
+      });
+    }
+  }
+
+  /** The member's disk completes no flush for `ms` (then everything queued completes at once). */
+  stallDisk(id: number, ms: number): void {
+    this.faultsInjected++;
+    const disk = this.member(id).disk;
+    disk.stallUntil = Math.max(disk.stallUntil, this.now + ms);
+  }
+
+  /** Cut a client off from a member (both directions). */
+  blockClient(client: number, member: number): void {
+    this.clientBlocked.add(`${client}>${member}`);
+  }
+
+  get clientIds(): number[] {
+    return this.clients.map((c) => c.id);
   }
 
   restart(id: number): void {
@@ -438,16 +390,20 @@ export class Simulation {
 
   healNetwork(): void {
     this.blocked.clear();
+    this.clientBlocked.clear();
   }
 
   /** Heal everything: links, crashed and paused members, and a calm network. */
   healAll(): void {
     this.healed = true;
+    this.readyLeaderAfterHeal = null;
     this.healNetwork();
     this.network = { ...CALM_NETWORK };
     for (const id of this.memberIds) {
       this.resume(id);
       this.restart(id);
+      this.member(id).disk.stallUntil = 0;
+      this.input(id, { type: 'RESUME' });
     }
   }
 
@@ -506,8 +462,29 @@ export class Simulation {
     member.kv = persisted.snapshot ? KvService.restore(persisted.snapshot.data) : new KvService();
     member.appliedSinceSnapshot = 0;
     member.staleLeaderMs = 0;
-    member.disk.flushFreeAt = this.now;
+    member.disk.freeAt.log = this.now;
+    member.disk.freeAt.state = this.now;
     this.checker.resetMember(member.id, persisted.snapshot?.index ?? 0);
+    if (persisted.snapshot)
+      this.checker.onServiceState(member.id, persisted.snapshot.index, member.kv.snapshot());
+  }
+
+  private checkBudget(): void {
+    const { maxSteps, maxRealMs } = this.options;
+    if (maxSteps !== undefined && this.steps > maxSteps) {
+      throw new SimulationBudgetExceeded(
+        `seed ${this.seed}: more than ${maxSteps} steps by ${Math.round(this.now)} ms`,
+      );
+    }
+    if (
+      maxRealMs !== undefined &&
+      (this.steps & 1023) === 0 &&
+      performance.now() - this.startedAt > maxRealMs
+    ) {
+      throw new SimulationBudgetExceeded(
+        `seed ${this.seed}: over ${maxRealMs} ms of real time at ${Math.round(this.now)} ms of virtual time (${this.steps} steps)`,
+      );
+    }
   }
 
   private process(event: SimEvent): void {
@@ -522,6 +499,8 @@ export class Simulation {
         if (!member.node) return;
         this.feed(member, { type: 'TICK', now: this.localNow(member) });
         this.checkStaleLeader(member);
+        if (this.healed && this.readyLeaderAfterHeal === null && member.node?.isReadyLeader)
+          this.readyLeaderAfterHeal = this.now;
         if (
           this.snapshotEvery > 0 &&
           member.appliedSinceSnapshot >= this.snapshotEvery &&
@@ -538,6 +517,8 @@ export class Simulation {
           member.deferred.push(event);
           return;
         }
+        const epoch = this.linkEpoch.get(`${event.from}>${event.to}`) ?? 0;
+        if (!Number.isNaN(event.epoch) && event.epoch !== epoch) return; // lost with its connection
         if (member.node)
           this.feed(member, { type: 'PEER_MESSAGE', from: event.from, message: event.message });
         return;
@@ -563,8 +544,8 @@ export class Simulation {
           type: 'CLIENT_COMMAND',
           sessionId: this.clients[event.client].sessionId,
           correlationId: event.correlationId,
-          // A simulated client awaits one command at a time: the one it sends.
-          lowestAwaited: event.correlationId,
+          // A simulated client awaits one command at a time: the one it sent.
+          lowestAwaited: event.lowestAwaited,
           payload: event.payload,
         });
         return;
@@ -598,6 +579,8 @@ export class Simulation {
   private execute(member: Member, node: ConsensusNode, effect: ConsensusEffect): void {
     switch (effect.type) {
       case 'SEND':
+        if (effect.message.type === 'VOTE' && effect.message.granted)
+          this.checker.onVote(member.id, effect.to, effect.message.term);
         this.transmit(member.id, effect.to, effect.message);
         return;
       case 'APPEND':
@@ -636,27 +619,36 @@ export class Simulation {
             if (client >= 0 && client < this.clients.length) {
               // A command not applied (a stale copy: outcome unknown) answers nothing the client awaits.
               if (reply.outcome.applied)
-                this.toClient(client, reply.correlationId, reply.outcome.result, null);
+                this.toClient(member.id, client, reply.correlationId, reply.outcome.result, null);
             }
           }
         }
+        if (effect.entries.length > 0)
+          this.checker.onServiceState(
+            member.id,
+            effect.entries[effect.entries.length - 1].index,
+            member.kv.snapshot(),
+          );
         return;
       case 'REJECT': {
         const client = effect.sessionId - 1000;
         if (client >= 0 && client < this.clients.length)
-          this.toClient(client, effect.correlationId, null, effect.leaderId);
+          this.toClient(member.id, client, effect.correlationId, null, effect.leaderId);
         return;
       }
       case 'TAKE_SNAPSHOT': {
         this.checker.onSnapshot(member.id, effect.index, node.commitIndex);
+        this.checker.onSnapshotTerm(member.id, effect.index, effect.term);
         const image: SnapshotImage = { index: effect.index, term: effect.term, data: member.kv.snapshot() };
         this.write(member, { op: 'snapshot', image }, { type: 'SNAPSHOT_TAKEN', snapshot: image });
         return;
       }
       case 'INSTALL_SNAPSHOT':
         this.checker.onSnapshot(member.id, effect.snapshot.index, this.checker.committedMax);
+        this.checker.onSnapshotTerm(member.id, effect.snapshot.index, effect.snapshot.term);
         member.kv = KvService.restore(effect.snapshot.data);
         this.checker.resetMember(member.id, effect.snapshot.index);
+        this.checker.onServiceState(member.id, effect.snapshot.index, member.kv.snapshot());
         this.write(
           member,
           { op: 'install', image: effect.snapshot },
@@ -672,6 +664,8 @@ export class Simulation {
         return;
       case 'ELECTION_STATE_CHANGE':
         this.electionEvents.push({ time: this.now, member: member.id, to: effect.to, term: effect.term });
+        for (const listener of this.electionListeners)
+          listener(this.electionEvents[this.electionEvents.length - 1]);
         return;
       case 'MODULE_STATE_CHANGE':
       case 'PROPOSED':
@@ -680,20 +674,40 @@ export class Simulation {
     }
   }
 
-  /** Queue a disk write; it becomes durable (and `done` is fed back) after a short flush delay. */
+  /**
+   * Queue a disk write on its flush queue; it becomes durable (and `done` is fed back) after a flush
+   * delay, in order within its queue, no earlier than a stall ends.
+   */
   private write(member: Member, op: DiskOp, done: ConsensusInput | null): void {
+    const disk = member.disk;
+    const write = disk.issue(op, done);
     const extra = this.diskLatency.get(member.id) ?? 0;
-    const at = Math.max(member.disk.flushFreeAt, this.now) + 0.2 + this.rng.float() * 2 + extra;
-    member.disk.flushFreeAt = at;
+    const start = Math.max(disk.freeAt[write.queue], this.now, disk.stallUntil);
+    const at = start + 0.2 + this.rng.float() * 2 + extra;
+    disk.freeAt[write.queue] = at;
     const incarnation = member.incarnation;
     this.schedule(at - this.now, {
       kind: 'script',
       run: () => {
-        if (member.incarnation !== incarnation) return; // lost in a crash
-        member.disk.apply(op);
-        this.process({ kind: 'disk', member: member.id, incarnation, input: done });
+        if (member.incarnation !== incarnation) return; // lost (or partly kept) in a crash
+        if (disk.stallUntil > this.now) {
+          // The disk stalled after this write was queued: it completes when the stall ends.
+          disk.freeAt[write.queue] = Math.max(disk.freeAt[write.queue], disk.stallUntil);
+          this.schedule(disk.stallUntil - this.now, {
+            kind: 'script',
+            run: () => this.flushed(member, write, incarnation),
+          });
+          return;
+        }
+        this.flushed(member, write, incarnation);
       },
     });
+  }
+
+  private flushed(member: Member, write: ReturnType<VirtualDisk['issue']>, incarnation: number): void {
+    if (member.incarnation !== incarnation) return;
+    member.disk.complete(write);
+    this.process({ kind: 'disk', member: member.id, incarnation, input: write.done });
   }
 
   private delay(): number {
@@ -701,12 +715,29 @@ export class Simulation {
     return minDelayMs + this.rng.float() * (maxDelayMs - minDelayMs);
   }
 
-  private transmit(from: number, to: number, message: PeerMessage): void {
-    if (this.blocked.has(`${from}>${to}`)) return;
-    if (this.network.dropRate > 0 && this.rng.chance(this.network.dropRate)) return;
-    this.schedule(this.delay(), { kind: 'deliver', to, from, message });
-    if (this.network.dupRate > 0 && this.rng.chance(this.network.dupRate)) {
-      this.schedule(this.delay() * 2, { kind: 'deliver', to, from, message });
+  /** Held back past an election timeout or two: the message arrives in a later term. */
+  private lateDelay(): number {
+    const timeout = this.timeouts.electionTimeoutMs;
+    return this.rng.int(timeout, 3 * timeout);
+  }
+
+  private transmit(from: number, to: number, sent: PeerMessage): void {
+    const link = `${from}>${to}`;
+    if (this.blocked.has(link)) return;
+    const message = this.options.tamper ? this.options.tamper(from, to, sent) : sent;
+    if (message === null) return;
+    const network = this.network;
+    if (network.dropRate > 0 && this.rng.chance(network.dropRate)) return;
+    const epoch = this.linkEpoch.get(link) ?? 0;
+    const late = (network.lateRate ?? 0) > 0 && this.rng.chance(network.lateRate ?? 0);
+    this.schedule(late ? this.lateDelay() : this.delay(), { kind: 'deliver', to, from, message, epoch });
+    if (network.dupRate > 0 && this.rng.chance(network.dupRate)) {
+      this.schedule(this.delay() * 2, { kind: 'deliver', to, from, message, epoch });
+    }
+    const echo = network.echoTimeoutNowRate ?? 0;
+    if (message.type === 'TIMEOUT_NOW' && echo > 0 && this.rng.chance(echo)) {
+      // The copy outlives the connection it was sent on (as a resend after a reconnect would).
+      this.schedule(this.lateDelay(), { kind: 'deliver', to, from, message, epoch: Number.NaN });
     }
   }
 
@@ -737,12 +768,14 @@ export class Simulation {
   }
 
   private toClient(
+    from: number,
     client: number,
     correlationId: number,
     result: KvResult | null,
     leaderHint: number | null,
   ): void {
     if (this.network.dropRate > 0 && this.rng.chance(this.network.dropRate)) return;
+    if (this.clientBlocked.has(`${client}>${from}`)) return;
     this.schedule(this.delay(), { kind: 'response', client, correlationId, result, leaderHint });
   }
 
@@ -750,14 +783,20 @@ export class Simulation {
     const op = client.op;
     if (!op) return;
     const payload = encodeKvCommand(op.record.input);
-    if (!(this.network.dropRate > 0 && this.rng.chance(this.network.dropRate))) {
-      this.schedule(this.delay(), {
-        kind: 'request',
-        to: client.target,
-        client: client.id,
-        correlationId: op.correlationId,
-        payload,
-      });
+    const request: SimEvent = {
+      kind: 'request',
+      to: client.target,
+      client: client.id,
+      correlationId: op.correlationId,
+      lowestAwaited: op.correlationId,
+      payload,
+    };
+    const cut = this.clientBlocked.has(`${client.id}>${client.target}`);
+    if (!cut && !(this.network.dropRate > 0 && this.rng.chance(this.network.dropRate))) {
+      this.schedule(this.delay(), request);
+      const late = this.network.lateResendRate ?? 0;
+      // A resend stuck in a queue: it arrives after the client has moved on to newer commands.
+      if (late > 0 && this.rng.chance(late)) this.schedule(this.rng.int(300, 2000), request);
     }
     this.scheduleClient(client, CLIENT_RETRY_MS);
   }

@@ -1,0 +1,358 @@
+// The seed's fault plan: which faults strike, when, and for how long, all drawn from the planner's
+// generator so a seed replays exactly. Besides the network and process faults every Raft test has,
+// the plan produces what the subtler consensus rules guard against: crashes of leader after leader
+// (Raft's figure 8 needs an old leader's entries replicated by a later leader), messages held back
+// past an election timeout so they land in later terms (stale votes, stale append responses), a
+// leadership transfer with a TIMEOUT_NOW delivered late and twice, broken connections, suspend, a
+// stalling disk whose two flush queues complete out of step, crashes that keep part of what was never
+// acknowledged (a torn last append), a lost member directory, partitions that cut clients off too,
+// and client resends delivered behind the client's newer commands.
+
+import type { Random } from '../../machines/random.ts';
+import type { Simulation } from './simulation.ts';
+
+/** The kinds of fault the plan draws from, by name (reports and docs use these names). */
+export const FAULT_KINDS = [
+  'crash',
+  'isolate',
+  'partition',
+  'asymmetric',
+  'flapping',
+  'pause',
+  'lossy-network',
+  'crash-majority',
+  'crash-quick-restart',
+  'crash-leaders-in-a-row',
+  'crash-in-ballot',
+  'late-messages',
+  'transfer-leadership',
+  'connection-loss',
+  'suspend',
+  'disk-stall',
+  'lost-directory',
+  'partition-with-clients',
+  'late-client-resends',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/**
+ * What a sweep draws by default: every kind but a lost member directory. Raft keeps its promises only
+ * while a member's disk keeps what it acknowledged: a member that restarts empty was part of the
+ * quorum of entries it no longer holds, and can vote a second time in a term it already voted in.
+ * With `faultKinds` including 'lost-directory' a sweep shows exactly that (COMMITTED_ENTRY_LOST,
+ * LEADER_COMPLETENESS, ELECTION_SAFETY); D5's safe rejoin needs the consensus module to keep a wiped
+ * member from voting and acknowledging until a leader has caught it up.
+ */
+export const DEFAULT_FAULT_KINDS: readonly FaultKind[] = FAULT_KINDS.filter((k) => k !== 'lost-directory');
+
+export interface FaultPlanOptions {
+  intensity: number;
+  /** Virtual time window [start, end) in which faults strike. */
+  start: number;
+  end: number;
+  /** Draw only these kinds (default: DEFAULT_FAULT_KINDS). */
+  kinds?: readonly FaultKind[];
+}
+
+/** Schedule the seed's random faults; returns how many of each kind were planned. */
+export const planFaults = (
+  sim: Simulation,
+  rng: Random,
+  options: FaultPlanOptions,
+): Partial<Record<FaultKind, number>> => {
+  const { intensity, start, end } = options;
+  const kinds = options.kinds ?? DEFAULT_FAULT_KINDS;
+  const planned: Partial<Record<FaultKind, number>> = {};
+  const gap = Math.round(1400 - 1000 * intensity);
+  let t = start;
+  while (true) {
+    t += rng.int(Math.round(gap / 2), gap);
+    if (t >= end) break;
+    const duration = rng.int(150, 1800);
+    const kind = rng.pick(kinds);
+    planned[kind] = (planned[kind] ?? 0) + 1;
+    sim.at(t, () => {
+      if (!sim.healed) strike(sim, rng, kind, duration, intensity);
+    });
+  }
+  return planned;
+};
+
+/** One fault, now; it undoes itself after `duration` (unless the run healed first). */
+const strike = (sim: Simulation, rng: Random, kind: FaultKind, duration: number, intensity: number): void => {
+  const ids = sim.memberIds;
+  const others = (id: number) => ids.filter((m) => m !== id);
+  const pickTarget = (): number => (rng.chance(0.5) ? (sim.leader() ?? rng.pick(ids)) : rng.pick(ids));
+  const later = (ms: number, run: () => void) => sim.at(sim.now + ms, run);
+  /** A follow-up fault: it does not strike once the run has healed. */
+  const thenStrike = (ms: number, run: () => void) => later(ms, () => sim.healed || run());
+  const crashOptions = () => ({ keepUnflushed: rng.chance(0.5), notifyPeers: rng.chance(0.5) });
+  const shuffled = (): number[] =>
+    ids
+      .map((id) => ({ id, k: rng.uint32() }))
+      .sort((a, b) => a.k - b.k)
+      .map((s) => s.id);
+  switch (kind) {
+    case 'crash': {
+      const id = pickTarget();
+      sim.crash(id, crashOptions());
+      later(duration, () => sim.restart(id));
+      return;
+    }
+    case 'isolate':
+      sim.isolate(pickTarget());
+      later(duration, () => sim.healNetwork());
+      return;
+    case 'partition': {
+      const order = shuffled();
+      const cut = rng.int(1, ids.length - 1);
+      sim.partition([order.slice(0, cut), order.slice(cut)]);
+      later(duration, () => sim.healNetwork());
+      return;
+    }
+    case 'asymmetric': {
+      // A member can send but not receive (or the reverse), link by link.
+      const id = pickTarget();
+      for (const other of others(id)) {
+        if (rng.chance(0.5)) sim.block(id, other);
+        else sim.block(other, id);
+      }
+      later(duration, () => sim.healNetwork());
+      return;
+    }
+    case 'flapping': {
+      const id = rng.pick(ids);
+      const flips = rng.int(4, 14);
+      let at = sim.now;
+      for (let i = 0; i < flips; i++) {
+        at += rng.int(30, 160);
+        const cut = i % 2 === 0;
+        sim.at(at, () => {
+          if (sim.healed) return;
+          if (cut) sim.isolate(id);
+          else sim.healNetwork();
+        });
+      }
+      sim.at(at + 50, () => sim.healNetwork());
+      return;
+    }
+    case 'pause': {
+      // A long pause of one member (GC, SIGSTOP): R3.
+      const id = pickTarget();
+      sim.pause(id);
+      later(duration, () => sim.resume(id));
+      return;
+    }
+    case 'lossy-network': {
+      // A burst of loss, duplication and delay: P6, P5.
+      const before = { ...sim.network };
+      sim.network = {
+        ...before,
+        dropRate: Math.min(0.5, before.dropRate + 0.1 + 0.3 * intensity),
+        dupRate: Math.min(0.3, before.dupRate + 0.1),
+        maxDelayMs: before.maxDelayMs + rng.int(5, 120),
+      };
+      sim.faultsInjected++;
+      later(duration, () => {
+        if (!sim.healed) sim.network = before;
+      });
+      return;
+    }
+    case 'crash-majority': {
+      // N4, N5: a majority at once, then back.
+      const victims = shuffled().slice(0, Math.floor(ids.length / 2) + (rng.chance(0.5) ? 1 : 0));
+      for (const id of victims) sim.crash(id, crashOptions());
+      later(duration, () => {
+        for (const id of victims) sim.restart(id);
+      });
+      return;
+    }
+    case 'crash-quick-restart': {
+      const id = pickTarget();
+      sim.crash(id, crashOptions());
+      later(rng.int(20, 200), () => sim.restart(id));
+      return;
+    }
+    case 'crash-leaders-in-a-row': {
+      // Each new leader crashes soon after it is elected, mid-replication of its predecessors' entries.
+      if (rng.chance(0.4)) crashLeadersInARow(sim, rng, rng.int(2, 4));
+      else crashLeadersAsTheyStart(sim, rng, rng.int(2, 6));
+      return;
+    }
+    case 'crash-in-ballot': {
+      // Members crash the moment they vote or stand (before the vote or term is durable) and come
+      // back within a ballot: the same term's ballot may reach them again.
+      crashInBallot(sim, rng, duration);
+      const leader = sim.leader();
+      if (leader !== null) sim.crash(leader, { notifyPeers: true });
+      if (leader !== null) later(rng.int(50, 800), () => sim.restart(leader));
+      return;
+    }
+    case 'late-messages': {
+      const before = sim.network.lateRate ?? 0;
+      sim.network = { ...sim.network, lateRate: 0.05 + 0.25 * rng.float() };
+      sim.faultsInjected++;
+      later(duration, () => {
+        if (!sim.healed) sim.network = { ...sim.network, lateRate: before };
+      });
+      return;
+    }
+    case 'transfer-leadership': {
+      const leader = sim.leader();
+      if (leader === null) return;
+      sim.network = { ...sim.network, echoTimeoutNowRate: 0.7 };
+      sim.faultsInjected++;
+      sim.input(leader, { type: 'TRANSFER_LEADERSHIP', to: rng.pick(others(leader)) });
+      if (rng.chance(0.3)) thenStrike(rng.int(0, 60), () => sim.crash(leader, crashOptions()));
+      later(duration, () => {
+        sim.restart(leader);
+        if (!sim.healed) sim.network = { ...sim.network, echoTimeoutNowRate: 0 };
+      });
+      return;
+    }
+    case 'connection-loss': {
+      const a = pickTarget();
+      const count = rng.int(1, 3);
+      for (let i = 0; i < count; i++)
+        thenStrike(i * rng.int(0, 100), () => sim.disconnect(a, rng.pick(others(a))));
+      return;
+    }
+    case 'suspend': {
+      const id = pickTarget();
+      sim.faultsInjected++;
+      sim.input(id, { type: 'SUSPEND' });
+      later(duration, () => sim.input(id, { type: 'RESUME' }));
+      return;
+    }
+    case 'disk-stall': {
+      const id = pickTarget();
+      sim.stallDisk(id, Math.min(duration, 900));
+      if (rng.chance(0.5)) {
+        sim.setDiskLatency(id, rng.int(5, 60));
+        later(duration, () => sim.setDiskLatency(id, 0));
+      }
+      if (rng.chance(0.3))
+        thenStrike(rng.int(0, Math.min(duration, 900)), () => sim.crash(id, crashOptions()));
+      later(duration, () => sim.restart(id));
+      return;
+    }
+    case 'lost-directory': {
+      const id = rng.pick(ids);
+      sim.loseDirectory(id);
+      later(duration, () => sim.restart(id));
+      return;
+    }
+    case 'partition-with-clients': {
+      const order = shuffled();
+      const cut = rng.int(1, ids.length - 1);
+      const sides = [order.slice(0, cut), order.slice(cut)];
+      sim.partition(sides);
+      for (const client of sim.clientIds) {
+        const side = rng.pick(sides);
+        for (const id of ids) if (!side.includes(id)) sim.blockClient(client, id);
+      }
+      later(duration, () => sim.healNetwork());
+      return;
+    }
+    case 'late-client-resends': {
+      const before = sim.network.lateResendRate ?? 0;
+      sim.network = { ...sim.network, lateResendRate: 0.2 + 0.5 * rng.float() };
+      sim.faultsInjected++;
+      later(duration, () => {
+        if (!sim.healed) sim.network = { ...sim.network, lateResendRate: before };
+      });
+      return;
+    }
+  }
+};
+
+/** Crash the leader, then each next leader soon after its election, `count` times in all. */
+const crashLeadersInARow = (sim: Simulation, rng: Random, count: number): void => {
+  let crashed = 0;
+  let last: number | null = null;
+  let waited = 0;
+  const poll = (): void => {
+    if (sim.healed || crashed >= count || waited > 3000) return;
+    const leader = sim.leader();
+    if (leader === null || leader === last) {
+      waited += 10;
+      sim.at(sim.now + 10, poll);
+      return;
+    }
+    waited = 0;
+    last = leader;
+    crashed++;
+    sim.at(sim.now + rng.int(0, 80), () => {
+      if (sim.healed) return;
+      sim.crash(leader, { keepUnflushed: rng.chance(0.5), notifyPeers: rng.chance(0.3) });
+      sim.at(sim.now + rng.int(30, 400), () => sim.restart(leader));
+      poll();
+    });
+  };
+  poll();
+};
+
+/**
+ * Raft's figure 8, as a fault: each leader, the moment it has appended its own term's first entry
+ * (LEADER_READY), is cut off before that entry leaves (its outgoing links are blocked in the same
+ * step) and crashes soon after, `count` times; the first leader is cut off while it appends client
+ * commands no one else receives. A later leader then holds an older leader's entries on a quorum but
+ * no entry of its own term there, and a member with a newer term's conflicting entry may still win.
+ */
+const crashLeadersAsTheyStart = (sim: Simulation, rng: Random, count: number): void => {
+  let crashed = 0;
+  let down: number | null = null;
+  const until = sim.now + count * 2500;
+  const others = (id: number) => sim.memberIds.filter((m) => m !== id);
+  const restartLast = (): void => {
+    if (down !== null) sim.restart(down);
+    down = null;
+  };
+  const cutOffThenCrash = (leader: number, afterMs: number): void => {
+    for (const other of others(leader)) sim.block(leader, other);
+    sim.at(sim.now + afterMs, () => {
+      for (const other of others(leader)) sim.unblock(leader, other);
+      if (sim.healed) return;
+      sim.crash(leader, { keepUnflushed: rng.chance(0.5), notifyPeers: rng.chance(0.5) });
+      // The previous victim comes back as this one goes: only one member is down at a time, and each
+      // returns with an older term's entries the members that stayed up do not have.
+      restartLast();
+      down = leader;
+    });
+  };
+  const listener = (event: { member: number; to: string }): void => {
+    if (sim.healed || sim.now > until || crashed >= count) {
+      sim.electionListeners.delete(listener);
+      sim.at(sim.now + rng.int(100, 1500), restartLast);
+      return;
+    }
+    if (event.to !== 'LEADER_READY') return;
+    crashed++;
+    cutOffThenCrash(event.member, rng.int(0, 60));
+  };
+  sim.electionListeners.add(listener);
+  sim.at(until, () => listener({ member: -1, to: 'END' }));
+  const leader = sim.leader();
+  if (leader !== null) cutOffThenCrash(leader, rng.int(20, 200));
+};
+
+/** For `duration`, a member entering a ballot (as voter or candidate) crashes at once, half the time. */
+const crashInBallot = (sim: Simulation, rng: Random, duration: number): void => {
+  const until = sim.now + duration;
+  const listener = (event: { member: number; to: string }): void => {
+    if (sim.healed || sim.now > until) {
+      sim.electionListeners.delete(listener);
+      return;
+    }
+    if (event.to !== 'FOLLOWER_BALLOT' && event.to !== 'CANDIDATE_BALLOT') return;
+    if (!rng.chance(0.5)) return;
+    const id = event.member;
+    sim.at(sim.now + rng.float() * 2, () => {
+      if (sim.healed) return;
+      sim.crash(id, { keepUnflushed: rng.chance(0.3) });
+      // Back at once, half the time, while other candidates' requests of this term are in flight.
+      sim.at(sim.now + (rng.chance(0.5) ? rng.float() * 3 : rng.int(5, 150)), () => sim.restart(id));
+    });
+  };
+  sim.electionListeners.add(listener);
+};

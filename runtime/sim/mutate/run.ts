@@ -1,0 +1,251 @@
+// `npm run mutate`: does the simulator's sweep catch a broken consensus rule? Each mutation in
+// ./mutations.ts breaks one rule in a scratch copy of the source tree; the runner runs the seeded sweep
+// (`chorus sim --seeds N --json`) against it and reports which breaks the sweep caught, as a table on
+// stdout and as JSON (--out). It exits non-zero when the unmutated tree fails the sweep, when a patch
+// does not apply exactly once, or when a break of a safety rule is not caught.
+//
+// Why a script of our own and not StrykerJS: Stryker mutates operators everywhere it can (hundreds of
+// mutants in node.ts, most equivalent or about logging and bounds), and its mocha runner would judge
+// them by the unit tests; the question here is a different one — does the *sweep*, not a unit test,
+// catch the break of each named rule the issue lists? Named find/replace patches answer exactly that,
+// read as a list of rules, fail loudly when a refactor moves the code, need no new dependency (Stryker
+// would add a runner, a TypeScript checker plugin and their transitive packages), and run the real CLI
+// in a copy of the tree, so nothing in the working checkout is ever modified.
+
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MUTATIONS, type Mutation } from './mutations.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const SKIP = new Set(['node_modules', '.git', 'spec', 'docs']);
+
+interface Options {
+  seeds: number;
+  startSeed: number;
+  only: string | null;
+  out: string;
+  json: boolean;
+}
+
+export interface MutantResult {
+  id: string;
+  kind: Mutation['kind'];
+  rule: string;
+  /** CAUGHT by the sweep, SURVIVED it, or the patch did not apply exactly once (PATCH_MISMATCH). */
+  status: 'CAUGHT' | 'SURVIVED' | 'PATCH_MISMATCH' | 'ERROR';
+  /** The sweep that caught it: `3 members` or `5 members`. */
+  caughtBy: string | null;
+  firstFailingSeed: number | null;
+  /** The first violated invariant (or 'NOT_LINEARIZABLE'). */
+  invariant: string | null;
+  replay: string | null;
+  seconds: number;
+  detail?: string;
+}
+
+const parseArgs = (argv: readonly string[]): Options => {
+  const options: Options = {
+    seeds: 300,
+    startSeed: 1,
+    only: null,
+    out: join(tmpdir(), 'chorus-mutation-report.json'),
+    json: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const value = argv[i + 1];
+    switch (argv[i]) {
+      case '--seeds':
+        options.seeds = Number(value);
+        i++;
+        break;
+      case '--start-seed':
+        options.startSeed = Number(value);
+        i++;
+        break;
+      case '--only':
+        options.only = value;
+        i++;
+        break;
+      case '--out':
+        options.out = resolve(value);
+        i++;
+        break;
+      case '--json':
+        options.json = true;
+        break;
+      default:
+        throw new Error(
+          `unknown argument ${argv[i]}: use --seeds N, --start-seed S, --only ID, --out FILE, --json`,
+        );
+    }
+  }
+  if (!Number.isInteger(options.seeds) || options.seeds < 1)
+    throw new Error('--seeds must be a whole number ≥ 1');
+  return options;
+};
+
+/** A copy of the source tree (node_modules linked, not copied) to mutate. */
+const scratchCopy = (): string => {
+  const scratch = mkdtempSync(join(tmpdir(), 'chorus-mutate-'));
+  for (const entry of readdirSync(ROOT)) {
+    if (SKIP.has(entry)) continue;
+    cpSync(join(ROOT, entry), join(scratch, entry), { recursive: true });
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(scratch, 'node_modules'), 'dir');
+  return scratch;
+};
+
+const occurrences = (text: string, find: string): number => text.split(find).length - 1;
+
+interface SweepOutcome {
+  failed: boolean;
+  firstFailingSeed: number | null;
+  invariant: string | null;
+  replay: string | null;
+  error?: string;
+}
+
+const sweep = (scratch: string, options: Options, members: 3 | 5): SweepOutcome => {
+  const args = ['--import', 'tsx', 'runtime/cli.ts', 'sim', '--json'];
+  args.push(
+    '--seeds',
+    String(options.seeds),
+    '--start-seed',
+    String(options.startSeed),
+    '--members',
+    String(members),
+  );
+  const run = spawnSync(process.execPath, args, {
+    cwd: scratch,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const line = run.stdout.trim().split('\n').pop() ?? '';
+  try {
+    const report = JSON.parse(line) as {
+      violations: number;
+      linearizable: boolean;
+      firstFailingSeed: number | null;
+      replay: string | null;
+      failures: { violations: { invariant: string }[]; linearizable: boolean }[];
+    };
+    const first = report.failures[0];
+    return {
+      failed: report.violations > 0 || !report.linearizable,
+      firstFailingSeed: report.firstFailingSeed,
+      invariant: first
+        ? (first.violations[0]?.invariant ?? (first.linearizable ? null : 'NOT_LINEARIZABLE'))
+        : null,
+      replay: report.replay,
+    };
+  } catch {
+    const error = `${run.stderr}`.trim().split('\n').slice(-3).join(' | ') || `exit ${run.status}`;
+    return { failed: true, firstFailingSeed: null, invariant: null, replay: null, error };
+  }
+};
+
+const runMutant = (scratch: string, mutation: Mutation, options: Options): MutantResult => {
+  const started = performance.now();
+  const result: MutantResult = {
+    id: mutation.id,
+    kind: mutation.kind,
+    rule: mutation.rule,
+    status: 'SURVIVED',
+    caughtBy: null,
+    firstFailingSeed: null,
+    invariant: null,
+    replay: null,
+    seconds: 0,
+  };
+  const original = readFileSync(join(ROOT, mutation.file), 'utf8');
+  const count = occurrences(original, mutation.find);
+  if (count !== 1) {
+    result.status = 'PATCH_MISMATCH';
+    result.detail = `the patch matches ${count} times in ${mutation.file} (must be exactly once)`;
+    return result;
+  }
+  const target = join(scratch, mutation.file);
+  writeFileSync(target, original.replace(mutation.find, mutation.replace));
+  try {
+    for (const members of [3, 5] as const) {
+      const outcome = sweep(scratch, options, members);
+      if (outcome.error !== undefined) {
+        result.status = 'ERROR';
+        result.detail = outcome.error;
+        break;
+      }
+      if (outcome.failed) {
+        result.status = 'CAUGHT';
+        result.caughtBy = `${members} members`;
+        result.firstFailingSeed = outcome.firstFailingSeed;
+        result.invariant = outcome.invariant;
+        result.replay = outcome.replay;
+        break;
+      }
+    }
+  } finally {
+    writeFileSync(target, original);
+  }
+  result.seconds = Math.round((performance.now() - started) / 100) / 10;
+  return result;
+};
+
+const table = (results: readonly MutantResult[], options: Options): string => {
+  const rows = results.map((r) => [
+    r.id,
+    r.kind,
+    r.status,
+    r.caughtBy ?? '-',
+    r.firstFailingSeed === null ? '-' : String(r.firstFailingSeed),
+    r.invariant ?? r.detail ?? '-',
+  ]);
+  const head = ['mutation', 'kind', 'status', 'sweep', 'first seed', 'first violation'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  const caught = results.filter((r) => r.status === 'CAUGHT').length;
+  return [
+    `chorus sim --seeds ${options.seeds} --start-seed ${options.startSeed} (3 members; 5 if 3 did not catch it)`,
+    line(head),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+    `${caught}/${results.length} caught`,
+  ].join('\n');
+};
+
+const main = (): number => {
+  const options = parseArgs(process.argv.slice(2));
+  const chosen = MUTATIONS.filter((m) => options.only === null || m.id === options.only);
+  if (chosen.length === 0) throw new Error(`no mutation named ${options.only}`);
+  const scratch = scratchCopy();
+  try {
+    const baseline = sweep(scratch, options, 3);
+    if (baseline.failed) {
+      process.stderr.write(`the unmutated tree fails the sweep: ${JSON.stringify(baseline)}\n`);
+      return 1;
+    }
+    const results: MutantResult[] = [];
+    for (const mutation of chosen) {
+      const result = runMutant(scratch, mutation, options);
+      results.push(result);
+      if (!options.json) process.stderr.write(`${result.id}: ${result.status} (${result.seconds} s)\n`);
+    }
+    writeFileSync(
+      options.out,
+      `${JSON.stringify({ seeds: options.seeds, startSeed: options.startSeed, results }, null, 2)}\n`,
+    );
+    process.stdout.write(
+      options.json ? `${JSON.stringify(results)}\n` : `${table(results, options)}\nJSON: ${options.out}\n`,
+    );
+    const bad = results.filter(
+      (r) => r.status !== 'CAUGHT' && (r.kind === 'safety' || r.status !== 'SURVIVED'),
+    );
+    return bad.length === 0 ? 0 : 1;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+};
+
+process.exitCode = main();
