@@ -77,6 +77,10 @@ export interface SweepReport {
   members: number;
   steps: number;
   faultsInjected: number;
+  /** Faults the plans drew, by kind, over all seeds. */
+  faultKinds: Partial<Record<FaultKind, number>>;
+  /** The slowest recovery after the heal over all seeds (virtual ms to a ready leader; null: some seed had none). */
+  slowestRecoveryMs: number | null;
   elections: number;
   /** Invariant violations over all seeds (0 when every invariant held). */
   violations: number;
@@ -237,6 +241,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
     members,
     steps: 0,
     faultsInjected: 0,
+    faultKinds: {},
+    slowestRecoveryMs: 0,
     elections: 0,
     violations: 0,
     linearizable: true,
@@ -250,6 +256,11 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
     const result = runSeed(seed, options);
     report.steps += result.steps;
     report.faultsInjected += result.faultsInjected;
+    for (const [kind, n] of Object.entries(result.faultKinds) as [FaultKind, number][]) {
+      report.faultKinds[kind] = (report.faultKinds[kind] ?? 0) + n;
+    }
+    if (result.leaderAfterHealMs === null || report.slowestRecoveryMs === null) report.slowestRecoveryMs = null;
+    else report.slowestRecoveryMs = Math.max(report.slowestRecoveryMs, Math.round(result.leaderAfterHealMs));
     report.elections += result.elections;
     report.violations += result.violations.length;
     report.operations += result.operations;
@@ -290,7 +301,8 @@ export const formatSweepReport = (report: SweepReport): string => {
     `${report.seeds} seed(s) from ${report.startSeed}, ${report.members} members: ${report.steps} steps, ` +
       `${report.faultsInjected} faults, ${report.elections} elections, ${report.operations} client operations, ` +
       `${(report.elapsedMs / 1000).toFixed(1)} s`,
-    `invariant violations: ${report.violations}; history linearizable: ${report.linearizable ? 'yes' : 'NO'}`,
+    `invariant violations: ${report.violations}; history linearizable: ${report.linearizable ? 'yes' : 'NO'}; ` +
+      `slowest recovery after the heal: ${report.slowestRecoveryMs ?? 'none'} ms (bound ${livenessBoundMs()} ms)`,
   ];
   for (const failure of report.failures) {
     const what = failure.violations.map((v) => `${v.invariant} at ${Math.round(v.time)} ms: ${v.detail}`);

@@ -1,10 +1,19 @@
-// The checkers can fail: each test breaks one safety rule in the core (a test-only knob) and shows
-// the simulator catches it, then runs the very same scripted scenario with the rule intact and shows
-// it passes.
+// The checkers can fail: each test breaks one safety rule in the core (a test-only knob, a network
+// that rewrites what a broken member would send, or the mutation runner's patch in a scratch copy) and
+// shows the simulator catches it, then runs the very same scenario with the rule intact and shows it
+// passes.
 
+import { join } from 'node:path';
 import { expect } from 'chai';
-import type { FaultyRules } from '../../actors/consensus/types.ts';
-import type { SeedReport } from '../../runtime/sim/index.ts';
+import { pack, unpack } from 'msgpackr';
+import type { FaultyRules, InstallSnapshot } from '../../actors/consensus/types.ts';
+import { livenessBoundMs, runSeed, type SeedOptions, type SeedReport } from '../../runtime/sim/index.ts';
+import {
+  applyMutation,
+  mutationNamed,
+  removeScratch,
+  scratchCopy,
+} from '../../runtime/sim/mutate/scratch.ts';
 import { healAndFinish, startCluster } from './helpers.ts';
 
 const invariants = (report: SeedReport): string[] => [...new Set(report.violations.map((v) => v.invariant))];
@@ -86,5 +95,114 @@ describe('sim: broken rules are caught', () => {
     const sound = isolatedLeader(5, 2500);
     expect(sound.violations).to.deep.equal([]);
     expect(sound.linearizable).to.equal(true);
+  });
+});
+
+/** A follower cut off while the leader snapshots past it, then healed: it catches up by INSTALL_SNAPSHOT. */
+const followerInstallsSnapshot = (
+  seed: number,
+  tamper?: (message: InstallSnapshot) => InstallSnapshot,
+): { report: SeedReport; installs: number } => {
+  let installs = 0;
+  const { sim, leader } = startCluster({
+    seed,
+    snapshotEvery: 30,
+    tamper: (_from, _to, message) => {
+      if (message.type !== 'INSTALL_SNAPSHOT') return message;
+      installs++;
+      return tamper ? tamper(message) : message;
+    },
+  });
+  const follower = sim.memberIds.find((id) => id !== leader) as number;
+  sim.isolate(follower);
+  sim.runFor(1500);
+  sim.healNetwork();
+  sim.runFor(1000);
+  return { report: healAndFinish(sim), installs };
+};
+
+/** Run the sweep's seeds from `from` with a rule broken (in a scratch copy) until `invariant` shows. */
+const firstSeedCatching = async (
+  mutation: string,
+  invariant: string,
+  options: SeedOptions,
+  from: number,
+  limit: number,
+): Promise<number | null> => {
+  const scratch = scratchCopy();
+  try {
+    applyMutation(scratch, mutationNamed(mutation));
+    const mutant = (await import(
+      join(scratch, 'runtime/sim/index.ts')
+    )) as typeof import('../../runtime/sim/index.ts');
+    for (let seed = from; seed < from + limit; seed++) {
+      if (mutant.runSeed(seed, options).violations.some((v) => v.invariant === invariant)) return seed;
+    }
+    return null;
+  } finally {
+    removeScratch(scratch);
+  }
+};
+
+describe('sim: broken rules are caught by the new invariants', () => {
+  it('a candidate counting a late vote of an older term leads without a quorum of its own term (LEADER_WITHOUT_QUORUM)', async function () {
+    this.timeout(60_000);
+    const options: SeedOptions = { faultKinds: ['crash-in-ballot', 'late-messages'] };
+    const seed = await firstSeedCatching(
+      'count-votes-of-older-terms',
+      'LEADER_WITHOUT_QUORUM',
+      options,
+      1,
+      200,
+    );
+    expect(seed, 'a seed of the sweep catches the broken rule').to.not.equal(null);
+    const sound = runSeed(seed as number, options);
+    expect(sound.violations).to.deep.equal([]);
+    expect(sound.linearizable).to.equal(true);
+  });
+
+  it('a snapshot image that is not the state it names: the installing member diverges (SERVICE_STATE_DIVERGED)', () => {
+    const wrongState = (message: InstallSnapshot): InstallSnapshot => {
+      const [applied, data, sessions] = unpack(message.data) as [number, [string, string][], unknown[]];
+      return { ...message, data: pack([applied, [...data, ['x', 'never-written']], sessions]) };
+    };
+    const broken = followerInstallsSnapshot(4, wrongState);
+    expect(broken.installs).to.be.greaterThan(0);
+    expect(invariants(broken.report)).to.include('SERVICE_STATE_DIVERGED');
+    expect(invariants(broken.report)).to.not.include('LOG_MATCHING');
+    const sound = followerInstallsSnapshot(4);
+    expect(sound.installs).to.be.greaterThan(0);
+    expect(sound.report.violations).to.deep.equal([]);
+    expect(sound.report.linearizable).to.equal(true);
+  });
+
+  it("a snapshot that names another term than its entry's is flagged (SNAPSHOT_TERM)", () => {
+    const broken = followerInstallsSnapshot(4, (message) => ({
+      ...message,
+      snapshotTerm: message.snapshotTerm + 1,
+    }));
+    expect(broken.installs).to.be.greaterThan(0);
+    expect(invariants(broken.report)).to.include('SNAPSHOT_TERM');
+    const sound = followerInstallsSnapshot(4);
+    expect(sound.report.violations).to.deep.equal([]);
+  });
+
+  it('votes that never arrive after the heal: no leader within the recovery bound (SLOW_RECOVERY)', () => {
+    const run = (dropVotes: boolean): SeedReport => {
+      let dropping = false;
+      const { sim, leader } = startCluster({
+        seed: 6,
+        tamper: (_from, _to, message) => (dropping && message.type === 'VOTE' ? null : message),
+      });
+      dropping = dropVotes;
+      sim.crash(leader);
+      sim.runFor(500);
+      return healAndFinish(sim, 3000);
+    };
+    const broken = run(true);
+    expect(invariants(broken)).to.include('SLOW_RECOVERY');
+    const sound = run(false);
+    expect(sound.violations).to.deep.equal([]);
+    expect(sound.leaderAfterHealMs).to.be.at.most(livenessBoundMs());
   });
 });

@@ -42,7 +42,7 @@ export const healAndFinish = (sim: Simulation, healMs = 2500): SeedReport => {
   sim.setClientsActive(false);
   sim.runFor(1000);
   finalChecks(sim, healAt);
-  return finishReport(sim, sim.seed);
+  return finishReport(sim, sim.seed, {}, healAt);
 };
 
 /** Operations that completed with a reply in [from, to). */

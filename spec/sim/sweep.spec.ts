@@ -2,7 +2,14 @@
 // the heal, and a linearizable client history. `npx chorus sim --seeds 2000` runs the long version.
 
 import { expect } from 'chai';
-import { formatSweepReport, replayCommand, runSeed, runSweep } from '../../runtime/sim/index.ts';
+import {
+  type FaultKind,
+  formatSweepReport,
+  livenessBoundMs,
+  replayCommand,
+  runSeed,
+  runSweep,
+} from '../../runtime/sim/index.ts';
 import { checkKvHistory } from '../../runtime/sim/linearizability.ts';
 import { startCluster } from './helpers.ts';
 
@@ -21,6 +28,50 @@ describe('sim: seeded sweep', () => {
     expect(report.failures, JSON.stringify(report.failures[0])).to.deep.equal([]);
     expect(report.violations).to.equal(0);
     expect(report.linearizable).to.equal(true);
+  });
+
+  it('30 seeds drawing only the faults aimed at the subtler consensus rules: each kind strikes; 0 violations, linearizable, recovery within the bound', async () => {
+    const kinds: FaultKind[] = [
+      'crash-leaders-in-a-row',
+      'crash-in-ballot',
+      'late-messages',
+      'transfer-leadership',
+      'connection-loss',
+      'suspend',
+      'disk-stall',
+      'partition-with-clients',
+      'late-client-resends',
+    ];
+    const report = await runSweep({ seeds: 30, startSeed: 3000, faultKinds: kinds });
+    expect(report.failures, JSON.stringify(report.failures[0])).to.deep.equal([]);
+    expect(report.linearizable).to.equal(true);
+    for (const kind of kinds) expect(report.faultKinds[kind] ?? 0, kind).to.be.greaterThan(0);
+    expect(report.slowestRecoveryMs).to.be.a('number').and.at.most(livenessBoundMs());
+  });
+
+  it('a lost member directory is outside what Raft tolerates: the sweep shows committed entries lost (so the default plan leaves it out)', async () => {
+    const report = await runSweep({ seeds: 10, startSeed: 1, faultKinds: ['lost-directory'] });
+    expect(report.faultKinds['lost-directory']).to.be.greaterThan(0);
+    const seen = new Set(report.failures.flatMap((f) => f.violations.map((v) => v.invariant)));
+    expect([...seen]).to.include('COMMITTED_ENTRY_LOST');
+    const plain = await runSweep({ seeds: 5, startSeed: 1 });
+    expect(plain.faultKinds['lost-directory'] ?? 0).to.equal(0);
+  });
+
+  it('an exception anywhere in a seed is a violation with its replay line, and the sweep goes on', async () => {
+    // A plan with no fault kinds to draw from throws inside the seed (Random.pick of nothing).
+    const report = await runSweep({ seeds: 2, startSeed: 40, faultKinds: [] });
+    expect(report.failures.map((f) => f.seed)).to.deep.equal([40, 41]);
+    expect(report.failures[0].violations[0].invariant).to.equal('EXCEPTION');
+    expect(report.failures[0].violations[0].detail).to.include('no items to pick from');
+    expect(report.failures[1].replay).to.equal('npx chorus sim --seed 41');
+  });
+
+  it('a seed past its step budget is reported BUDGET_EXCEEDED instead of running on', () => {
+    const report = runSeed(40, { maxSteps: 2000 });
+    expect(report.violations.map((v) => v.invariant)).to.deep.equal(['BUDGET_EXCEEDED']);
+    expect(report.violations[0].detail).to.include('more than 2000 steps');
+    expect(report.replay).to.equal('npx chorus sim --seed 40');
   });
 
   it('one seed reproduces a run exactly', () => {
