@@ -259,7 +259,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepReport> {
     for (const [kind, n] of Object.entries(result.faultKinds) as [FaultKind, number][]) {
       report.faultKinds[kind] = (report.faultKinds[kind] ?? 0) + n;
     }
-    if (result.leaderAfterHealMs === null || report.slowestRecoveryMs === null) report.slowestRecoveryMs = null;
+    if (result.leaderAfterHealMs === null || report.slowestRecoveryMs === null)
+      report.slowestRecoveryMs = null;
     else report.slowestRecoveryMs = Math.max(report.slowestRecoveryMs, Math.round(result.leaderAfterHealMs));
     report.elections += result.elections;
     report.violations += result.violations.length;
