@@ -40,8 +40,8 @@ export class VirtualDisk {
   private log = new Map<number, { entry: LogEntry; seq: number }>();
   /** When each queue is next free to complete a flush (virtual ms). */
   readonly freeAt: Record<FlushQueue, number> = { log: 0, state: 0 };
-  /** A stalled disk completes nothing before this time. */
-  stallUntil = 0;
+  /** A stalled queue completes nothing before this time. */
+  readonly stallUntil: Record<FlushQueue, number> = { log: 0, state: 0 };
   pending: PendingWrite[] = [];
   private issued = 0;
   /** The last index of the contiguous log after the snapshot (recomputed after a change). */

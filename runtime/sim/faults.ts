@@ -8,6 +8,7 @@
 // acknowledged (a torn last append), a lost member directory, partitions that cut clients off too,
 // and client resends delivered behind the client's newer commands.
 
+import type { PeerMessage } from '../../actors/consensus/types.ts';
 import type { Random } from '../../machines/random.ts';
 import type { Simulation } from './simulation.ts';
 
@@ -24,6 +25,7 @@ export const FAULT_KINDS = [
   'crash-quick-restart',
   'crash-leaders-in-a-row',
   'crash-in-ballot',
+  'stale-append-responses',
   'late-messages',
   'transfer-leadership',
   'connection-loss',
@@ -57,6 +59,7 @@ export interface FaultPlanOptions {
 const WEIGHTS: Partial<Record<FaultKind, number>> = {
   'crash-leaders-in-a-row': 3,
   'crash-in-ballot': 3,
+  'stale-append-responses': 3,
   'late-messages': 2,
 };
 
@@ -205,6 +208,10 @@ const strike = (sim: Simulation, rng: Random, kind: FaultKind, duration: number,
       later(alone + duration + 600, () => sim.healNetwork());
       return;
     }
+    case 'stale-append-responses': {
+      staleAppendResponses(sim, rng, duration);
+      return;
+    }
     case 'late-messages': {
       const before = sim.network.lateRate ?? 0;
       sim.network = { ...sim.network, lateRate: 0.05 + 0.25 * rng.float() };
@@ -243,7 +250,14 @@ const strike = (sim: Simulation, rng: Random, kind: FaultKind, duration: number,
     }
     case 'disk-stall': {
       const id = pickTarget();
-      sim.stallDisk(id, Math.min(duration, 900));
+      // Both flush queues, or one: then the other's flushes overtake it (an install durable after the
+      // appends issued behind it, a vote after a later append).
+      const which = rng.int(0, 2);
+      sim.stallDisk(
+        id,
+        Math.min(duration, 900),
+        which === 0 ? ['log', 'state'] : which === 1 ? ['log'] : ['state'],
+      );
       if (rng.chance(0.5)) {
         sim.setDiskLatency(id, rng.int(5, 60));
         later(duration, () => sim.setDiskLatency(id, 0));
@@ -322,8 +336,15 @@ const crashLeadersAsTheyStart = (sim: Simulation, rng: Random, count: number): v
   const until = sim.now + count * 2500;
   const others = (id: number) => sim.memberIds.filter((m) => m !== id);
   const restartLast = (): void => {
-    if (down !== null) sim.restart(down);
+    const back = down;
     down = null;
+    if (back === null) return;
+    sim.restart(back);
+    if (rng.chance(0.5) && !sim.healed) {
+      // It returns on a slow disk: its flush marks matter while its old tail is replaced.
+      sim.setDiskLatency(back, rng.int(10, 80));
+      sim.at(sim.now + rng.int(500, 2000), () => sim.setDiskLatency(back, 0));
+    }
   };
   const cutOffThenCrash = (leader: number, afterMs: number): void => {
     for (const other of others(leader)) sim.block(leader, other);
@@ -349,6 +370,14 @@ const crashLeadersAsTheyStart = (sim: Simulation, rng: Random, count: number): v
   };
   sim.electionListeners.add(listener);
   sim.at(until, () => listener({ member: -1, to: 'END' }));
+  if (rng.chance(0.5)) {
+    // Some of the chain's messages arrive terms later (old votes, old append responses).
+    const before = sim.network.lateRate ?? 0;
+    sim.network = { ...sim.network, lateRate: 0.05 + 0.2 * rng.float() };
+    sim.at(until, () => {
+      if (!sim.healed) sim.network = { ...sim.network, lateRate: before };
+    });
+  }
   const leader = sim.leader();
   if (leader !== null) cutOffThenCrash(leader, rng.int(20, 200));
 };
@@ -390,6 +419,47 @@ const crashInBallot = (sim: Simulation, rng: Random, duration: number): void => 
       // Back at once, half the time, while other candidates' requests of this term are in flight.
       sim.at(sim.now + (rng.chance(0.5) ? rng.float() * 3 : rng.int(5, 150)), () => sim.restart(id));
     });
+  };
+  sim.electionListeners.add(listener);
+};
+
+/**
+ * Copies of the append responses the leader receives are kept, the leader is split off with one
+ * follower while the others elect, and leaders then crash in a row; whenever the first leader leads
+ * again, in a later term, the copies are delivered to it: acknowledgements of a log that a leader in
+ * between may have overwritten.
+ */
+const staleAppendResponses = (sim: Simulation, rng: Random, duration: number): void => {
+  const leader = sim.leader();
+  if (leader === null || sim.recorder !== null) return;
+  const term = sim.node(leader)?.term ?? 0;
+  const kept: { from: number; message: PeerMessage }[] = [];
+  sim.recorder = (from, to, message) => {
+    if (to === leader && message.type === 'APPEND_RESPONSE' && kept.length < 200)
+      kept.push({ from, message });
+  };
+  const follower = rng.pick(sim.memberIds.filter((id) => id !== leader));
+  sim.partition([[leader, follower], sim.memberIds.filter((id) => id !== leader && id !== follower)]);
+  const until = sim.now + duration + 6000;
+  const split = rng.int(300, 900);
+  // The follower's log disk stalls past the split, half the time: the entries it took from the old
+  // leader are still unflushed when the new leader's conflicting entries truncate them.
+  if (rng.chance(0.5)) sim.stallDisk(follower, split + rng.int(300, 1500), ['log']);
+  sim.at(sim.now + split, () => {
+    sim.recorder = null;
+    sim.healNetwork();
+    if (sim.healed) return;
+    sim.at(sim.now + rng.int(200, 1200), () => {
+      if (!sim.healed) crashLeadersAsTheyStart(sim, rng, rng.int(2, 6));
+    });
+  });
+  const listener = (event: { member: number; to: string; term: number }): void => {
+    if (sim.healed || sim.now > until) {
+      sim.electionListeners.delete(listener);
+      return;
+    }
+    if (event.member !== leader || event.to !== 'LEADER_READY' || event.term <= term) return;
+    for (const { from, message } of kept) sim.redeliver(from, leader, message);
   };
   sim.electionListeners.add(listener);
 };

@@ -16,7 +16,7 @@ import {
 } from '../../actors/consensus/types.ts';
 import { encodeKvCommand, type KvResult, KvService } from '../../actors/services/kv.ts';
 import { Random } from '../../machines/random.ts';
-import { type DiskOp, VirtualDisk } from './disk.ts';
+import { type DiskOp, type FlushQueue, VirtualDisk } from './disk.ts';
 import { EventQueue, type Queued } from './event-queue.ts';
 import { InvariantChecker, type MemberView } from './invariants.ts';
 import type { HistoryOperation, KvInput } from './linearizability.ts';
@@ -149,6 +149,8 @@ export class Simulation {
   readyLeaderAfterHeal: number | null = null;
   /** Called after every processed event (scenario scripts use it to act at an exact moment). */
   afterStep: (() => void) | null = null;
+  /** Sees every message put on the wire (a fault plan keeps copies to deliver again much later). */
+  recorder: ((from: number, to: number, message: PeerMessage) => void) | null = null;
   /** Called on every election state change (fault plans use it to strike at an exact phase). */
   readonly electionListeners = new Set<(event: RoleEvent) => void>();
   private readonly diskLatency = new Map<number, number>();
@@ -314,11 +316,20 @@ export class Simulation {
     }
   }
 
-  /** The member's disk completes no flush for `ms` (then everything queued completes at once). */
-  stallDisk(id: number, ms: number): void {
+  /**
+   * The member's disk completes no flush for `ms` (then everything queued completes at once), on both
+   * flush queues or on one (the other's flushes then overtake it).
+   */
+  stallDisk(id: number, ms: number, queues: readonly FlushQueue[] = ['log', 'state']): void {
     this.faultsInjected++;
     const disk = this.member(id).disk;
-    disk.stallUntil = Math.max(disk.stallUntil, this.now + ms);
+    for (const queue of queues) disk.stallUntil[queue] = Math.max(disk.stallUntil[queue], this.now + ms);
+  }
+
+  /** Deliver a copy of an old message now (a connection's buffer replayed long after it was sent). */
+  redeliver(from: number, to: number, message: PeerMessage): void {
+    this.faultsInjected++;
+    this.schedule(this.delay(), { kind: 'deliver', to, from, message, epoch: Number.NaN });
   }
 
   /** Cut a client off from a member (both directions). */
@@ -403,7 +414,8 @@ export class Simulation {
     for (const id of this.memberIds) {
       this.resume(id);
       this.restart(id);
-      this.member(id).disk.stallUntil = 0;
+      this.member(id).disk.stallUntil.log = 0;
+      this.member(id).disk.stallUntil.state = 0;
       this.input(id, { type: 'RESUME' });
     }
   }
@@ -687,7 +699,7 @@ export class Simulation {
     const write = disk.issue(op, done);
     const extra = this.diskLatency.get(member.id) ?? 0;
     // A slow fsync delays each flush by `extra`, not each write: writes queued meanwhile share it.
-    const start = Math.max(disk.freeAt[write.queue], this.now + extra, disk.stallUntil);
+    const start = Math.max(disk.freeAt[write.queue], this.now + extra, disk.stallUntil[write.queue]);
     const at = start + 0.2 + this.rng.float() * 2;
     disk.freeAt[write.queue] = at;
     const incarnation = member.incarnation;
@@ -695,10 +707,11 @@ export class Simulation {
       kind: 'script',
       run: () => {
         if (member.incarnation !== incarnation) return; // lost (or partly kept) in a crash
-        if (disk.stallUntil > this.now) {
+        const stalled = disk.stallUntil[write.queue];
+        if (stalled > this.now) {
           // The disk stalled after this write was queued: it completes when the stall ends.
-          disk.freeAt[write.queue] = Math.max(disk.freeAt[write.queue], disk.stallUntil);
-          this.schedule(disk.stallUntil - this.now, {
+          disk.freeAt[write.queue] = Math.max(disk.freeAt[write.queue], stalled);
+          this.schedule(stalled - this.now, {
             kind: 'script',
             run: () => this.flushed(member, write, incarnation),
           });
@@ -720,10 +733,10 @@ export class Simulation {
     return minDelayMs + this.rng.float() * (maxDelayMs - minDelayMs);
   }
 
-  /** Held back past an election timeout or two: the message arrives in a later term. */
+  /** Held back past an election timeout or several: the message arrives in a later term, or terms. */
   private lateDelay(): number {
     const timeout = this.timeouts.electionTimeoutMs;
-    return this.rng.int(timeout, 3 * timeout);
+    return this.rng.chance(0.7) ? this.rng.int(timeout, 3 * timeout) : this.rng.int(3 * timeout, 8 * timeout);
   }
 
   private transmit(from: number, to: number, sent: PeerMessage): void {
@@ -739,6 +752,7 @@ export class Simulation {
     if (network.dupRate > 0 && this.rng.chance(network.dupRate)) {
       this.schedule(this.delay() * 2, { kind: 'deliver', to, from, message, epoch });
     }
+    if (this.recorder) this.recorder(from, to, message);
     const echo = network.echoTimeoutNowRate ?? 0;
     if (message.type === 'TIMEOUT_NOW' && echo > 0 && this.rng.chance(echo)) {
       // The copy outlives the connection it was sent on (as a resend after a reconnect would).
