@@ -14,12 +14,13 @@ import {
   type PeerMessage,
   type SnapshotImage,
 } from '../../actors/consensus/types.ts';
-import { encodeKvCommand, type KvResult, KvService } from '../../actors/services/kv.ts';
+import { KvService } from '../../actors/services/kv.ts';
 import { Random } from '../../machines/random.ts';
+import { type ClientEvent, KvClients } from './clients.ts';
 import { type DiskOp, type FlushQueue, VirtualDisk } from './disk.ts';
 import { EventQueue, type Queued } from './event-queue.ts';
 import { InvariantChecker, type MemberView } from './invariants.ts';
-import type { HistoryOperation, KvInput } from './linearizability.ts';
+import type { HistoryOperation } from './linearizability.ts';
 
 export interface NetworkConditions {
   dropRate: number;
@@ -72,22 +73,7 @@ type SimEvent =
   | { kind: 'tick'; member: number }
   | { kind: 'deliver'; to: number; from: number; message: PeerMessage; epoch: number }
   | { kind: 'disk'; member: number; incarnation: number; input: ConsensusInput | null }
-  | {
-      kind: 'request';
-      to: number;
-      client: number;
-      correlationId: number;
-      lowestAwaited: number;
-      payload: Uint8Array;
-    }
-  | {
-      kind: 'response';
-      client: number;
-      correlationId: number;
-      result: KvResult | null;
-      leaderHint: number | null;
-    }
-  | { kind: 'client'; client: number; token: number }
+  | ClientEvent
   | { kind: 'script'; run: () => void };
 
 interface Member {
@@ -104,17 +90,6 @@ interface Member {
   staleLeaderMs: number;
 }
 
-interface Client {
-  readonly id: number;
-  readonly sessionId: number;
-  target: number;
-  nextCorrelation: number;
-  op: { correlationId: number; record: HistoryOperation; giveUpAt: number; token: number } | null;
-  token: number;
-  active: boolean;
-  completed: number;
-}
-
 export interface RoleEvent {
   readonly time: number;
   readonly member: number;
@@ -123,8 +98,6 @@ export interface RoleEvent {
 }
 
 const TICK_MS = 10;
-const CLIENT_RETRY_MS = 150;
-const KEYS = ['x', 'y', 'z'];
 
 export class Simulation {
   readonly seed: number;
@@ -132,7 +105,7 @@ export class Simulation {
   readonly memberIds: number[];
   readonly timeouts: ConsensusTimeouts;
   readonly checker: InvariantChecker;
-  readonly history: HistoryOperation[] = [];
+  readonly history: HistoryOperation[];
   readonly roleEvents: RoleEvent[] = [];
   /** Election state changes (`to` is the new election state). */
   readonly electionEvents: RoleEvent[] = [];
@@ -157,16 +130,13 @@ export class Simulation {
   private readonly queue = new EventQueue<SimEvent>();
   private seqCounter = 0;
   private readonly members = new Map<number, Member>();
-  private readonly clients: Client[] = [];
+  private readonly clients: KvClients;
   private readonly blocked = new Set<string>();
-  /** Client-to-member links cut (`client>member`): a partition can cut clients off too. */
-  private readonly clientBlocked = new Set<string>();
   /** A connection's generation per directed link: a message of an older one was lost with it. */
   private readonly linkEpoch = new Map<string, number>();
   private readonly startedAt = performance.now();
   private readonly options: SimulationOptions;
   private readonly snapshotEvery: number;
-  private readonly clientOpTimeoutMs: number;
 
   constructor(options: SimulationOptions) {
     this.options = options;
@@ -177,7 +147,6 @@ export class Simulation {
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.network = { ...CALM_NETWORK, ...options.network };
     this.snapshotEvery = options.snapshotEvery ?? 60;
-    this.clientOpTimeoutMs = options.clientOpTimeoutMs ?? 1500;
     const skew = options.clockRateSkew ?? 0;
     const views = new Map<number, MemberView>();
     for (const id of this.memberIds) {
@@ -206,19 +175,19 @@ export class Simulation {
       this.boot(this.member(id));
       this.schedule(this.rng.int(0, TICK_MS - 1), { kind: 'tick', member: id });
     }
-    const clientCount = options.clients ?? count;
-    for (let i = 0; i < clientCount; i++) {
-      this.clients.push({
-        id: i,
-        sessionId: 1000 + i,
-        target: this.rng.pick(this.memberIds),
-        nextCorrelation: 1,
-        op: null,
-        token: 0,
-        active: true,
-        completed: 0,
-      });
-    }
+    this.clients = new KvClients(
+      {
+        rng: this.rng,
+        memberIds: this.memberIds,
+        now: () => this.now,
+        network: () => this.network,
+        delay: () => this.delay(),
+        schedule: (delay, event) => this.schedule(delay, event),
+      },
+      options.clients ?? count,
+      options.clientOpTimeoutMs ?? 1500,
+    );
+    this.history = this.clients.history;
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -334,11 +303,11 @@ export class Simulation {
 
   /** Cut a client off from a member (both directions). */
   blockClient(client: number, member: number): void {
-    this.clientBlocked.add(`${client}>${member}`);
+    this.clients.block(client, member);
   }
 
   get clientIds(): number[] {
-    return this.clients.map((c) => c.id);
+    return this.clients.ids;
   }
 
   restart(id: number): void {
@@ -401,7 +370,7 @@ export class Simulation {
 
   healNetwork(): void {
     this.blocked.clear();
-    this.clientBlocked.clear();
+    this.clients.unblockAll();
   }
 
   /** Heal everything: links, crashed and paused members, and a calm network. */
@@ -421,29 +390,22 @@ export class Simulation {
   }
 
   setClientsActive(active: boolean): void {
-    for (const client of this.clients) {
-      const wasActive = client.active;
-      client.active = active;
-      if (active && !wasActive && client.op === null) this.scheduleClient(client, this.rng.int(0, 20));
-    }
+    this.clients.setActive(active);
   }
 
   /** Start the client workload (each client runs one operation at a time). */
   startClients(): void {
-    for (const client of this.clients) this.scheduleClient(client, this.rng.int(0, 50));
+    this.clients.start();
   }
 
   /** Operations completed (with a reply) by all clients. */
   get completedOps(): number {
-    return this.clients.reduce((n, c) => n + c.completed, 0);
+    return this.clients.completedOps;
   }
 
   /** Close out operations still pending: their outcome is unknown. */
   closeHistory(): void {
-    for (const client of this.clients) {
-      client.op = null;
-      client.active = false;
-    }
+    this.clients.close();
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -555,7 +517,7 @@ export class Simulation {
         if (!member.node) return;
         this.feed(member, {
           type: 'CLIENT_COMMAND',
-          sessionId: this.clients[event.client].sessionId,
+          sessionId: this.clients.sessionOf(event.client),
           correlationId: event.correlationId,
           // A simulated client awaits one command at a time: the one it sent.
           lowestAwaited: event.lowestAwaited,
@@ -564,10 +526,10 @@ export class Simulation {
         return;
       }
       case 'response':
-        this.onClientResponse(event.client, event.correlationId, event.result, event.leaderHint);
+        this.clients.onResponse(event.client, event.correlationId, event.result, event.leaderHint);
         return;
       case 'client':
-        this.onClientTimer(event.client, event.token);
+        this.clients.onTimer(event.client, event.token);
         return;
       case 'script':
         event.run();
@@ -631,12 +593,10 @@ export class Simulation {
           member.appliedSinceSnapshot++;
           if (reply && node.role === 'LEADER') {
             if (reply.duplicate) this.duplicateReplies++;
-            const client = reply.sessionId - 1000;
-            if (client >= 0 && client < this.clients.length) {
-              // A command not applied (a stale copy: outcome unknown) answers nothing the client awaits.
-              if (reply.outcome.applied)
-                this.toClient(member.id, client, reply.correlationId, reply.outcome.result, null);
-            }
+            const client = this.clients.ofSession(reply.sessionId);
+            // A command not applied (a stale copy: outcome unknown) answers nothing the client awaits.
+            if (client !== null && reply.outcome.applied)
+              this.clients.reply(member.id, client, reply.correlationId, reply.outcome.result, null);
           }
         }
         if (effect.entries.length > 0)
@@ -647,9 +607,9 @@ export class Simulation {
           );
         return;
       case 'REJECT': {
-        const client = effect.sessionId - 1000;
-        if (client >= 0 && client < this.clients.length)
-          this.toClient(member.id, client, effect.correlationId, null, effect.leaderId);
+        const client = this.clients.ofSession(effect.sessionId);
+        if (client !== null)
+          this.clients.reply(member.id, client, effect.correlationId, null, effect.leaderId);
         return;
       }
       case 'TAKE_SNAPSHOT': {
@@ -775,120 +735,5 @@ export class Simulation {
         `member ${member.id} still leads term ${node.term} ${member.staleLeaderMs} ms after term ${this.checker.maxLeaderTerm} elected a leader`,
       );
     }
-  }
-
-  // ----------------------------------------------------------------------------------------------
-  // Clients
-  // ----------------------------------------------------------------------------------------------
-
-  private scheduleClient(client: Client, delay: number): void {
-    client.token++;
-    this.schedule(delay, { kind: 'client', client: client.id, token: client.token });
-  }
-
-  private toClient(
-    from: number,
-    client: number,
-    correlationId: number,
-    result: KvResult | null,
-    leaderHint: number | null,
-  ): void {
-    if (this.network.dropRate > 0 && this.rng.chance(this.network.dropRate)) return;
-    if (this.clientBlocked.has(`${client}>${from}`)) return;
-    this.schedule(this.delay(), { kind: 'response', client, correlationId, result, leaderHint });
-  }
-
-  private sendRequest(client: Client): void {
-    const op = client.op;
-    if (!op) return;
-    const payload = encodeKvCommand(op.record.input);
-    const request: SimEvent = {
-      kind: 'request',
-      to: client.target,
-      client: client.id,
-      correlationId: op.correlationId,
-      lowestAwaited: op.correlationId,
-      payload,
-    };
-    const cut = this.clientBlocked.has(`${client.id}>${client.target}`);
-    if (!cut && !(this.network.dropRate > 0 && this.rng.chance(this.network.dropRate))) {
-      this.schedule(this.delay(), request);
-      const late = this.network.lateResendRate ?? 0;
-      // A resend stuck in a queue: it arrives after the client has moved on to newer commands.
-      if (late > 0 && this.rng.chance(late)) this.schedule(this.rng.int(300, 2000), request);
-    }
-    this.scheduleClient(client, CLIENT_RETRY_MS);
-  }
-
-  private newInput(client: Client): KvInput {
-    const key = this.rng.pick(KEYS);
-    const roll = this.rng.float();
-    const value = `c${client.id}-${client.nextCorrelation}`;
-    if (roll < 0.3) return { op: 'get', key };
-    if (roll < 0.7) return { op: 'put', key, value };
-    const expected = this.rng.chance(0.3) ? null : this.lastValueFor(key);
-    return { op: 'cas', key, expected, value };
-  }
-
-  private lastValueFor(key: string): string | null {
-    for (let i = this.history.length - 1; i >= 0 && i >= this.history.length - 20; i--) {
-      const h = this.history[i];
-      if (h.input.key !== key) continue;
-      if (h.input.op !== 'get') return h.input.value;
-      if (h.output && 'value' in h.output) return h.output.value;
-    }
-    return null;
-  }
-
-  private onClientTimer(id: number, token: number): void {
-    const client = this.clients[id];
-    if (token !== client.token) return;
-    if (client.op === null) {
-      if (!client.active) return;
-      const correlationId = client.nextCorrelation++;
-      const input = this.newInput(client);
-      const record: HistoryOperation = { clientId: id, input, call: this.now, ret: null, output: null };
-      this.history.push(record);
-      client.op = { correlationId, record, giveUpAt: this.now + this.clientOpTimeoutMs, token: 0 };
-      this.sendRequest(client);
-      return;
-    }
-    if (this.now >= client.op.giveUpAt) {
-      // Unknown outcome: the history keeps ret = null; the client moves on.
-      client.op = null;
-      if (client.active) this.scheduleClient(client, this.rng.int(1, 20));
-      return;
-    }
-    // No answer in time: try another member with the same correlation id (dedup applies it once).
-    client.target = this.rng.pick(this.memberIds);
-    this.sendRequest(client);
-  }
-
-  private onClientResponse(
-    id: number,
-    correlationId: number,
-    result: KvResult | null,
-    leaderHint: number | null,
-  ): void {
-    const client = this.clients[id];
-    const op = client.op;
-    if (!op || op.correlationId !== correlationId) return;
-    if (result === null) {
-      client.target = leaderHint ?? this.rng.pick(this.memberIds);
-      client.token++;
-      const token = client.token;
-      this.schedule(this.rng.int(5, 25), {
-        kind: 'script',
-        run: () => {
-          if (client.token === token && client.op === op) this.sendRequest(client);
-        },
-      });
-      return;
-    }
-    op.record.ret = this.now;
-    op.record.output = result;
-    client.op = null;
-    client.completed++;
-    if (client.active) this.scheduleClient(client, this.rng.int(0, 10));
   }
 }
