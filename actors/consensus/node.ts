@@ -146,6 +146,8 @@ export class ConsensusNode {
   private nominationAt = 0;
   private ballotDeadline = 0;
   private ballotSeq = 0;
+  /** Ballots this member stood in and lost to the ballot timeout since its last election closed. */
+  private lostBallots = 0;
   private votes = new Set<number>();
   private transferElection = false;
 
@@ -415,6 +417,7 @@ export class ConsensusNode {
     const [next, actions] = transition(electionMachine, this.election, event);
     this.election = next;
     const after = next.value as string;
+    if (before === 'CANDIDATE_BALLOT' && event.type === 'BALLOT_TIMEOUT') this.lostBallots++;
     if (after !== before) {
       this.out.push({ type: 'ELECTION_STATE_CHANGE', from: before, to: after, term: this.currentTerm });
     }
@@ -446,13 +449,9 @@ export class ConsensusNode {
         this.lastStatusAt = this.now;
         for (const peer of this.peers) this.send(peer, this.canvassPosition(false));
         return;
-      case 'scheduleNomination': {
-        const [value, next] = nextUint32(this.rng);
-        this.rng = next;
-        const span = Math.max(1, Math.floor(this.timeouts.electionTimeoutMs / 2));
-        this.nominationAt = this.now + (value % span);
+      case 'scheduleNomination':
+        this.nominationAt = this.now + this.nominationDelay();
         return;
-      }
       case 'startBallot':
         this.currentTerm = Math.max(this.currentTerm, this.candidateTermId) + 1;
         this.candidateTermId = this.currentTerm;
@@ -527,8 +526,43 @@ export class ConsensusNode {
         return;
       case 'closeElection':
         this.startup = false;
+        this.lostBallots = 0;
         return;
     }
+  }
+
+  /**
+   * How long NOMINATE waits. The members that answered this canvass with a log equal to this member's
+   * (none is better, or it would not nominate) are ranked in member order, rotated by the log's last
+   * term so no member is always first; each rank waits a stride of half the election timeout plus the
+   * random window longer than the one before, so the first one's REQUEST_VOTE (after its term is
+   * durable) has that half election timeout to reach the others before the next nominates. The random
+   * window (a quarter of the election timeout) still separates members whose views (and so ranks)
+   * differ; it doubles after each ballot this member lost to the ballot timeout, to at most 4x its size.
+   */
+  private nominationDelay(): number {
+    const [value, next] = nextUint32(this.rng);
+    this.rng = next;
+    const half = Math.max(1, Math.floor(this.timeouts.electionTimeoutMs / 2));
+    const window = Math.max(1, Math.floor(half / 2)) * 2 ** Math.min(this.lostBallots, 2);
+    return this.nominationRank() * (half + window) + (value % window);
+  }
+
+  /** This member's place among the canvass answers with a log equal to its own (0: nominates first). */
+  private nominationRank(): number {
+    const n = this.members.length;
+    const shift = this.lastTerm % n;
+    const order = (id: number) => (this.members.indexOf(id) - shift + n) % n;
+    let rank = 0;
+    for (const [id, pos] of this.canvass) {
+      if (
+        pos.logTerm === this.lastTerm &&
+        pos.logIndex === this.lastIndex &&
+        order(id) < order(this.memberId)
+      )
+        rank++;
+    }
+    return rank;
   }
 
   /** Send the election the event its current phase is waiting for, until none applies. */

@@ -4,7 +4,7 @@
 
 import { expect } from 'chai';
 import type { SeedReport } from '../../runtime/sim/index.ts';
-import type { Simulation } from '../../runtime/sim/simulation.ts';
+import { CALM_NETWORK, type Simulation } from '../../runtime/sim/simulation.ts';
 import {
   completedBetween,
   healAndFinish,
@@ -119,6 +119,8 @@ describe('sim: failure cases', () => {
     const oldTerm = sim.node(leader)?.term ?? 0;
     sim.isolate(leader);
     const cutAt = sim.now;
+    // Acknowledgements already on the wire at the cut still land and may commit what they cover.
+    sim.runFor(CALM_NETWORK.maxDelayMs);
     const oldCommit = sim.node(leader)?.commitIndex ?? 0;
     sim.runFor(1500);
     const stepDown = sim.roleEvents.find((e) => e.member === leader && e.time > cutAt && e.to === 'FOLLOWER');
