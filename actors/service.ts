@@ -231,6 +231,7 @@ export interface Service<C extends CommandSchemas = CommandSchemas> extends Host
     command: unknown,
     sessionId: number,
     correlationId: number,
+    /** The lowest correlation id the client still awaits (default: this one). */
     lowestAwaited?: number,
   ): Uint8Array;
 }
@@ -316,7 +317,7 @@ export const defineService = <C extends CommandSchemas>(spec: ServiceSpec<C>): S
       resolve(command);
       return pack([spec.name, command]);
     },
-    commandPayload(command, sessionId, correlationId, lowestAwaited = 0) {
+    commandPayload(command, sessionId, correlationId, lowestAwaited = correlationId) {
       const { address, route } = resolve(command);
       return sessionMessagePayload(address, sessionId, correlationId, route.event, lowestAwaited);
     },

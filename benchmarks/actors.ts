@@ -144,8 +144,16 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
       try {
         // The first `actors` entries create the actors (raw XState creates its actors untimed too);
         // the rest are timed: steady-state events on existing actors, read from the log and applied.
-        await feedPool(pool, 1, actors, fromLog);
-        const ms = await feedPool(pool, actors + 1, events, fromLog);
+        const refused: string[] = [];
+        const check = (outputs: Awaited<ReturnType<ShardPool['apply']>>) => {
+          for (const o of outputs) if (o.type === 'REPLY' && !o.ok) refused.push(o.error?.message ?? '?');
+        };
+        await feedPool(pool, 1, actors, fromLog, check);
+        const ms = await feedPool(pool, actors + 1, events, fromLog, check);
+        // A benchmark of refusals measures nothing: every command must have been applied.
+        if (refused.length > 0) {
+          throw new Error(`bench actors: ${refused.length} commands were not applied, e.g. ${refused[0]}`);
+        }
         perShardCount[shards] = Math.max(perShardCount[shards], (events - actors) / (ms / 1000));
       } finally {
         await pool.close();

@@ -134,7 +134,8 @@ export const sessionMessagePayload = (
   sessionId: number,
   correlationId: number,
   event: unknown,
-  lowestAwaited = 0,
+  /** Default: the command's own id — a client that sends one command at a time and awaits nothing older. */
+  lowestAwaited = correlationId,
 ): Uint8Array => encodeSessionMessage(sessionId, correlationId, lowestAwaited, commandBody(address, event));
 
 export const serviceMessagePayload = (

@@ -139,8 +139,12 @@ type SessionCommand = [
  * the sending actor's address), so a machine can tell a client's command from another actor's message.
  * Whatever `origin` the event carried is overwritten: it cannot be forged.
  */
-const withOrigin = (event: EventObject, origin: EventOrigin): EventObject =>
-  typeof event === 'object' && event !== null ? ({ ...event, origin } as EventObject) : event;
+const withOrigin = (event: EventObject, origin: EventOrigin): EventObject => {
+  // The event was just decoded from the entry: no one else holds it, so it is stamped in place (a copy
+  // per event cost about 10% of `npx chorus bench actors`).
+  if (typeof event === 'object' && event !== null) (event as { origin?: EventOrigin }).origin = origin;
+  return event;
+};
 
 /** Why a command was not applied, as the reply's error (see CommandDedup). */
 const notApplied = (kind: 'OUTCOME_UNKNOWN' | 'WINDOW_FULL'): ReplyError =>
