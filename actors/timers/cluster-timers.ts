@@ -7,6 +7,7 @@
 
 import type { ShardOutput } from '../shard/protocol.ts';
 import { timerId as formatTimerId, pack, unpack } from '../shard/protocol.ts';
+import { MinHeap } from './min-heap.ts';
 
 export const TIMERS_SNAPSHOT_VERSION = 1;
 
@@ -36,7 +37,7 @@ export const timerIdOfPayload = (payload: Uint8Array): string => {
 export class ClusterTimers {
   private readonly pending = new Map<string, Pending>();
   /** Min-heap on (deadline, timerId) with lazy deletion: `pending` is the truth. */
-  private heap: HeapItem[] = [];
+  private readonly heap = new MinHeap<HeapItem>(before);
 
   get size(): number {
     return this.pending.size;
@@ -50,7 +51,7 @@ export class ClusterTimers {
     if (!Number.isFinite(deadline))
       throw new RangeError(`ClusterTimers.schedule: deadline of ${timerId} must be finite`);
     this.pending.set(timerId, { deadline, payload, inFlight: false });
-    this.push([deadline, timerId]);
+    this.heap.push([deadline, timerId]);
   }
 
   cancel(timerId: string): void {
@@ -73,8 +74,8 @@ export class ClusterTimers {
   /** Leader: the timers due at cluster time `now` that it has not appended yet, in (deadline, id) order. */
   expire(now: number): DueTimer[] {
     const due: DueTimer[] = [];
-    while (this.heap.length > 0 && this.heap[0][0] <= now) {
-      const [deadline, timerId] = this.pop();
+    while ((this.heap.peek()?.[0] ?? Number.POSITIVE_INFINITY) <= now) {
+      const [deadline, timerId] = this.heap.pop()!;
       const timer = this.pending.get(timerId);
       if (!timer || timer.inFlight || timer.deadline !== deadline) continue; // cancelled or rescheduled
       timer.inFlight = true;
@@ -88,17 +89,17 @@ export class ClusterTimers {
     for (const [timerId, timer] of this.pending) {
       if (!timer.inFlight) continue;
       timer.inFlight = false;
-      this.push([timer.deadline, timerId]);
+      this.heap.push([timer.deadline, timerId]);
     }
   }
 
   /** The earliest deadline not yet appended, for arming the leader's wake-up. */
   nextDeadline(): number | undefined {
-    while (this.heap.length > 0) {
-      const [deadline, timerId] = this.heap[0];
+    for (let top = this.heap.peek(); top !== undefined; top = this.heap.peek()) {
+      const [deadline, timerId] = top;
       const timer = this.pending.get(timerId);
       if (timer && !timer.inFlight && timer.deadline === deadline) return deadline;
-      this.pop();
+      this.heap.pop();
     }
     return undefined;
   }
@@ -125,38 +126,5 @@ export class ClusterTimers {
     const timers = new ClusterTimers();
     for (const [timerId, deadline, payload] of decoded[1]) timers.schedule(timerId, deadline, payload);
     return timers;
-  }
-
-  private push(item: HeapItem): void {
-    const heap = this.heap;
-    heap.push(item);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(heap[i], heap[parent])) break;
-      [heap[i], heap[parent]] = [heap[parent], heap[i]];
-      i = parent;
-    }
-  }
-
-  private pop(): HeapItem {
-    const heap = this.heap;
-    const top = heap[0];
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && before(heap[l], heap[m])) m = l;
-        if (r < heap.length && before(heap[r], heap[m])) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m], heap[i]];
-        i = m;
-      }
-    }
-    return top;
   }
 }
