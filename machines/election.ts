@@ -9,7 +9,8 @@
 // - CANVASS: a pre-vote. Members in an election exchange (log term, append position, leadership
 //   term) without raising any term. A member nominates itself when every member answered and none
 //   has a better log, or after the canvass deadline when a quorum answered and none is better.
-// - NOMINATE: wait a random (seeded) delay so that two equal members rarely ballot at once.
+// - NOMINATE: wait a delay staggered by rank among members with an equally good log (rotated by term) plus
+//   a seeded random part, wider after a lost ballot, so that two equal members rarely ballot at once.
 // - CANDIDATE_BALLOT: raise the term, vote for self (durably), request votes; win with a quorum.
 // - FOLLOWER_BALLOT: this member voted for a candidate and waits to hear from a leader.
 // - LEADER_LOG_REPLICATION: the new leader brings a quorum up to its append position.
