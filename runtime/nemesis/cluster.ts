@@ -178,15 +178,36 @@ export class NemesisCluster {
     return this.tool(id, 'status') as Promise<MemberStatus>;
   }
 
-  /** Wait until every member is running, unpaused and settled, with a leader (without healing anything). */
-  untilWhole(timeoutMs: number): Promise<void> {
-    return this.local.until(
+  /**
+   * Wait until every member is running, unpaused and settled, with a leader, and has applied everything
+   * the leader had committed by then (without healing anything). A member back from a crash settles its
+   * election long before it has replayed its log; one still replaying is no majority partner yet.
+   */
+  async untilWhole(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    await this.local.until(
       () =>
         this.leader() !== null &&
         Array.from({ length: this.size }, (_, id) => id).every((id) => this.ready(id)),
-      'every member running and caught up, with a leader',
+      'every member running with its election settled, with a leader',
       timeoutMs,
     );
+    const leader = this.leader();
+    const committed = leader === null ? 0 : ((await this.status(leader).catch(() => null))?.commitIndex ?? 0);
+    for (;;) {
+      const applied = await Promise.all(
+        Array.from({ length: this.size }, (_, id) =>
+          this.status(id).then(
+            (s) => s.appliedIndex,
+            () => -1,
+          ),
+        ),
+      );
+      if (applied.every((a) => a >= committed)) return;
+      if (performance.now() > deadline)
+        throw new Error(`members did not apply up to ${committed} (applied ${applied.join(', ')})`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** Every member running and unpaused, links healed, a leader, every election settled. */

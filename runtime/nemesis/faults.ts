@@ -41,7 +41,7 @@ export const FAULT_FAMILIES: Record<string, readonly FaultKind[]> = {
 export interface FaultStep {
   readonly kind: FaultKind;
   /** When it is due, ms after the faults begin, if every fault before it ran on time (the run waits for
-   *  the cluster to be whole before each fault, so a slow recovery delays the rest). */
+   *  the cluster to be whole and the clients served before each fault, so a slow recovery delays the rest). */
   readonly atMs: number;
   /** How long it lasts before it is healed (0 for one-shot actions). */
   readonly durationMs: number;

@@ -132,6 +132,17 @@ export const runNemesis = async (options: NemesisOptions): Promise<NemesisReport
         },
       );
       if (!whole) break;
+      // ...and the clients served by it again: a fault's gap is measured from its start, so a fault
+      // started while the clients are still reconnecting after the last one (the members are whole a
+      // few seconds before the sessions are back after kill-all) would be charged with that one's outage.
+      const served = await workload.answeredAfter(now(), RECOVERY_MS).then(
+        () => true,
+        (error: Error) => {
+          fail(`clients served again after ${faults.at(-1)?.kind ?? 'start-up'}`)(error);
+          return false;
+        },
+      );
+      if (!served) break;
       const record = await runStep(started, step, now);
       faults.push(record);
       log(

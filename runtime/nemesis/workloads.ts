@@ -54,6 +54,8 @@ export class Workload {
   /** Errors that ended a session (the session closed under it). */
   readonly sessionErrors: string[] = [];
   private stopped = false;
+  /** When the latest reply came (ms after the workload started); -1 before any. */
+  private lastReplyMs = -1;
   private loops: Promise<void>[] = [];
   private readonly sent: number[] = [];
 
@@ -106,6 +108,7 @@ export class Workload {
     try {
       const reply = await c.send(payload);
       record.ret = this.now();
+      this.lastReplyMs = record.ret;
       record.reply = reply;
       if (record.sessionId < 0) (record as { sessionId: number }).sessionId = c.sessionId ?? -1;
       return reply;
@@ -164,6 +167,19 @@ export class Workload {
         const reply = await this.send(client, 'orders', command, nemesisOrdersService.commandBody(command));
         if (reply && !cancel) myOrders.push(tag);
       }
+    }
+  }
+
+  /**
+   * Resolves once some command is answered after `since` (ms after the workload started): the clients
+   * are served again. Rejects if none is within `timeoutMs`.
+   */
+  async answeredAfter(since: number, timeoutMs: number): Promise<void> {
+    const deadline = this.now() + timeoutMs;
+    while (this.lastReplyMs <= since) {
+      if (this.now() > deadline)
+        throw new Error(`no command answered within ${timeoutMs} ms from ${(since / 1000).toFixed(1)} s`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
 
