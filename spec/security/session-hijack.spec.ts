@@ -15,6 +15,7 @@ import {
   freeze,
   kv,
   RawConnection,
+  shareCluster,
   TestCluster,
   writeOnce,
 } from '../runtime/cluster/support.ts';
@@ -28,20 +29,15 @@ describe('security: session hijack (issue 11)', function () {
   const frozen = new Set<number>();
   const raws: RawConnection[] = [];
 
-  before(async () => {
-    cluster = await TestCluster.start({ overrides: { sessionTimeoutMs: SESSION_TIMEOUT_MS } });
-  });
-  beforeEach(async () => {
-    await cluster.whole();
-  });
-  afterEach(() => {
-    for (const id of frozen) freeze(cluster, id, 'SIGCONT');
-    frozen.clear();
-    for (const connection of raws.splice(0)) connection.close();
-  });
-  after(async () => {
-    await cluster?.close();
-  });
+  shareCluster(
+    () => TestCluster.start({ overrides: { sessionTimeoutMs: SESSION_TIMEOUT_MS } }),
+    (started) => {
+      cluster = started;
+    },
+    () => cluster,
+    frozen,
+    raws,
+  );
 
   /** A raw connection to `endpoint` that asks to resume `sessionId` with `token`: the member's answer. */
   const attack = async (endpoint: string, sessionId: number, token: Uint8Array | null) => {

@@ -14,6 +14,7 @@ import {
   expectAllPresent,
   FAILOVER_MS,
   freeze,
+  shareCluster,
   TestCluster,
   Writers,
 } from './support.ts';
@@ -32,19 +33,14 @@ describe('cluster processes: client availability across a leader fault (N2, R3)'
   let cluster: TestCluster;
   const frozen = new Set<number>();
 
-  before(async () => {
-    cluster = await TestCluster.start();
-  });
-  beforeEach(async () => {
-    await cluster.whole();
-  });
-  afterEach(() => {
-    for (const id of frozen) freeze(cluster, id, 'SIGCONT');
-    frozen.clear();
-  });
-  after(async () => {
-    await cluster?.close();
-  });
+  shareCluster(
+    () => TestCluster.start(),
+    (started) => {
+      cluster = started;
+    },
+    () => cluster,
+    frozen,
+  );
 
   /** Writers on four clients; `fault` hits the leader mid-stream; the longest gap any client saw. */
   const gapAcross = async (name: string, fault: (leader: number) => Promise<void>) => {

@@ -18,6 +18,7 @@ import {
   freeze,
   RawConnection,
   type StartupReport,
+  shareCluster,
   TestCluster,
   Writers,
   writeOnce,
@@ -49,20 +50,15 @@ describe('cluster processes: failover (N2, N5, C1, C2, C3, O3, O4)', function ()
   const frozen = new Set<number>();
   const raws: RawConnection[] = [];
 
-  before(async () => {
-    cluster = await TestCluster.start();
-  });
-  beforeEach(async () => {
-    await cluster.whole();
-  });
-  afterEach(() => {
-    for (const id of frozen) freeze(cluster, id, 'SIGCONT');
-    frozen.clear();
-    for (const connection of raws.splice(0)) connection.close();
-  });
-  after(async () => {
-    await cluster?.close();
-  });
+  shareCluster(
+    () => TestCluster.start(),
+    (started) => {
+      cluster = started;
+    },
+    () => cluster,
+    frozen,
+    raws,
+  );
 
   it('N2: leader SIGKILLed under concurrent writes — a new leader within the bound, clients find it without help, every acknowledged write present exactly once', async () => {
     const leader = await cluster.whole();

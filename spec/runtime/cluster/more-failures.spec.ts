@@ -20,6 +20,7 @@ import {
   expectAllPresent,
   freeze,
   kv,
+  shareCluster,
   TestCluster,
   Writers,
   writeOnce,
@@ -64,19 +65,14 @@ describe('cluster processes: more failures on three members (N1, N4, R3, D5, O6)
   let cluster: TestCluster;
   const frozen = new Set<number>();
 
-  before(async () => {
-    cluster = await TestCluster.start();
-  });
-  beforeEach(async () => {
-    await cluster.whole();
-  });
-  afterEach(() => {
-    for (const id of frozen) freeze(cluster, id, 'SIGCONT');
-    frozen.clear();
-  });
-  after(async () => {
-    await cluster?.close();
-  });
+  shareCluster(
+    () => TestCluster.start(),
+    (started) => {
+      cluster = started;
+    },
+    () => cluster,
+    frozen,
+  );
 
   it('N1: a follower SIGKILLed under writes — writes keep being acknowledged, same leader and term; on restart it catches up from its snapshot + log', async () => {
     const leader = await cluster.whole();

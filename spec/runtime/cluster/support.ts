@@ -393,3 +393,31 @@ export const freeze = (cluster: TestCluster, id: number, signal: 'SIGSTOP' | 'SI
   const child = cluster.cluster.views[id].process;
   if (child && cluster.running(id)) child.kill(signal);
 };
+
+/**
+ * The hooks of a describe block that shares one cluster: started before all its tests, made whole before
+ * each, frozen members resumed and raw connections closed after each, closed after all.
+ */
+export const shareCluster = (
+  start: () => Promise<TestCluster>,
+  use: (cluster: TestCluster) => void,
+  current: () => TestCluster | undefined,
+  frozen: Set<number>,
+  raws: RawConnection[] = [],
+): void => {
+  before(async () => {
+    use(await start());
+  });
+  beforeEach(async () => {
+    await current()?.whole();
+  });
+  afterEach(() => {
+    const cluster = current();
+    if (cluster) for (const id of frozen) freeze(cluster, id, 'SIGCONT');
+    frozen.clear();
+    for (const connection of raws.splice(0)) connection.close();
+  });
+  after(async () => {
+    await current()?.close();
+  });
+};
