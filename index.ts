@@ -21,7 +21,7 @@ export {
   CommandTimeoutError,
   OutcomeUnknownError,
   SessionClosedError,
-} from './runtime/client.ts';
+} from './runtime/client/client.ts';
 export { encodeFrame, type Frame, FrameDecoder, FrameError, PROTOCOL_VERSION } from './runtime/codec.ts';
 export {
   type ClusterConfig,

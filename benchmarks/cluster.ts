@@ -21,7 +21,7 @@ import { decodeSessionMessage } from '../actors/consensus/session-message.ts';
 import { decodeKvCommand, encodeKvCommand, KvService } from '../actors/services/kv.ts';
 import { EntryKind } from '../machines/log-entry.ts';
 import { openMemberStore } from '../persistence/index.ts';
-import { ChorusClient } from '../runtime/client.ts';
+import { ChorusClient } from '../runtime/client/client.ts';
 import { LocalCluster } from '../runtime/local-cluster.ts';
 import { SERVICE_SNAPSHOT_ID } from '../runtime/member.ts';
 import type { BenchOptions, BenchResult } from './harness.ts';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { unpack } from 'msgpackr';
-import { ChorusClient } from '../runtime/client.ts';
+import { ChorusClient } from '../runtime/client/client.ts';
 import { LocalCluster } from '../runtime/local-cluster.ts';
 import {
   type AckedWrite,

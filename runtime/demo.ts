@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { unpack } from 'msgpackr';
 import { encodeKvCommand, type KvResult } from '../actors/services/kv.ts';
-import { ChorusClient } from './client.ts';
+import { ChorusClient } from './client/client.ts';
 import { formatRecord, LocalCluster } from './local-cluster.ts';
 
 const CLIENTS = 8;

@@ -11,7 +11,7 @@
 import { unpack as decodeMsgpack } from 'msgpackr';
 import { encodeKvCommand, type KvCommand } from '../../actors/services/kv.ts';
 import { Random } from '../../machines/random.ts';
-import { ChorusClient, SessionClosedError } from '../client.ts';
+import { ChorusClient, SessionClosedError } from '../client/client.ts';
 import { counterService, NEMESIS_INSTRUMENT, nemesisOrdersService } from './services.ts';
 
 export type WorkloadName = 'kv' | 'actors';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { unpack } from 'msgpackr';
 import { encodeKvCommand, type KvResult } from '../../actors/services/kv.ts';
-import { ChorusClient } from '../../runtime/client.ts';
+import { ChorusClient } from '../../runtime/client/client.ts';
 import { LocalCluster } from '../../runtime/local-cluster.ts';
 
 describe('back-pressure (real members)', function () {

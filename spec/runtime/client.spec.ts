@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { allowAllAuthenticator, seededNonceSource } from '../../actors/sessions/authenticators.ts';
 import { parseClientRequest } from '../../actors/sessions/requests.ts';
 import { type SessionEffect, SessionManager } from '../../actors/sessions/session-manager.ts';
-import { ChorusClient } from '../../runtime/client.ts';
+import { ChorusClient } from '../../runtime/client/client.ts';
 import { ClientKind } from '../../runtime/protocol.ts';
 import { type FramedConnection, TcpListener } from '../../runtime/transport.ts';
 import { eventually, freePort } from '../support/ports.ts';

@@ -16,7 +16,7 @@ import pino from 'pino';
 import type { PeerMessage } from '../../actors/consensus/index.ts';
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, openMemberStore } from '../../persistence/index.ts';
-import { ChorusClient } from '../../runtime/client.ts';
+import { ChorusClient } from '../../runtime/client/client.ts';
 import { validateClusterConfig } from '../../runtime/config.ts';
 import { newSecret } from '../../runtime/local-cluster.ts';
 import { Member, SERVICE_SNAPSHOT_ID } from '../../runtime/member.ts';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { unpack } from 'msgpackr';
 import { encodeKvCommand } from '../../actors/services/kv.ts';
 import { adminRequest } from '../../runtime/admin.ts';
-import { ChorusClient } from '../../runtime/client.ts';
+import { ChorusClient } from '../../runtime/client/client.ts';
 import { LocalCluster } from '../../runtime/local-cluster.ts';
 
 describe('snapshot policy (real members)', function () {

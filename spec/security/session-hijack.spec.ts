@@ -7,7 +7,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { OutcomeUnknownError } from '../../runtime/client.ts';
+import { OutcomeUnknownError } from '../../runtime/client/client.ts';
 import {
   closeAll,
   connectClient,

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { counterService } from '../../../examples/counter-service.ts';
 import { openMemberStore } from '../../../persistence/index.ts';
 import { adminRequest } from '../../../runtime/admin.ts';
-import type { ChorusClient } from '../../../runtime/client.ts';
+import type { ChorusClient } from '../../../runtime/client/client.ts';
 import { ActorRuntime } from '../../../runtime/shards/actor-runtime.ts';
 import { ServiceReplyError, serviceClient } from '../../../runtime/shards/service-client.ts';
 import { eventually } from '../../support/ports.ts';

@@ -7,7 +7,7 @@
 // bounded. The figures are printed.
 
 import { expect } from 'chai';
-import { DEFAULT_BACKOFF_MAX_MS, DEFAULT_REPLY_TIMEOUT_MS } from '../../../runtime/client.ts';
+import { DEFAULT_BACKOFF_MAX_MS, DEFAULT_REPLY_TIMEOUT_MS } from '../../../runtime/client/client.ts';
 import {
   closeAll,
   connectClient,

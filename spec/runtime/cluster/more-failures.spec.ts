@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { encodeKvCommand } from '../../../actors/services/kv.ts';
 import { adminRequest } from '../../../runtime/admin.ts';
-import { CommandTimeoutError } from '../../../runtime/client.ts';
+import { CommandTimeoutError } from '../../../runtime/client/client.ts';
 import { eventually } from '../../support/ports.ts';
 import { caughtUp, status } from './member-status.ts';
 import {

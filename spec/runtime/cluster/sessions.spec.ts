@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { decodeSessionClose } from '../../../actors/sessions/payloads.ts';
 import { EntryKind } from '../../../machines/log-entry.ts';
 import { openMemberStore } from '../../../persistence/index.ts';
-import { SessionClosedError } from '../../../runtime/client.ts';
+import { SessionClosedError } from '../../../runtime/client/client.ts';
 import { encodeFrame, FrameDecoder, PROTOCOL_VERSION } from '../../../runtime/codec.ts';
 import { formatMembersString } from '../../../runtime/config.ts';
 import { PeerKind } from '../../../runtime/peer-network.ts';

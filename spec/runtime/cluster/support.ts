@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { unpack } from 'msgpackr';
 import { encodeKvCommand, type KvCommand, type KvResult } from '../../../actors/services/kv.ts';
 import { SESSION_PROTOCOL_VERSION } from '../../../machines/client-session.ts';
-import { ChorusClient, type ClientOptions } from '../../../runtime/client.ts';
+import { ChorusClient, type ClientOptions } from '../../../runtime/client/client.ts';
 import { type ClusterConfigInput, clusterConfigSchema } from '../../../runtime/config.ts';
 import { LocalCluster } from '../../../runtime/local-cluster.ts';
 import { ClientKind } from '../../../runtime/protocol.ts';

@@ -9,15 +9,15 @@
 
 import { performance } from 'node:perf_hooks';
 import { type Actor, createActor } from 'xstate';
-import { challengeResponse } from '../actors/sessions/authenticators.ts';
-import { MAX_UNANSWERED_PER_SESSION } from '../actors/sessions/command-dedup.ts';
-import type { SessionEventToClient } from '../actors/sessions/session-manager.ts';
-import { type ClientConnectionEvent, clientConnectionMachine } from '../machines/client-connection.ts';
-import { SESSION_PROTOCOL_VERSION } from '../machines/client-session.ts';
-import { Random } from '../machines/random.ts';
-import { maxCommandBytes } from './config.ts';
-import { type BusyBody, ClientKind, type ReplyBody } from './protocol.ts';
-import { dial, type FramedConnection } from './transport.ts';
+import { challengeResponse } from '../../actors/sessions/authenticators.ts';
+import { MAX_UNANSWERED_PER_SESSION } from '../../actors/sessions/command-dedup.ts';
+import type { SessionEventToClient } from '../../actors/sessions/session-manager.ts';
+import { type ClientConnectionEvent, clientConnectionMachine } from '../../machines/client-connection.ts';
+import { SESSION_PROTOCOL_VERSION } from '../../machines/client-session.ts';
+import { Random } from '../../machines/random.ts';
+import { maxCommandBytes } from '../config.ts';
+import { type BusyBody, ClientKind, type ReplyBody } from '../protocol.ts';
+import { dial, type FramedConnection } from '../transport.ts';
 
 export interface ClientOptions {
   /** Client endpoints of the members (`host:port`), any order; the client finds the leader. */
