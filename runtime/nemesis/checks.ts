@@ -18,9 +18,9 @@ import { unpack } from 'msgpackr';
 import type { LogEntry } from '../../machines/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, openMemberStore } from '../../persistence/index.ts';
 import { KvServiceHost, type ServiceHost, type ServiceReply } from '../service-host.ts';
-import { ActorServiceHost } from '../shards/actor-service-host.ts';
-import { decodeServiceReply } from '../shards/service-client.ts';
-import { checkKvHistory, type HistoryOperation } from '../sim/linearizability.ts';
+import { ActorServiceHost } from '../actor-runtime/actor-service-host.ts';
+import { decodeServiceReply } from '../actor-runtime/service-client.ts';
+import { checkKvHistory, type HistoryOperation } from '../sim/kv-history.ts';
 import type { CommandRecord } from './workloads.ts';
 
 export interface Violation {

@@ -5,7 +5,7 @@
 
 import { encodeKvCommand, type KvResult } from '../../actors/services/kv.ts';
 import type { Random } from '../../machines/random.ts';
-import type { HistoryOperation, KvInput } from './linearizability.ts';
+import type { HistoryOperation, KvInput } from './kv-history.ts';
 import type { NetworkConditions } from './simulation.ts';
 
 export type ClientEvent =

@@ -7,7 +7,7 @@ import { type ConsensusTimeouts, DEFAULT_TIMEOUTS, type FaultyRules } from '../.
 import { Random } from '../../machines/random.ts';
 import { type FaultKind, planFaults } from './faults.ts';
 import type { Violation } from './invariants.ts';
-import { checkKvHistory } from './linearizability.ts';
+import { checkKvHistory } from './kv-history.ts';
 import { Simulation, SimulationBudgetExceeded } from './simulation.ts';
 
 export { DEFAULT_FAULT_KINDS, FAULT_KINDS, type FaultKind } from './faults.ts';

@@ -20,7 +20,7 @@ import { type ClientEvent, KvClients } from './clients.ts';
 import { type DiskOp, type FlushQueue, VirtualDisk } from './disk.ts';
 import { EventQueue, type Queued } from './event-queue.ts';
 import { InvariantChecker, type MemberView } from './invariants.ts';
-import type { HistoryOperation } from './linearizability.ts';
+import type { HistoryOperation } from './kv-history.ts';
 
 export interface NetworkConditions {
   dropRate: number;

@@ -3,13 +3,12 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { Random } from '../../machines/random.ts';
 import {
-  checkHistory,
   checkKvHistory,
   type HistoryOperation,
   type KvInput,
   type KvOutput,
-  type Model,
-} from '../../runtime/sim/linearizability.ts';
+} from '../../runtime/sim/kv-history.ts';
+import { checkHistory, type Model } from '../../runtime/sim/linearizability.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Building histories by hand

@@ -10,7 +10,7 @@ import {
   runSeed,
   runSweep,
 } from '../../runtime/sim/index.ts';
-import { checkKvHistory } from '../../runtime/sim/linearizability.ts';
+import { checkKvHistory } from '../../runtime/sim/kv-history.ts';
 import { startCluster } from './helpers.ts';
 
 describe('sim: seeded sweep', () => {
