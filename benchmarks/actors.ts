@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { assign, createActor, setup } from 'xstate';
 import { z } from 'zod';
-import { defineService, update } from '../actors/service.ts';
-import type { ShardSetSnapshot } from '../actors/shard/shard-set.ts';
+import { defineService, update } from '../actors/actor-runtime/service.ts';
+import type { ShardSetSnapshot } from '../actors/actor-runtime/shard-set.ts';
 import { EntryKind, type LogEntry } from '../machines/log-entry.ts';
 import { Random } from '../machines/random.ts';
-import { ShardPool } from '../runtime/shards/shard-pool.ts';
+import { ShardPool } from '../runtime/actor-runtime/shard-pool.ts';
 import { type BenchOptions, type BenchResult, round } from './harness.ts';
 import { appendInBatches, BATCH, feedPool, IN_FLIGHT } from './log-pipeline.ts';
 

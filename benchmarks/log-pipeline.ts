@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { LogEntry } from '../machines/log-entry.ts';
 import type { MemberStore } from '../persistence/index.ts';
-import type { ShardPool } from '../runtime/shards/shard-pool.ts';
+import type { ShardPool } from '../runtime/actor-runtime/shard-pool.ts';
 
 /** Entries per append and per batch posted to the shards. */
 export const BATCH = 1000;

@@ -13,7 +13,7 @@
 
 import { assign, emit, setup } from 'xstate';
 import { z } from 'zod';
-import { defineService, reply } from '../actors/service.ts';
+import { defineService, reply } from '../actors/actor-runtime/service.ts';
 
 export interface CounterContext {
   /** The counter's value. */

@@ -70,7 +70,7 @@ const buildProgram = (): Command => {
         // The services module is part of the configuration: load it now, as a member would at start.
         let hosted = 'the built-in KV service';
         if (cfg.services !== undefined) {
-          const { loadServicesModule } = await import('./shards/services-module.ts');
+          const { loadServicesModule } = await import('./actor-runtime/services-module.ts');
           const loaded = await loadServicesModule(cfg.services);
           hosted = `services ${loaded.services.map((service) => service.name).join(', ')}`;
         }

@@ -1,5 +1,5 @@
 // The `orders` service: one order book per instrument, hosted as a behaviour actor in the actor runtime
-// (actors/shard). A command is validated at the client edge (zod), routed by instrument to the actor
+// (actors/actor-runtime). A command is validated at the client edge (zod), routed by instrument to the actor
 // `orders/book/<instrument>`, committed to the log, and applied by the book on the shard that owns it.
 //
 // Why a behaviour and not an XState machine: the book is a mutable price-time structure folded over its
@@ -22,7 +22,12 @@
 
 import { z } from 'zod';
 import { PHASE_COMMANDS, type PhaseCommand } from '../../machines/trading-phase.ts';
-import { type ActorBehaviour, type BehaviourContext, CommandError, defineService } from '../service.ts';
+import {
+  type ActorBehaviour,
+  type BehaviourContext,
+  CommandError,
+  defineService,
+} from '../actor-runtime/service.ts';
 import {
   amendOrderSchema,
   cancelOrderSchema,

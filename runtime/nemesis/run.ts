@@ -10,9 +10,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unpack } from 'msgpackr';
 import { encodeKvCommand } from '../../actors/services/kv.ts';
+import { decodeServiceReply } from '../actor-runtime/service-client.ts';
 import { ChorusClient } from '../client/client.ts';
 import { clusterConfigSchema } from '../config.ts';
-import { decodeServiceReply } from '../shards/service-client.ts';
 import {
   checkExactlyOnce,
   checkLeaders,

@@ -1,7 +1,7 @@
 // The simulator's event queue: a min-heap on (time, seq), so events at the same virtual time run in the
 // order they were scheduled and a seed replays exactly.
 
-import { MinHeap } from '../../actors/timers/min-heap.ts';
+import { MinHeap } from '../../actors/consensus/min-heap.ts';
 
 export interface Queued<E> {
   time: number;

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { MatchingBook } from '../../../actors/order-book/matching.ts';
-import { ReferenceBook } from '../../../actors/order-book/reference.ts';
 import {
   type BookEvent,
   type MatchingEngine,
@@ -10,6 +9,7 @@ import {
   type OrderInput,
   type TradeEvent,
 } from '../../../actors/order-book/types.ts';
+import { ReferenceBook } from './reference-matcher.ts';
 
 let nextId = 1;
 const order = (o: Partial<OrderInput> & Pick<OrderInput, 'side'>): OrderInput => ({

@@ -2,21 +2,29 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { BOOK_ACTOR_TYPE, defineOrdersService } from '../../../actors/order-book/service.ts';
-import { type ActorBehaviour, type BehaviourContext, defineService } from '../../../actors/service.ts';
 import {
   ClusterAction,
   pack,
   type ShardOutput,
   sessionMessagePayload,
-} from '../../../actors/shard/protocol.ts';
-import { encodeShardSetSnapshot, ShardSet, type ShardSetSnapshot } from '../../../actors/shard/shard-set.ts';
-import { ClusterTimers, timerIdOfPayload } from '../../../actors/timers/cluster-timers.ts';
+} from '../../../actors/actor-runtime/protocol.ts';
+import {
+  type ActorBehaviour,
+  type BehaviourContext,
+  defineService,
+} from '../../../actors/actor-runtime/service.ts';
+import {
+  encodeShardSetSnapshot,
+  ShardSet,
+  type ShardSetSnapshot,
+} from '../../../actors/actor-runtime/shard-set.ts';
+import { ClusterTimers, timerIdOfPayload } from '../../../actors/consensus/cluster-timers.ts';
+import { BOOK_ACTOR_TYPE, defineOrdersService } from '../../../actors/order-book/service.ts';
 import { EntryKind, type LogEntry } from '../../../machines/log-entry.ts';
 import { Random } from '../../../machines/random.ts';
 import { openMemberStore } from '../../../persistence/index.ts';
-import { ActorRuntime } from '../../../runtime/shards/actor-runtime.ts';
-import { LeaderSim, LogBuilder } from '../shard/fixtures.ts';
+import { ActorRuntime } from '../../../runtime/actor-runtime/actor-runtime.ts';
+import { LeaderSim, LogBuilder } from '../actor-runtime/fixtures.ts';
 import { bookAddress, OrderFlow, ordersService, services } from './fixtures.ts';
 
 const ACME = bookAddress('ACME');

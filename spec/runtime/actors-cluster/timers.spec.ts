@@ -7,10 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { counterService } from '../../../examples/counter-service.ts';
 import { openMemberStore } from '../../../persistence/index.ts';
+import { ActorRuntime } from '../../../runtime/actor-runtime/actor-runtime.ts';
+import { ServiceReplyError, serviceClient } from '../../../runtime/actor-runtime/service-client.ts';
 import { adminRequest } from '../../../runtime/admin.ts';
 import type { ChorusClient } from '../../../runtime/client/client.ts';
-import { ActorRuntime } from '../../../runtime/shards/actor-runtime.ts';
-import { ServiceReplyError, serviceClient } from '../../../runtime/shards/service-client.ts';
 import { eventually } from '../../support/ports.ts';
 import { connectClient, TestCluster } from '../cluster/support.ts';
 

@@ -10,7 +10,7 @@
 // Replay never performs side effects: `open` drops the replay's outputs (replies were sent, effects
 // are still pending in state); a new leader calls `takeOverAsLeader()` to resend what is pending.
 
-import type { ShardOutput } from '../../actors/shard/protocol.ts';
+import type { ShardOutput } from '../../actors/actor-runtime/protocol.ts';
 import type { LogEntry } from '../../machines/log-entry.ts';
 import type { MemberStore, SnapshotSet } from '../../persistence/index.ts';
 import { CONSENSUS_MODULE_SERVICE_ID } from '../../persistence/index.ts';

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { EntryKind } from '../../../machines/log-entry.ts';
+import { ActorServiceHost } from '../../../runtime/actor-runtime/actor-service-host.ts';
 import type { LeaderContext, ProposedEntry } from '../../../runtime/service-host.ts';
-import { ActorServiceHost } from '../../../runtime/shards/actor-service-host.ts';
-import { LogBuilder } from '../../actors/shard/fixtures.ts';
+import { LogBuilder } from '../../actors/actor-runtime/fixtures.ts';
 
-const SERVICES_MODULE = new URL('../../actors/shard/fixtures.ts', import.meta.url);
+const SERVICES_MODULE = new URL('../../actors/actor-runtime/fixtures.ts', import.meta.url);
 const A = 'demo/counter/a';
 
 /** A member's leadership in miniature: records what the service proposes; can refuse or end. */

@@ -12,22 +12,26 @@
 // that: their timers and outbox follow the log all the same. Replay never performs an effect: only
 // `lead()` (the pending ones, handed over) and entries applied after it do.
 
-import type { HostedService, Service } from '../../actors/service.ts';
-import { type Admission, admitCommand, isResolvableService } from '../../actors/service-edge.ts';
-import { Outbox } from '../../actors/shard/outbox.ts';
+import { Outbox } from '../../actors/actor-runtime/outbox.ts';
 import {
   effectDonePayload,
   pack,
   replyOutput,
   type ShardOutput,
   unpack,
-} from '../../actors/shard/protocol.ts';
+} from '../../actors/actor-runtime/protocol.ts';
+import type { HostedService, Service } from '../../actors/actor-runtime/service.ts';
+import {
+  type Admission,
+  admitCommand,
+  isResolvableService,
+} from '../../actors/actor-runtime/service-edge.ts';
 import {
   decodeShardSetSnapshot,
   encodeShardSetSnapshot,
   type ShardSetSnapshot,
-} from '../../actors/shard/shard-set.ts';
-import { ClusterTimers } from '../../actors/timers/cluster-timers.ts';
+} from '../../actors/actor-runtime/shard-set.ts';
+import { ClusterTimers } from '../../actors/consensus/cluster-timers.ts';
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
 import {
   type Admitted,

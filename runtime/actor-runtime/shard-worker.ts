@@ -3,9 +3,9 @@
 // arrives on it, in order, with the same `Shard` the simulator runs in-process.
 
 import type { MessagePort } from 'node:worker_threads';
-import type { HostedService } from '../../actors/service.ts';
-import { pack, shardOfAddress } from '../../actors/shard/protocol.ts';
-import { Shard } from '../../actors/shard/shard.ts';
+import { pack, shardOfAddress } from '../../actors/actor-runtime/protocol.ts';
+import type { HostedService } from '../../actors/actor-runtime/service.ts';
+import { Shard } from '../../actors/actor-runtime/shard.ts';
 import { decodeBatch } from './batch-codec.ts';
 import { encodeOutputs } from './output-codec.ts';
 

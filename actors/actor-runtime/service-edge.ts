@@ -6,8 +6,8 @@
 // `chorus.*` event, never an actor-to-actor message (those are SERVICE_MESSAGE entries the runtime
 // appends). Pure: the same body gets the same answer on every member.
 
+import { commandBody, type ReplyError, unpack } from './protocol.ts';
 import { CommandError, type Service } from './service.ts';
-import { commandBody, type ReplyError, unpack } from './shard/protocol.ts';
 
 export type Admission =
   | { readonly ok: true; readonly body: Uint8Array }

@@ -1,11 +1,11 @@
-// The leader's service edge (actors/service-edge.ts) and the origin the runtime stamps on events: a raw
+// The leader's service edge (actors/actor-runtime/service-edge.ts) and the origin the runtime stamps on events: a raw
 // client's body is checked with the service's own schemas and route before it may enter the log, and an
 // actor can tell a client's command from another actor's message.
 
 import { expect } from 'chai';
 import { assign, emit, setup } from 'xstate';
 import { z } from 'zod';
-import { SESSION_MESSAGE_HEADER_BYTES } from '../../actors/consensus/session-message.ts';
+import { commandBody, pack, type ShardOutput, unpack } from '../../../actors/actor-runtime/protocol.ts';
 import {
   type ActorInput,
   defineService,
@@ -13,13 +13,13 @@ import {
   reply,
   type Service,
   tell,
-} from '../../actors/service.ts';
-import { admitCommand } from '../../actors/service-edge.ts';
-import { commandBody, pack, type ShardOutput, unpack } from '../../actors/shard/protocol.ts';
-import { Shard } from '../../actors/shard/shard.ts';
-import { counterService } from '../../examples/counter-service.ts';
-import { EntryKind } from '../../machines/log-entry.ts';
-import { LogBuilder } from './shard/fixtures.ts';
+} from '../../../actors/actor-runtime/service.ts';
+import { admitCommand } from '../../../actors/actor-runtime/service-edge.ts';
+import { Shard } from '../../../actors/actor-runtime/shard.ts';
+import { SESSION_MESSAGE_HEADER_BYTES } from '../../../actors/consensus/session-message.ts';
+import { counterService } from '../../../examples/counter-service.ts';
+import { EntryKind } from '../../../machines/log-entry.ts';
+import { LogBuilder } from './fixtures.ts';
 
 const services = new Map<string, Service>([[counterService.name, counterService as unknown as Service]]);
 const refusal = (body: Uint8Array) => {

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
-import { pack } from '../../../actors/shard/protocol.ts';
-import { ShardSet } from '../../../actors/shard/shard-set.ts';
+import { pack } from '../../../actors/actor-runtime/protocol.ts';
+import { ShardSet } from '../../../actors/actor-runtime/shard-set.ts';
 import { EntryKind } from '../../../machines/log-entry.ts';
 import { Random } from '../../../machines/random.ts';
-import { decodeBatch, encodeBatch } from '../../../runtime/shards/batch-codec.ts';
-import { ShardBusyError, ShardPool } from '../../../runtime/shards/shard-pool.ts';
-import { LogBuilder, services } from '../../actors/shard/fixtures.ts';
+import { decodeBatch, encodeBatch } from '../../../runtime/actor-runtime/batch-codec.ts';
+import { ShardBusyError, ShardPool } from '../../../runtime/actor-runtime/shard-pool.ts';
+import { LogBuilder, services } from '../../actors/actor-runtime/fixtures.ts';
 
-const SERVICES_MODULE = new URL('../../actors/shard/fixtures.ts', import.meta.url);
+const SERVICES_MODULE = new URL('../../actors/actor-runtime/fixtures.ts', import.meta.url);
 
 const workload = (count: number, seed: number): LogBuilder => {
   const log = new LogBuilder();

@@ -17,7 +17,7 @@ import {
   type OrderStatus,
   type Reason,
   type RestingOrder,
-} from './types.ts';
+} from '../../../actors/order-book/types.ts';
 
 interface RefOrder {
   id: number;

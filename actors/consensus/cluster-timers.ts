@@ -5,8 +5,8 @@
 // After a leader change the new leader clears the in-flight marks and appends again: a second
 // TIMER_EVENT for the same timer is ignored by the shard, so an expiry is applied exactly once.
 
-import type { ShardOutput } from '../shard/protocol.ts';
-import { timerId as formatTimerId, pack, unpack } from '../shard/protocol.ts';
+import type { ShardOutput } from '../actor-runtime/protocol.ts';
+import { timerId as formatTimerId, pack, unpack } from '../actor-runtime/protocol.ts';
 import { MinHeap } from './min-heap.ts';
 
 export const TIMERS_SNAPSHOT_VERSION = 1;

@@ -7,7 +7,7 @@
 //
 //   SESSION_MESSAGE  the consensus module's header (actors/consensus/session-message.ts: sessionId,
 //                    correlationId, lowestAwaited) + body [address, event]   a client command, routed by
-//                                                                     the leader (actors/service-edge.ts)
+//                                                                     the leader (actors/actor-runtime/service-edge.ts)
 //   SERVICE_MESSAGE  [address, from, seq, event]                      actor-to-actor message; from = sender
 //                                                                     address, seq = sender's outbox number
 //                    [address, EFFECT_DONE_FROM, effectSeq, result]   the leader finished an external effect
@@ -169,7 +169,7 @@ export interface ReplyError {
    *  BAD_EVENT: the payload could not be read; WINDOW_FULL: the session has too many unanswered commands
    *  (not applied); OUTCOME_UNKNOWN: a stale copy of a command below the session's floor (nothing applied
    *  now; whether the original was applied cannot be told — see actors/sessions/command-dedup.ts);
-   *  BAD_COMMAND: the leader's service edge refused the command (actors/service-edge.ts), not applied. */
+   *  BAD_COMMAND: the leader's service edge refused the command (actors/actor-runtime/service-edge.ts), not applied. */
   readonly code:
     | 'ACTOR_FAILED'
     | 'UNKNOWN_ACTOR_TYPE'

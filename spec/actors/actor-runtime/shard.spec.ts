@@ -1,7 +1,5 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { encodeSessionMessage } from '../../../actors/consensus/session-message.ts';
-import { CommandError } from '../../../actors/service.ts';
 import {
   effectDonePayload,
   fnv1a,
@@ -10,14 +8,16 @@ import {
   sessionMessagePayload,
   shardOfAddress,
   shardOfEntry,
-} from '../../../actors/shard/protocol.ts';
-import { Shard } from '../../../actors/shard/shard.ts';
+} from '../../../actors/actor-runtime/protocol.ts';
+import { CommandError } from '../../../actors/actor-runtime/service.ts';
+import { Shard } from '../../../actors/actor-runtime/shard.ts';
 import {
   decodeShardSetSnapshot,
   encodeShardSetSnapshot,
   restoreLatestValid,
   ShardSet,
-} from '../../../actors/shard/shard-set.ts';
+} from '../../../actors/actor-runtime/shard-set.ts';
+import { encodeSessionMessage } from '../../../actors/consensus/session-message.ts';
 import { EntryKind } from '../../../machines/log-entry.ts';
 import { Random } from '../../../machines/random.ts';
 import { counterService, LeaderSim, LogBuilder, services } from './fixtures.ts';

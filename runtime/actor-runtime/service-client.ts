@@ -7,9 +7,9 @@
 //   const count = await counters.command({ type: 'INCREMENT', id: 'visits', by: 1 });
 
 import type { z } from 'zod';
-import type { Service } from '../../actors/service.ts';
-import { type ReplyError, unpack } from '../../actors/shard/protocol.ts';
-import type { ChorusClient } from '../client.ts';
+import { type ReplyError, unpack } from '../../actors/actor-runtime/protocol.ts';
+import type { Service } from '../../actors/actor-runtime/service.ts';
+import type { ChorusClient } from '../client/client.ts';
 
 /** A service reply as it arrives (see encodeReply in actor-service-host.ts). */
 export type ServiceReply =

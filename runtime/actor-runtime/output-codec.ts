@@ -3,7 +3,13 @@
 // thread (which every shard's outputs funnel through). Decoding rebuilds exactly the objects the
 // in-process shard produces (same fields, same order).
 
-import { pack, type ReplyError, replyOutput, type ShardOutput, unpack } from '../../actors/shard/protocol.ts';
+import {
+  pack,
+  type ReplyError,
+  replyOutput,
+  type ShardOutput,
+  unpack,
+} from '../../actors/actor-runtime/protocol.ts';
 
 const REPLY = 0;
 const TIMER_SCHEDULE = 1;

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { pack } from '../../../actors/shard/protocol.ts';
-import { ShardSet } from '../../../actors/shard/shard-set.ts';
+import { pack } from '../../../actors/actor-runtime/protocol.ts';
+import { ShardSet } from '../../../actors/actor-runtime/shard-set.ts';
 import { EntryKind, type LogEntry } from '../../../machines/log-entry.ts';
 import {
   CONSENSUS_MODULE_SERVICE_ID,
@@ -14,11 +14,11 @@ import {
   ACTOR_RUNTIME_SERVICE_ID,
   ActorRuntime,
   SnapshotPolicy,
-} from '../../../runtime/shards/actor-runtime.ts';
-import { decodeActorSnapshot } from '../../../runtime/shards/actor-service-host.ts';
-import { LogBuilder, services } from '../../actors/shard/fixtures.ts';
+} from '../../../runtime/actor-runtime/actor-runtime.ts';
+import { decodeActorSnapshot } from '../../../runtime/actor-runtime/actor-service-host.ts';
+import { LogBuilder, services } from '../../actors/actor-runtime/fixtures.ts';
 
-const SERVICES_MODULE = new URL('../../actors/shard/fixtures.ts', import.meta.url);
+const SERVICES_MODULE = new URL('../../actors/actor-runtime/fixtures.ts', import.meta.url);
 const A = 'demo/counter/a';
 const CONSENSUS_STATE = pack({ term: 1, sessions: [] });
 

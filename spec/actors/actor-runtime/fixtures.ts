@@ -1,15 +1,15 @@
 // A small service used by the actor-runtime specs (and loaded by pool workers through `services`).
 import { assign, emit, setup } from 'xstate';
 import { z } from 'zod';
-import { defineService, effect, reply, tell } from '../../../actors/service.ts';
 import {
   type ClusterAction,
   clusterActionPayload,
   effectDonePayload,
   type ShardOutput,
-} from '../../../actors/shard/protocol.ts';
-import type { ShardSet } from '../../../actors/shard/shard-set.ts';
-import { ClusterTimers } from '../../../actors/timers/cluster-timers.ts';
+} from '../../../actors/actor-runtime/protocol.ts';
+import { defineService, effect, reply, tell } from '../../../actors/actor-runtime/service.ts';
+import type { ShardSet } from '../../../actors/actor-runtime/shard-set.ts';
+import { ClusterTimers } from '../../../actors/consensus/cluster-timers.ts';
 import { EntryKind, type LogEntry } from '../../../machines/log-entry.ts';
 
 type CounterEvent =

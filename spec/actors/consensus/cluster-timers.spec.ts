@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { timerEventPayload } from '../../../actors/shard/protocol.ts';
-import { ShardSet } from '../../../actors/shard/shard-set.ts';
-import { ClusterTimers, timerIdOfPayload } from '../../../actors/timers/cluster-timers.ts';
+import { timerEventPayload } from '../../../actors/actor-runtime/protocol.ts';
+import { ShardSet } from '../../../actors/actor-runtime/shard-set.ts';
+import { ClusterTimers, timerIdOfPayload } from '../../../actors/consensus/cluster-timers.ts';
 import { EntryKind } from '../../../machines/log-entry.ts';
-import { LeaderSim, LogBuilder, services } from '../shard/fixtures.ts';
+import { LeaderSim, LogBuilder, services } from '../actor-runtime/fixtures.ts';
 
 const A = 'demo/counter/a';
 const fired = (set: ShardSet, address = A): number =>

@@ -16,13 +16,7 @@
 import { type Draft, produce } from 'immer';
 import type { AnyEventObject, AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { z } from 'zod';
-import {
-  type ActorAddress,
-  formatAddress,
-  pack,
-  parseAddress,
-  sessionMessagePayload,
-} from './shard/protocol.ts';
+import { type ActorAddress, formatAddress, pack, parseAddress, sessionMessagePayload } from './protocol.ts';
 
 export const REPLY_EVENT = 'chorus.reply';
 export const TELL_EVENT = 'chorus.tell';
@@ -223,7 +217,7 @@ export interface Service<C extends CommandSchemas = CommandSchemas> extends Host
   /**
    * What a client sends for `command` (the SESSION_MESSAGE body, `[serviceName, command]`): validated here
    * first, so a bad command throws CommandError before it leaves the client; the leader validates and
-   * routes it again (actors/service-edge.ts).
+   * routes it again (actors/actor-runtime/service-edge.ts).
    */
   commandBody(command: unknown): Uint8Array;
   /** The whole SESSION_MESSAGE payload for a command (consensus header + body), e.g. for tests and sims. */

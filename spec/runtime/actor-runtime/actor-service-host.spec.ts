@@ -1,11 +1,11 @@
 import { expect } from 'chai';
-import { type ShardOutput, unpack } from '../../../actors/shard/protocol.ts';
+import { type ShardOutput, unpack } from '../../../actors/actor-runtime/protocol.ts';
 import { EntryKind } from '../../../machines/log-entry.ts';
+import { ActorServiceHost, decodeActorSnapshot } from '../../../runtime/actor-runtime/actor-service-host.ts';
 import type { ServiceHost } from '../../../runtime/service-host.ts';
-import { ActorServiceHost, decodeActorSnapshot } from '../../../runtime/shards/actor-service-host.ts';
-import { LogBuilder } from '../../actors/shard/fixtures.ts';
+import { LogBuilder } from '../../actors/actor-runtime/fixtures.ts';
 
-const SERVICES_MODULE = new URL('../../actors/shard/fixtures.ts', import.meta.url);
+const SERVICES_MODULE = new URL('../../actors/actor-runtime/fixtures.ts', import.meta.url);
 const A = 'demo/counter/a';
 
 describe('ActorServiceHost (the actor runtime as a member ServiceHost)', function () {

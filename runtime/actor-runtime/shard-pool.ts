@@ -11,13 +11,13 @@
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { type ShardOutput, shardOfAddress, unpack } from '../../actors/shard/protocol.ts';
+import { type ShardOutput, shardOfAddress, unpack } from '../../actors/actor-runtime/protocol.ts';
 import {
   mergeOutputs,
   routeEntries,
   type ShardRuntime,
   type ShardSetSnapshot,
-} from '../../actors/shard/shard-set.ts';
+} from '../../actors/actor-runtime/shard-set.ts';
 import type { LogEntry } from '../../machines/log-entry.ts';
 import { encodeBatch } from './batch-codec.ts';
 import { decodeOutputs } from './output-codec.ts';

@@ -1,6 +1,6 @@
 // The pure, in-process shard: a set of virtual XState actors that applies committed log entries in
 // order and returns what they produce. No I/O, no wall time, no real timers: the same code runs inside a
-// worker thread (runtime/shards) and in the simulator, and every member computes the same outputs.
+// worker thread (runtime/actor-runtime) and in the simulator, and every member computes the same outputs.
 //
 // How XState is made deterministic and durable here:
 // - Each actor's `system.scheduler` is replaced by one that records a delayed event (an `after` delay, a
@@ -17,21 +17,6 @@
 import { type AnyActor, type AnyMachineSnapshot, createActor, type EventObject } from 'xstate';
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
 import { decodeSessionMessage, SESSION_MESSAGE_HEADER_BYTES } from '../consensus/session-message.ts';
-import {
-  type ActorBehaviour,
-  type ActorType,
-  actorInput,
-  type BehaviourContext,
-  EFFECT_DONE_EVENT,
-  EFFECT_EVENT,
-  type EffectEmitted,
-  type EventOrigin,
-  type HostedService,
-  REPLY_EVENT,
-  type ReplyEmitted,
-  TELL_EVENT,
-  type TellEmitted,
-} from '../service.ts';
 import {
   CommandDedup,
   type DedupSnapshotRow,
@@ -53,6 +38,21 @@ import {
   timerId,
   unpack,
 } from './protocol.ts';
+import {
+  type ActorBehaviour,
+  type ActorType,
+  actorInput,
+  type BehaviourContext,
+  EFFECT_DONE_EVENT,
+  EFFECT_EVENT,
+  type EffectEmitted,
+  type EventOrigin,
+  type HostedService,
+  REPLY_EVENT,
+  type ReplyEmitted,
+  TELL_EVENT,
+  type TellEmitted,
+} from './service.ts';
 
 export const SHARD_SNAPSHOT_VERSION = 2;
 
@@ -789,7 +789,7 @@ export class Shard {
     });
   }
 
-  // ----- behaviour actor types (see BehaviourTypeOptions in actors/service.ts) -----
+  // ----- behaviour actor types (see BehaviourTypeOptions in actors/actor-runtime/service.ts) -----
 
   /** The record's live behaviour object: kept, restored from its passivated state, or created. */
   private liveBehaviour(record: ActorRecord): ActorBehaviour {

@@ -7,7 +7,7 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { HostedService } from '../../actors/service.ts';
+import type { HostedService } from '../../actors/actor-runtime/service.ts';
 import { ConfigError } from '../config.ts';
 
 /** What the leader learns of an effect it performs. */
@@ -64,7 +64,7 @@ export const loadServicesModule = async (
   const { services, performEffect } = loaded;
   if (!Array.isArray(services) || services.length === 0) {
     throw problem(
-      `${url} exports no services: add \`export const services = [defineService({ ... })]\` (from actors/service.ts)`,
+      `${url} exports no services: add \`export const services = [defineService({ ... })]\` (from actors/actor-runtime/service.ts)`,
     );
   }
   const names = new Set<string>();
