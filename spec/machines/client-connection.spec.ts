@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import type { SnapshotFrom } from 'xstate';
 import { createActor, initialTransition, transition } from 'xstate';
 import type {
@@ -15,6 +16,7 @@ import {
 } from '../../machines/client-connection.ts';
 import { seedRandom } from '../../machines/random.ts';
 import { exploreCoverage, shortestPaths } from '../support/model-coverage.ts';
+import { checkProperty } from '../support/property.ts';
 
 type Snapshot = SnapshotFrom<typeof clientConnectionMachine>;
 
@@ -85,9 +87,12 @@ const run = (events: ClientConnectionEvent[], from?: Snapshot) => {
 //   NAMED  the member the event names (the leader)
 //   NEXT   another member than the one just tried
 //   LEAVE  another member, and the one just tried is skipped by the rotation (it failed as the leader)
+//   STAY   no new dial: the exchange goes on over the connection being opened
+// Every transition into CONNECTING except STAY dials exactly once, to where the table says; no other
+// transition dials.
 // ---------------------------------------------------------------------------------------------------
 
-type Where = 'SAME' | 'NAMED' | 'NEXT' | 'LEAVE';
+type Where = 'SAME' | 'NAMED' | 'NEXT' | 'LEAVE' | 'STAY';
 type Next = readonly [ClientConnectionState, Where?];
 
 const CONNECTING: Record<string, Next> = {
@@ -99,7 +104,7 @@ const CONNECTING: Record<string, Next> = {
   'ERROR(retryable)': ['BACKING_OFF', 'SAME'],
   'ERROR(fatal)': ['CLOSED'],
   AUTHENTICATION_REJECTED: ['CLOSED'],
-  CHALLENGE: ['CONNECTING', 'SAME'],
+  CHALLENGE: ['CONNECTING', 'STAY'],
   CONNECTION_LOST: ['AWAITING_NEW_LEADER', 'LEAVE'],
   'TICK(late)': ['AWAITING_NEW_LEADER', 'LEAVE'],
   CLOSE: ['CLOSED'],
@@ -197,6 +202,7 @@ const specEvents = (snapshot: Snapshot): [string, ClientConnectionEvent][] => {
 const whereTo = (before: Snapshot, after: Snapshot, event: ClientConnectionEvent): Where[] => {
   const { target, avoid } = after.context;
   const fits: Where[] = [];
+  if (event.type === 'CHALLENGE' && target === before.context.target) fits.push('STAY');
   if ((event.type === 'REDIRECT' || event.type === 'NEW_LEADER') && target === event.endpoint)
     fits.push('NAMED');
   if (target === before.context.target) fits.push('SAME');
@@ -224,20 +230,52 @@ describe('client-connection machine against its specification table', () => {
   it('takes exactly the specified transition, to the specified member, for every (state, event) pair', () => {
     let checked = 0;
     for (const vertex of vertices) {
-      const expected = SPEC[specKey(vertex)];
       for (const [label, event] of specEvents(vertex)) {
-        const specified = expected[label] ?? expected[label.replace(/\(.*\)$/, '')];
-        const [next] = transition(clientConnectionMachine, vertex, event);
-        const where = `${specKey(vertex)} --${label}-->`;
-        expect(next.value, where).to.equal(specified?.[0] ?? vertex.value);
-        expect(vertex.can(event), `can(${label}) in ${specKey(vertex)}`).to.equal(specified !== undefined);
-        if (specified?.[1]) expect(whereTo(vertex, next, event), `${where} goes to`).to.include(specified[1]);
+        checkStep(vertex, label, event);
         checked++;
       }
     }
     expect(checked).to.be.greaterThan(Object.keys(SPEC).length * 10);
   });
+
+  it('follows the table at every step of generated event sequences', () => {
+    const labelCount = specEvents(initialTransition(clientConnectionMachine, input)[0]).length;
+    checkProperty(
+      fc.property(
+        fc.array(fc.nat({ max: labelCount - 1 }), { minLength: 1, maxLength: 40 }),
+        fc.boolean(),
+        (choices, patient) => {
+          let [snapshot] = initialTransition(clientConnectionMachine, {
+            ...input,
+            maxAttempts: patient ? 0 : 2,
+          });
+          for (const choice of choices) {
+            const [label, event] = specEvents(snapshot)[choice];
+            snapshot = checkStep(snapshot, label, event);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 });
+
+/** Check one transition against the table: next state, `can()`, where the next dial goes, and that it dials. */
+const checkStep = (vertex: Snapshot, label: string, event: ClientConnectionEvent): Snapshot => {
+  const expected = SPEC[specKey(vertex)];
+  const specified = expected[label] ?? expected[label.replace(/\(.*\)$/, '')];
+  const [next, actions] = transition(clientConnectionMachine, vertex, event);
+  const where = `${specKey(vertex)} --${label}-->`;
+  expect(next.value, where).to.equal(specified?.[0] ?? vertex.value);
+  expect(vertex.can(event), `can(${label}) in ${specKey(vertex)}`).to.equal(specified !== undefined);
+  if (specified?.[1]) expect(whereTo(vertex, next, event), `${where} goes to`).to.include(specified[1]);
+  const redials = specified?.[0] === 'CONNECTING' && specified[1] !== 'STAY';
+  const dialled = actions
+    .filter((action) => action.type === 'dial')
+    .map((action) => (action.params as { endpoint: string }).endpoint);
+  expect(dialled, `${where} dials`).to.deep.equal(redials ? [next.context.target] : []);
+  return next;
+};
 
 describe('client-connection machine', () => {
   it('generated paths reach every state and every transition (model-based)', () => {
