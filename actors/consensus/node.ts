@@ -27,6 +27,7 @@ import {
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
 import { nextUint32, type RandomState, seedRandom } from '../../machines/random.ts';
 import { type Role, type RoleEvent, roleMachine } from '../../machines/role.ts';
+import { FollowerProgress, NEVER } from './progress.ts';
 import { encodeSessionMessage } from './session-message.ts';
 import {
   type AppendEntries,
@@ -50,28 +51,6 @@ type ElectionSnapshot = ReturnType<typeof initialTransition<typeof electionMachi
 type RoleSnapshot = ReturnType<typeof initialTransition<typeof roleMachine>>[0];
 type ModuleSnapshot = ReturnType<typeof initialTransition<typeof consensusModuleMachine>>[0];
 
-/** Leader's view of one follower. */
-interface Progress {
-  /** Next index to send (optimistic: advanced when sent, pipelined). */
-  next: number;
-  /** Highest index the follower flushed and verified. */
-  match: number;
-  /** Sent, unacknowledged batches: last index and payload bytes. */
-  inflight: { last: number; bytes: number }[];
-  inflightBytes: number;
-  lastSentAt: number;
-  lastAckAt: number;
-  /** When match last advanced or the pipeline was reset: a stalled pipeline is resent after a while. */
-  lastProgressAt: number;
-  /** A snapshot was sent; do not resend before this time. */
-  snapshotUntil: number;
-  /**
-   * Probing (after a new leadership or a rejection): one append at a time at `next` until the
-   * follower accepts, so reordered or duplicated rejections cannot start a storm of resends.
-   */
-  probing: boolean;
-}
-
 // The election's phases, grouped by which path they belong to (Aeron's naming carries the grouping).
 const FOLLOWER_PATH: ReadonlySet<string> = new Set(
   ELECTION_STATES.filter((state) => state.startsWith('FOLLOWER_') && state !== 'FOLLOWER_BALLOT'),
@@ -87,7 +66,6 @@ const BALLOT_PATH: ReadonlySet<string> = new Set([
 ]);
 
 const EMPTY_PAYLOAD = new Uint8Array(0);
-const NEVER = Number.NEGATIVE_INFINITY;
 
 export class ConsensusNode {
   readonly memberId: number;
@@ -152,7 +130,7 @@ export class ConsensusNode {
   private transferElection = false;
 
   // Leader state.
-  private progress = new Map<number, Progress>();
+  private progress = new Map<number, FollowerProgress>();
   private leaderSince = 0;
   private electionLastIndex = 0;
   private termEntryIndex = 0;
@@ -399,7 +377,7 @@ export class ConsensusNode {
       // A pipeline that made no progress for a while lost a message: resend from the match position.
       const stall = this.timeouts.heartbeatTimeoutMs / 2;
       for (const pr of this.progress.values()) {
-        if (pr.inflight.length > 0 && now - pr.lastProgressAt >= stall) this.resetPipeline(pr, pr.match + 1);
+        if (pr.isStalled(now, stall)) pr.probe(pr.match + 1, now);
       }
       return;
     }
@@ -482,17 +460,7 @@ export class ConsensusNode {
         this.electionLastIndex = this.lastIndex;
         this.progress.clear();
         for (const peer of this.peers) {
-          this.progress.set(peer, {
-            next: this.lastIndex + 1,
-            match: 0,
-            inflight: [],
-            inflightBytes: 0,
-            lastSentAt: NEVER,
-            lastAckAt: this.now,
-            lastProgressAt: this.now,
-            snapshotUntil: NEVER,
-            probing: true,
-          });
+          this.progress.set(peer, new FollowerProgress(this.lastIndex + 1, this.now));
         }
         return;
       case 'replayLog':
@@ -863,31 +831,17 @@ export class ConsensusNode {
     if (this.role !== 'LEADER' || message.term !== this.currentTerm) return;
     const pr = this.progress.get(from);
     if (!pr) return;
-    pr.lastAckAt = this.now;
     if (message.success) {
-      if (pr.probing && message.matchIndex >= pr.next - 1) {
-        pr.probing = false;
-        pr.next = Math.max(pr.next, message.matchIndex + 1);
-      }
-      if (message.matchIndex > pr.match) {
-        pr.match = message.matchIndex;
-        pr.lastProgressAt = this.now;
-        if (pr.next <= pr.match) pr.next = pr.match + 1;
-        while (pr.inflight.length > 0 && pr.inflight[0].last <= pr.match) {
-          pr.inflightBytes -= pr.inflight[0].bytes;
-          pr.inflight.shift();
-        }
-        if (pr.snapshotUntil !== NEVER && pr.match >= this.base) pr.snapshotUntil = NEVER;
-        this.maybeCommit();
-      }
+      if (pr.acknowledged(message.matchIndex, this.now)) this.maybeCommit();
       if (this.transferTarget === from && pr.match >= this.lastIndex) this.sendTimeoutNow(from);
       return;
     }
+    pr.lastAckAt = this.now;
     // A stale rejection (of an older message) changes nothing.
-    if (message.rejectedIndex <= pr.match || (pr.probing && message.rejectedIndex !== pr.next - 1)) return;
+    if (pr.isStaleRejection(message.rejectedIndex)) return;
     let next = Math.min(message.hintIndex, this.lastIndex);
     while (next > this.base && this.termAt(next) > message.hintTerm) next--;
-    this.resetPipeline(pr, Math.max(pr.match + 1, next + 1));
+    pr.probe(Math.max(pr.match + 1, next + 1), this.now);
   }
 
   private onInstallSnapshot(from: number, message: InstallSnapshot): void {
@@ -1103,39 +1057,26 @@ export class ConsensusNode {
     this.out.push({ type: 'PROPOSED', index, term: this.currentTerm, kind });
   }
 
-  private resetPipeline(pr: Progress, next: number): void {
-    pr.probing = true;
-    pr.next = next;
-    pr.inflight = [];
-    pr.inflightBytes = 0;
-    pr.lastProgressAt = this.now;
-    pr.lastSentAt = NEVER;
-  }
-
-  /** Send each follower what it misses, within the flow-control bound; heartbeats when idle. */
+  /** Send each follower what its progress state calls for, within the flow-control bound. */
   private replicate(): void {
     if (this.progress.size === 0 && this.peers.length > 0) return;
     if (this.peers.length === 0) this.maybeCommit();
+    const interval = this.timeouts.heartbeatIntervalMs;
     for (const [peer, pr] of this.progress) {
-      if (pr.next <= this.base) {
-        if (this.now >= pr.snapshotUntil && this.snapshot !== null) {
-          this.send(peer, {
-            type: 'INSTALL_SNAPSHOT',
-            term: this.currentTerm,
-            index: this.snapshot.index,
-            snapshotTerm: this.snapshot.term,
-            data: this.snapshot.data,
-          });
-          pr.snapshotUntil = this.now + this.timeouts.heartbeatTimeoutMs;
+      if (pr.next <= this.base || (pr.state === 'SNAPSHOT' && this.now >= pr.snapshotResendAt)) {
+        if (this.snapshot !== null) this.sendSnapshot(peer, pr);
+        continue;
+      }
+      if (pr.state === 'SNAPSHOT') {
+        // Installing: heartbeats only, so the follower keeps its leader through a long install.
+        if (this.now - pr.lastSentAt >= interval) {
+          this.sendAppend(peer, Math.max(pr.snapshotIndex, this.base), []);
           pr.lastSentAt = this.now;
-          pr.next = this.snapshot.index + 1;
-          pr.lastProgressAt = this.now;
-          pr.probing = true;
         }
         continue;
       }
-      if (pr.probing) {
-        if (this.now - pr.lastSentAt >= this.timeouts.heartbeatIntervalMs && pr.snapshotUntil <= this.now) {
+      if (pr.state === 'PROBE') {
+        if (this.now - pr.lastSentAt >= interval) {
           const from = pr.next;
           const to = Math.min(this.lastIndex, this.batchEnd(from));
           this.sendAppend(peer, from - 1, this.entries.slice(from - this.base - 1, to - this.base));
@@ -1144,29 +1085,35 @@ export class ConsensusNode {
         continue;
       }
       let sent = false;
-      while (
-        pr.next <= this.lastIndex &&
-        pr.inflightBytes < this.maxBytesInFlight &&
-        pr.snapshotUntil <= this.now
-      ) {
+      while (pr.next <= this.lastIndex && pr.inflightBytes < this.maxBytesInFlight) {
         const from = pr.next;
         const to = this.batchEnd(from);
         let bytes = 0;
         for (let i = from; i <= to; i++) bytes += this.entries[i - this.base - 1].payload.length + 32;
         this.sendAppend(peer, from - 1, this.entries.slice(from - this.base - 1, to - this.base));
-        pr.inflight.push({ last: to, bytes });
-        pr.inflightBytes += bytes;
-        pr.next = to + 1;
+        pr.sent(to, bytes);
         sent = true;
       }
       if (sent) {
         pr.lastSentAt = this.now;
-      } else if (this.now - pr.lastSentAt >= this.timeouts.heartbeatIntervalMs) {
+      } else if (this.now - pr.lastSentAt >= interval) {
         const prev = Math.max(this.base, pr.inflight.length > 0 ? pr.match : pr.next - 1);
         this.sendAppend(peer, prev, []);
         pr.lastSentAt = this.now;
       }
     }
+  }
+
+  private sendSnapshot(peer: number, pr: FollowerProgress): void {
+    const snapshot = this.snapshot as SnapshotImage;
+    this.send(peer, {
+      type: 'INSTALL_SNAPSHOT',
+      term: this.currentTerm,
+      index: snapshot.index,
+      snapshotTerm: snapshot.term,
+      data: snapshot.data,
+    });
+    pr.snapshotSent(snapshot.index, this.now, this.now + this.timeouts.heartbeatTimeoutMs);
   }
 
   /** The last index of a batch starting at `from` within the batch byte bound (at least one entry). */
