@@ -1,5 +1,6 @@
 // The public API of the chorus package: the client library, configuration, the member, the wire codec.
 
+export { defineOrdersService, type OrdersService } from './actors/order-book/service.ts';
 // Services on the actor runtime: define a service, host it in a member, talk to it from a client.
 export {
   type ActorBehaviour,
@@ -11,24 +12,9 @@ export {
   type Service,
   tell,
   update,
-} from './actors/actor-runtime/service.ts';
-export { defineOrdersService, type OrdersService } from './actors/order-book/service.ts';
+} from './actors/service.ts';
 export { decodeKvCommand, encodeKvCommand, type KvCommand, type KvResult } from './actors/services/kv.ts';
 export { EntryKind, type LogEntry } from './machines/log-entry.ts';
-export {
-  ActorServiceHost,
-  type ActorServiceHostOptions,
-} from './runtime/actor-runtime/actor-service-host.ts';
-export {
-  decodeServiceReply,
-  ServiceReplyError,
-  serviceClient,
-} from './runtime/actor-runtime/service-client.ts';
-export {
-  type EffectContext,
-  loadServicesModule,
-  type PerformEffect,
-} from './runtime/actor-runtime/services-module.ts';
 export {
   ChorusClient,
   type ClientOptions,
@@ -36,7 +22,6 @@ export {
   OutcomeUnknownError,
   SessionClosedError,
 } from './runtime/client/client.ts';
-export { encodeFrame, type Frame, FrameDecoder, FrameError, PROTOCOL_VERSION } from './runtime/codec.ts';
 export {
   type ClusterConfig,
   ConfigError,
@@ -49,3 +34,11 @@ export {
 export { LocalCluster } from './runtime/local-cluster.ts';
 export { Member, type MemberOptions, type MemberStatus } from './runtime/member.ts';
 export type { ServiceHost } from './runtime/service-host.ts';
+export { ActorServiceHost, type ActorServiceHostOptions } from './runtime/shards/actor-service-host.ts';
+export { decodeServiceReply, ServiceReplyError, serviceClient } from './runtime/shards/service-client.ts';
+export {
+  type EffectContext,
+  loadServicesModule,
+  type PerformEffect,
+} from './runtime/shards/services-module.ts';
+export { encodeFrame, type Frame, FrameDecoder, FrameError, PROTOCOL_VERSION } from './runtime/wire/frame-codec.ts';

@@ -2,7 +2,7 @@
 // same framing with JSON.stringify/parse as the body encoding, measured in the same run.
 
 import { Random } from '../machines/random.ts';
-import { encodeFrame, FrameDecoder, HEADER_BYTES, PROTOCOL_VERSION } from '../runtime/codec.ts';
+import { encodeFrame, FrameDecoder, HEADER_BYTES, PROTOCOL_VERSION } from '../runtime/wire/frame-codec.ts';
 import type { BenchOptions, BenchResult } from './harness.ts';
 import { opsPerSecond, round } from './harness.ts';
 

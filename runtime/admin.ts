@@ -8,7 +8,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { FramedConnection, type Limit, TcpListener } from './transport.ts';
+import { FramedConnection, type Limit, TcpListener } from './wire/transport.ts';
 
 export const ADMIN_SOCKET = 'admin.sock';
 

@@ -36,7 +36,6 @@ import {
 import type { LeaderView } from '../machines/client-session.ts';
 import { EntryKind, type LogEntry } from '../machines/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, type MemberStore, openMemberStore } from '../persistence/index.ts';
-import { ActorServiceHost } from './actor-runtime/actor-service-host.ts';
 import { type AdminRequest, AdminServer } from './admin.ts';
 import {
   type ClusterConfig,
@@ -56,9 +55,10 @@ import {
   storeLeaderSnapshot,
 } from './member-storage.ts';
 import { PeerNetwork } from './peer-network.ts';
-import { ClientKind } from './protocol.ts';
 import { KvServiceHost, type LeaderContext, type ProposedEntry, type ServiceHost } from './service-host.ts';
-import { type FramedConnection, type Limit, TcpListener } from './transport.ts';
+import { ActorServiceHost } from './shards/actor-service-host.ts';
+import { ClientKind } from './wire/client-frames.ts';
+import { type FramedConnection, type Limit, TcpListener } from './wire/transport.ts';
 
 export { SERVICE_SNAPSHOT_ID } from './member-storage.ts';
 

@@ -10,7 +10,6 @@
 import type { PeerMessage } from '../actors/consensus/types.ts';
 import type { MemberConfig } from './config.ts';
 import { formatMembersString } from './config.ts';
-import { dial, type FramedConnection, type Limit, TcpListener } from './transport.ts';
 import {
   type Hello,
   type PeerFrameLimits,
@@ -21,6 +20,7 @@ import {
   toWire,
 } from './wire/peer-frames.ts';
 import { newNonce, signProof, verifyProof } from './wire/peer-handshake.ts';
+import { dial, type FramedConnection, type Limit, TcpListener } from './wire/transport.ts';
 
 export { PeerKind } from './wire/peer-frames.ts';
 

@@ -2,7 +2,6 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { encodeFrame } from '../../runtime/codec.ts';
 import {
   type ClusterConfigInput,
   ConfigError,
@@ -18,7 +17,8 @@ import {
   peerSecrets,
   validateClusterConfig,
 } from '../../runtime/config.ts';
-import { ClientKind } from '../../runtime/protocol.ts';
+import { ClientKind } from '../../runtime/wire/client-frames.ts';
+import { encodeFrame } from '../../runtime/wire/frame-codec.ts';
 import { PeerKind, toWire } from '../../runtime/wire/peer-frames.ts';
 import { TEST_SECRET } from '../security/peers.ts';
 

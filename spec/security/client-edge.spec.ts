@@ -19,8 +19,8 @@ import type { SessionEffect, SessionInput } from '../../actors/sessions/session-
 import { SessionManager } from '../../actors/sessions/session-manager.ts';
 import { SESSION_PROTOCOL_VERSION } from '../../machines/client-session.ts';
 import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
-import { encodeFrame } from '../../runtime/codec.ts';
-import { ClientKind } from '../../runtime/protocol.ts';
+import { ClientKind } from '../../runtime/wire/client-frames.ts';
+import { encodeFrame } from '../../runtime/wire/frame-codec.ts';
 import { connectClient, TestCluster } from '../runtime/cluster/support.ts';
 
 const TOKEN = 'a-shared-token-of-32-bytes-length';

@@ -3,7 +3,6 @@
 
 import { createConnection } from 'node:net';
 import type { PeerMessage } from '../../actors/consensus/types.ts';
-import { encodeFrame } from '../../runtime/codec.ts';
 import {
   clusterConfigSchema,
   formatMembersString,
@@ -12,9 +11,10 @@ import {
   maxPeerFrameBytes,
 } from '../../runtime/config.ts';
 import type { PeerNetworkOptions } from '../../runtime/peer-network.ts';
-import { dial, type FramedConnection } from '../../runtime/transport.ts';
+import { encodeFrame } from '../../runtime/wire/frame-codec.ts';
 import { PeerKind, parseHello } from '../../runtime/wire/peer-frames.ts';
 import { newNonce, signProof } from '../../runtime/wire/peer-handshake.ts';
+import { dial, type FramedConnection } from '../../runtime/wire/transport.ts';
 import { freePorts } from '../support/ports.ts';
 
 /** A cluster secret for tests (inline; a real cluster reads it from a 0600 file). */

@@ -5,10 +5,10 @@
 
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { pack, unpack } from '../../actors/actor-runtime/protocol.ts';
+import { pack, unpack } from '../../actors/shard/protocol.ts';
 import { counterService } from '../../examples/counter-service.ts';
-import { serviceClient } from '../../runtime/actor-runtime/service-client.ts';
-import { ClientKind } from '../../runtime/protocol.ts';
+import { serviceClient } from '../../runtime/shards/service-client.ts';
+import { ClientKind } from '../../runtime/wire/client-frames.ts';
 import { connectClient, RawConnection, TestCluster } from '../runtime/cluster/support.ts';
 
 const SERVICES = fileURLToPath(new URL('../../examples/counter-service.ts', import.meta.url));

@@ -10,11 +10,11 @@ import { decodeSessionClose } from '../../../actors/sessions/payloads.ts';
 import { EntryKind } from '../../../machines/log-entry.ts';
 import { openMemberStore } from '../../../persistence/index.ts';
 import { SessionClosedError } from '../../../runtime/client/client.ts';
-import { encodeFrame, FrameDecoder, PROTOCOL_VERSION } from '../../../runtime/codec.ts';
 import { formatMembersString } from '../../../runtime/config.ts';
 import { PeerKind } from '../../../runtime/peer-network.ts';
-import { ClientKind } from '../../../runtime/protocol.ts';
-import { TransportKind } from '../../../runtime/transport.ts';
+import { ClientKind } from '../../../runtime/wire/client-frames.ts';
+import { encodeFrame, FrameDecoder, PROTOCOL_VERSION } from '../../../runtime/wire/frame-codec.ts';
+import { TransportKind } from '../../../runtime/wire/transport.ts';
 import {
   connectClient,
   expectAllPresent,

@@ -10,8 +10,8 @@ import { SESSION_PROTOCOL_VERSION } from '../../../machines/client-session.ts';
 import { ChorusClient, type ClientOptions } from '../../../runtime/client/client.ts';
 import { type ClusterConfigInput, clusterConfigSchema } from '../../../runtime/config.ts';
 import { LocalCluster } from '../../../runtime/local-cluster.ts';
-import { ClientKind } from '../../../runtime/protocol.ts';
-import { dial, type FramedConnection } from '../../../runtime/transport.ts';
+import { ClientKind } from '../../../runtime/wire/client-frames.ts';
+import { dial, type FramedConnection } from '../../../runtime/wire/transport.ts';
 
 const DEFAULTS = clusterConfigSchema.parse({
   members: [{ id: 0, host: '127.0.0.1', clientPort: 1, peerPort: 2 }],

@@ -1,4 +1,4 @@
-// TCP transport: framed connections (runtime/codec.ts) between peers and with clients.
+// TCP transport: framed connections (frame-codec.ts) between peers and with clients.
 //
 // - `FramedConnection` wraps one socket: frames in (validated by the decoder), frames out (corked per
 //   event-loop turn so a burst of messages becomes one write), and a clear close reason. A bad frame
@@ -13,9 +13,9 @@
 
 import { EventEmitter } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { encodeFrame, FrameDecoder, type FrameError } from './codec.ts';
+import { encodeFrame, FrameDecoder, type FrameError } from './frame-codec.ts';
 
-/** Frame kinds shared by every connection. Peer and client kinds are in runtime/protocol.ts. */
+/** Frame kinds shared by every connection. Peer kinds are in peer-frames.ts, client kinds in client-frames.ts. */
 export const TransportKind = {
   /** { reason }: the sender is about to close the connection and says why. */
   GOODBYE: 0,

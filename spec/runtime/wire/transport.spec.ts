@@ -1,10 +1,10 @@
 import { createConnection } from 'node:net';
 import { expect } from 'chai';
-import { encodeFrame, PROTOCOL_VERSION } from '../../runtime/codec.ts';
-import { PeerKind, PeerNetwork } from '../../runtime/peer-network.ts';
-import { dial, type FramedConnection, TcpListener } from '../../runtime/transport.ts';
-import { memberConfigs, peerOptions } from '../security/peers.ts';
-import { eventually, freePorts } from '../support/ports.ts';
+import { PeerKind, PeerNetwork } from '../../../runtime/peer-network.ts';
+import { encodeFrame, PROTOCOL_VERSION } from '../../../runtime/wire/frame-codec.ts';
+import { dial, type FramedConnection, TcpListener } from '../../../runtime/wire/transport.ts';
+import { memberConfigs, peerOptions } from '../../security/peers.ts';
+import { eventually, freePorts } from '../../support/ports.ts';
 
 describe('TCP transport', () => {
   const networks: PeerNetwork[] = [];

@@ -7,7 +7,7 @@ import {
   FrameDecoder,
   HEADER_BYTES,
   PROTOCOL_VERSION,
-} from '../../runtime/codec.ts';
+} from '../../../runtime/wire/frame-codec.ts';
 
 // Bodies as the protocol uses them: plain msgpack values (no undefined, no NaN identity issues).
 const body = fc.letrec((tie) => ({
