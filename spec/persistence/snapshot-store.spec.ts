@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { open } from 'lmdb';
 import {
   CONSENSUS_MODULE_SERVICE_ID,
   type MemberStore,
@@ -6,6 +7,17 @@ import {
   StorageError,
 } from '../../persistence/index.ts';
 import { cleanup, tempDir } from './helpers.ts';
+
+/** Chunk records of one snapshot, read from the closed member directory with LMDB directly. */
+const chunksOnDisk = (dir: string, snapshotId: number): number => {
+  const env = open({ path: dir, noSubdir: false, maxDbs: 12, readOnly: true });
+  try {
+    const chunks = env.openDB<Buffer, [number, number]>({ name: 'snapshot-chunks', encoding: 'binary' });
+    return [...chunks.getKeys({ start: [snapshotId, 0], end: [snapshotId + 1, 0] })].length;
+  } finally {
+    env.close();
+  }
+};
 
 const bytes = (length: number, seed: number): Buffer => {
   const data = Buffer.alloc(length);
@@ -40,10 +52,10 @@ describe('persistence: snapshot store', () => {
   it('keeps a snapshot invisible until complete, and removes a dead writer’s chunks at the next open', async () => {
     const writer = store.snapshots.begin({ serviceId: 0, logIndex: 3, term: 1, timestamp: 0 });
     writer.write(bytes(5000, 2)); // five chunks committed in the background, no metadata
-    await new Promise((resolve) => setTimeout(resolve, 20));
     expect(store.snapshots.list()).to.deep.equal([]);
     expect(() => store.snapshots.load(writer.snapshotId)).to.throw(/does not exist/);
     await store.close(); // the writer never completes: as if the process died
+    expect(chunksOnDisk(dir, writer.snapshotId), 'the dead writer left its chunks').to.equal(5);
     store = await openMemberStore(dir, { snapshotChunkBytes: 1000 });
     expect(store.snapshots.list()).to.deep.equal([]);
     const next = await store.snapshots.save(
@@ -52,6 +64,10 @@ describe('persistence: snapshot store', () => {
     );
     expect(store.snapshots.load(next.snapshotId).equals(bytes(10, 3))).to.equal(true);
     expect(store.scan().ok).to.equal(true);
+    await store.close();
+    expect(chunksOnDisk(dir, writer.snapshotId), 'orphaned chunks removed at open').to.equal(0);
+    expect(chunksOnDisk(dir, next.snapshotId)).to.equal(1);
+    store = await openMemberStore(dir, { snapshotChunkBytes: 1000 });
   });
 
   it('stores an empty snapshot', async () => {
