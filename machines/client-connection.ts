@@ -37,6 +37,11 @@ export interface ClientConnectionInput {
   readonly backoffBaseMs?: number;
   /** Largest backoff. Default 5000 ms. */
   readonly backoffMaxMs?: number;
+  /**
+   * Largest wait before the next member while live members answer NO_LEADER (an election is running):
+   * a new leader is usually ready within a second, and the full backoff would sleep past it. Default 150 ms.
+   */
+  readonly leaderSearchMaxMs?: number;
   /** Time allowed from dialling to OK. Default 2000 ms. */
   readonly connectTimeoutMs?: number;
   /** Send a keepalive when nothing was sent for this long. Default 1000 ms. */
@@ -72,6 +77,7 @@ export interface ClientConnectionContext {
   lastSentAt: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
+  readonly leaderSearchMaxMs: number;
   readonly connectTimeoutMs: number;
   readonly keepaliveIntervalMs: number;
   readonly maxRedirects: number;
@@ -194,6 +200,7 @@ export const initialConnectionContext = (input: ClientConnectionInput): ClientCo
     lastSentAt: input.now,
     backoffBaseMs,
     backoffMaxMs,
+    leaderSearchMaxMs: positiveSetting('leaderSearchMaxMs', input.leaderSearchMaxMs ?? 150),
     connectTimeoutMs: positiveSetting('connectTimeoutMs', input.connectTimeoutMs ?? 2000),
     keepaliveIntervalMs: positiveSetting('keepaliveIntervalMs', input.keepaliveIntervalMs ?? 1000),
     maxRedirects: positiveSetting('maxRedirects', input.maxRedirects ?? 5, true),
@@ -204,11 +211,16 @@ export const initialConnectionContext = (input: ClientConnectionInput): ClientCo
 };
 
 /** Schedule the next attempt after a failure: backoff, and (if `rotate`) the next member to try. */
-const scheduleRetry = (context: ClientConnectionContext, now: number, rotate: boolean) => {
+const scheduleRetry = (
+  context: ClientConnectionContext,
+  now: number,
+  rotate: boolean,
+  maxMs = context.backoffMaxMs,
+) => {
   const [delay, random] = backoffDelay(
     context.attempt,
     context.backoffBaseMs,
-    context.backoffMaxMs,
+    Math.max(context.backoffBaseMs, Math.min(maxMs, context.backoffMaxMs)),
     context.random,
   );
   const endpointIndex = rotate ? nextEndpointIndex(context) : context.endpointIndex;
@@ -301,6 +313,10 @@ export const clientConnectionMachine = setup({
         : {},
     ),
     retryOtherMember: assign(({ context, event }) => scheduleRetry(context, event.now, true)),
+    // A live member knows of no leader: an election is running, so ask the next one soon (issue 10).
+    searchOtherMember: assign(({ context, event }) =>
+      scheduleRetry(context, event.now, true, context.leaderSearchMaxMs),
+    ),
     retrySameMember: assign(({ context, event }) => scheduleRetry(context, event.now, false)),
     startAttempt: assign({ connectStartedAt: ({ event }) => event.now }),
     recordError: assign({ lastError: ({ event }) => ('detail' in event ? event.detail : null) }),
@@ -354,7 +370,7 @@ export const clientConnectionMachine = setup({
           {
             guard: 'isStaleRedirect',
             target: 'AWAITING_NEW_LEADER',
-            actions: ['recordStaleRedirect', 'closeSocket', 'retryOtherMember'],
+            actions: ['recordStaleRedirect', 'closeSocket', 'searchOtherMember'],
           },
           {
             guard: 'canFollowRedirect',
@@ -367,7 +383,7 @@ export const clientConnectionMachine = setup({
         // This member knows of no leader: another may (issue 10: never wait on an isolated member).
         NO_LEADER: {
           target: 'AWAITING_NEW_LEADER',
-          actions: ['recordError', 'closeSocket', 'retryOtherMember'],
+          actions: ['recordError', 'closeSocket', 'searchOtherMember'],
         },
         // The session is gone or not ours: give up on it, and open a new one on the same member.
         RESUME_REFUSED: {
@@ -425,7 +441,7 @@ export const clientConnectionMachine = setup({
         CONNECTION_LOST: { target: 'AWAITING_NEW_LEADER', actions: ['avoidTarget', 'retryOtherMember'] },
         NO_LEADER: {
           target: 'AWAITING_NEW_LEADER',
-          actions: ['recordError', 'closeSocket', 'avoidTarget', 'retryOtherMember'],
+          actions: ['recordError', 'closeSocket', 'avoidTarget', 'searchOtherMember'],
         },
         ERROR: [
           {
