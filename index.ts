@@ -1,6 +1,5 @@
 // The public API of the chorus package: the client library, configuration, the member, the wire codec.
 
-export { defineOrdersService, type OrdersService } from './actors/order-book/service.ts';
 // Services on the actor runtime: define a service, host it in a member, talk to it from a client.
 export {
   type ActorBehaviour,
@@ -12,9 +11,24 @@ export {
   type Service,
   tell,
   update,
-} from './actors/service.ts';
+} from './actors/actor-runtime/service.ts';
+export { defineOrdersService, type OrdersService } from './actors/order-book/service.ts';
 export { decodeKvCommand, encodeKvCommand, type KvCommand, type KvResult } from './actors/services/kv.ts';
 export { EntryKind, type LogEntry } from './machines/log-entry.ts';
+export {
+  ActorServiceHost,
+  type ActorServiceHostOptions,
+} from './runtime/actor-runtime/actor-service-host.ts';
+export {
+  decodeServiceReply,
+  ServiceReplyError,
+  serviceClient,
+} from './runtime/actor-runtime/service-client.ts';
+export {
+  type EffectContext,
+  loadServicesModule,
+  type PerformEffect,
+} from './runtime/actor-runtime/services-module.ts';
 export {
   ChorusClient,
   type ClientOptions,
@@ -34,11 +48,4 @@ export {
 export { LocalCluster } from './runtime/local-cluster.ts';
 export { Member, type MemberOptions, type MemberStatus } from './runtime/member.ts';
 export type { ServiceHost } from './runtime/service-host.ts';
-export { ActorServiceHost, type ActorServiceHostOptions } from './runtime/shards/actor-service-host.ts';
-export { decodeServiceReply, ServiceReplyError, serviceClient } from './runtime/shards/service-client.ts';
-export {
-  type EffectContext,
-  loadServicesModule,
-  type PerformEffect,
-} from './runtime/shards/services-module.ts';
 export { encodeFrame, type Frame, FrameDecoder, FrameError, PROTOCOL_VERSION } from './runtime/wire/frame-codec.ts';

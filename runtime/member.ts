@@ -36,6 +36,7 @@ import {
 import type { LeaderView } from '../machines/client-session.ts';
 import { EntryKind, type LogEntry } from '../machines/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, type MemberStore, openMemberStore } from '../persistence/index.ts';
+import { ActorServiceHost } from './actor-runtime/actor-service-host.ts';
 import { type AdminRequest, AdminServer } from './admin.ts';
 import {
   type ClusterConfig,
@@ -56,7 +57,6 @@ import {
 } from './member-storage.ts';
 import { PeerNetwork } from './peer-network.ts';
 import { KvServiceHost, type LeaderContext, type ProposedEntry, type ServiceHost } from './service-host.ts';
-import { ActorServiceHost } from './shards/actor-service-host.ts';
 import { ClientKind } from './wire/client-frames.ts';
 import { type FramedConnection, type Limit, TcpListener } from './wire/transport.ts';
 

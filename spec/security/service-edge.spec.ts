@@ -5,9 +5,9 @@
 
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { pack, unpack } from '../../actors/shard/protocol.ts';
+import { pack, unpack } from '../../actors/actor-runtime/protocol.ts';
 import { counterService } from '../../examples/counter-service.ts';
-import { serviceClient } from '../../runtime/shards/service-client.ts';
+import { serviceClient } from '../../runtime/actor-runtime/service-client.ts';
 import { ClientKind } from '../../runtime/wire/client-frames.ts';
 import { connectClient, RawConnection, TestCluster } from '../runtime/cluster/support.ts';
 
