@@ -12,8 +12,8 @@
 // its completion callback, is reported once through `onFailure` (the member's one failure path: log
 // FATAL and exit 70), and nothing after it starts.
 
-import { unpack } from 'msgpackr';
 import type { SnapshotImage } from '../actors/consensus/index.ts';
+import { snapshotParts } from '../actors/consensus/snapshot-parts.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, type MemberStore } from '../persistence/index.ts';
 
 /** The service id the hosted service's snapshot is recorded under. */
@@ -145,15 +145,6 @@ export const recordSnapshotSet = async (
     timestamp: at.timestamp,
     snapshots,
   });
-};
-
-/** The two parts of a snapshot image as the consensus module carries it (msgpack of both). */
-export const snapshotParts = (
-  data: Uint8Array,
-): { module: Uint8Array | null; service: Uint8Array | null } => {
-  const raw = unpack(data) as { module?: unknown; service?: unknown } | null;
-  const part = (value: unknown): Uint8Array | null => (value instanceof Uint8Array ? value : null);
-  return { module: part(raw?.module), service: part(raw?.service) };
 };
 
 /**

@@ -20,6 +20,7 @@ import {
   type PersistedState,
   type SnapshotImage,
 } from '../actors/consensus/index.ts';
+import { snapshotParts } from '../actors/consensus/snapshot-parts.ts';
 import {
   type Authenticator,
   allowAllAuthenticator,
@@ -34,7 +35,7 @@ import {
   type SessionManagerSnapshot,
 } from '../actors/sessions/session-manager.ts';
 import type { LeaderView } from '../machines/client-session.ts';
-import { EntryKind, type LogEntry } from '../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../actors/log/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, type MemberStore, openMemberStore } from '../persistence/index.ts';
 import { ActorServiceHost } from './actor-runtime/actor-service-host.ts';
 import { type AdminRequest, AdminServer } from './admin.ts';
@@ -52,7 +53,6 @@ import {
   SERVICE_SNAPSHOT_ID,
   SnapshotSetWrites,
   StorageSequence,
-  snapshotParts,
   storeLeaderSnapshot,
 } from './member-storage.ts';
 import { PeerNetwork } from './peer-network.ts';
