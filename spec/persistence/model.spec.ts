@@ -4,13 +4,14 @@
 
 import { expect } from 'chai';
 import fc from 'fast-check';
-import type { LogEntry } from '../../machines/log-entry.ts';
+import type { LogEntry } from '../../actors/log/log-entry.ts';
 import {
   CONSENSUS_MODULE_SERVICE_ID,
   type MemberStore,
   openMemberStore,
   StorageError,
 } from '../../persistence/index.ts';
+import { checkProperty } from '../support/property.ts';
 import { cleanup, entry, plain, tempDir } from './helpers.ts';
 
 interface ModelSet {
@@ -268,7 +269,7 @@ const commands = [
 
 describe('persistence: model-based property test (append, truncate, purge, snapshot, install, invalidate, reopen)', () => {
   it('the member store agrees with an in-memory model after every command', async () => {
-    await fc.assert(
+    await checkProperty(
       fc.asyncProperty(fc.commands(commands, { maxCommands: 30 }), async (cmds) => {
         const dir = tempDir('model');
         // Small chunks so snapshots span several chunks.
@@ -288,7 +289,7 @@ describe('persistence: model-based property test (append, truncate, purge, snaps
           cleanup(dir);
         }
       }),
-      { numRuns: 60, seed: Number(process.env.CHORUS_FC_SEED ?? 20261122) },
+      { numRuns: 60 },
     );
   });
 });

@@ -18,10 +18,11 @@ import { parseClientRequest } from '../../actors/sessions/requests.ts';
 import type { SessionEffect, SessionInput } from '../../actors/sessions/session-manager.ts';
 import { SessionManager } from '../../actors/sessions/session-manager.ts';
 import { SESSION_PROTOCOL_VERSION } from '../../machines/client-session.ts';
-import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../../actors/log/log-entry.ts';
 import { ClientKind } from '../../runtime/wire/client-frames.ts';
 import { encodeFrame } from '../../runtime/wire/frame-codec.ts';
 import { connectClient, TestCluster } from '../runtime/cluster/support.ts';
+import { checkProperty } from '../support/property.ts';
 
 const TOKEN = 'a-shared-token-of-32-bytes-length';
 const VICTIM = 1;
@@ -114,7 +115,7 @@ const attackerRequest = (sessionId: number): fc.Arbitrary<unknown> => {
 describe('security: the client edge under fuzzing', () => {
   it('validation never throws; an attacker’s frames never touch another client’s open session', () => {
     const probe = new Leader();
-    fc.assert(
+    checkProperty(
       fc.property(
         fc.array(attackerRequest(probe.victimSession), { minLength: 1, maxLength: 12 }),
         (bodies) => {

@@ -11,6 +11,7 @@ import { PeerKind, parseConsensusMessage, toWire } from '../../runtime/wire/peer
 import { newNonce, signProof } from '../../runtime/wire/peer-handshake.ts';
 import { dial, type FramedConnection } from '../../runtime/wire/transport.ts';
 import { eventually } from '../support/ports.ts';
+import { checkProperty } from '../support/property.ts';
 import { mutation, validWireMessage } from './peer-frames.arbitraries.ts';
 import { dialAsPeer, memberConfigs, peerOptions, sendConsensus, TEST_SECRETS } from './peers.ts';
 
@@ -35,7 +36,7 @@ const expectedMessage = (wire: Record<string, unknown>): object => {
 
 describe('security: the peer edge checks every frame before the consensus module sees it', () => {
   it('accepts every valid consensus message of every kind, rebuilt field for field', () => {
-    fc.assert(
+    checkProperty(
       fc.property(validWireMessage, (wire) => {
         expect(parseConsensusMessage(wire, LIMITS)).to.deep.equal(expectedMessage(wire));
       }),
@@ -44,7 +45,7 @@ describe('security: the peer edge checks every frame before the consensus module
   });
 
   it('refuses every mutated-valid message of every kind with a reason, never throwing', () => {
-    fc.assert(
+    checkProperty(
       fc.property(validWireMessage.chain(mutation), ({ how, message }) => {
         const parsed = parseConsensusMessage(message, LIMITS);
         expect(parsed, `${how}: ${JSON.stringify(message)}`).to.be.a('string');
@@ -72,7 +73,7 @@ describe('security: the peer edge checks every frame before the consensus module
         )
         .chain((fields) => fc.constantFrom(...known).map((type) => ({ ...fields, type }))),
     );
-    fc.assert(
+    checkProperty(
       fc.property(body, (random) => {
         const parsed = parseConsensusMessage(random, LIMITS);
         if (typeof parsed === 'string') return;
@@ -136,7 +137,7 @@ describe('security: the peer edge checks every frame before the consensus module
           )
           .map(([kind, body]) => ({ valid: false, kind, body })),
       );
-      await fc.assert(
+      await checkProperty(
         fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 8 }), async (frames) => {
           delivered.length = 0;
           refusals.length = 0;
@@ -283,7 +284,7 @@ describe('security: the peer edge checks every frame before the consensus module
           .tuple(fc.integer({ min: 1, max: 40 }), fc.anything({ withTypedArray: true }))
           .map(([kind, body]) => ({ kind, body })),
       );
-      await fc.assert(
+      await checkProperty(
         fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 4 }), async (frames) => {
           const connection = await dial(cluster[1].host, cluster[1].peerPort, {
             maxFrameBytes: 1 << 20,

@@ -9,6 +9,7 @@ import {
   type KvOutput,
 } from '../../runtime/sim/kv-history.ts';
 import { checkHistory, type Model } from '../../runtime/sim/linearizability.ts';
+import { checkProperty } from '../support/property.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Building histories by hand
@@ -410,7 +411,7 @@ describe('linearizability checker', () => {
 
   describe('histories run against a real register (property)', () => {
     it('P6: any random concurrent schedule, unknown outcomes included, is linearizable', () => {
-      fc.assert(
+      checkProperty(
         fc.property(schedule, (clients) => {
           const history = runAgainstRegister(clients);
           const result = checkKvHistory(history);
@@ -426,7 +427,7 @@ describe('linearizability checker', () => {
     });
 
     it('rejects any such history once one read is corrupted to a value never written', () => {
-      fc.assert(
+      checkProperty(
         fc.property(schedule, fc.nat(), (clients, pick) => {
           const history = runAgainstRegister(clients);
           const reads = history.filter((op) => op.input.op === 'get' && op.ret !== null);
@@ -446,7 +447,7 @@ describe('linearizability checker', () => {
 
     it('the pruned key-value search agrees with the plain search when reads are corrupted to written values', () => {
       let rejected = 0;
-      fc.assert(
+      checkProperty(
         fc.property(
           schedule,
           fc.array(fc.tuple(fc.nat(), fc.option(fc.integer({ min: 0, max: 3 }))), { maxLength: 3 }),

@@ -9,6 +9,7 @@ import {
   type OrderInput,
   type TradeEvent,
 } from '../../../actors/order-book/types.ts';
+import { checkProperty } from '../../support/property.ts';
 import { ReferenceBook } from './reference-matcher.ts';
 
 let nextId = 1;
@@ -364,22 +365,22 @@ const runBoth = (ops: Op[]): void => {
 
 describe('order-book matching core vs reference matcher (property)', () => {
   it('same trades, same events, same statuses, same resting book on random streams', () => {
-    fc.assert(
+    checkProperty(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 120 }), (ops) => runBoth(ops)),
-      { numRuns: 300, seed: 7 },
+      { numRuns: 300 },
     );
   });
 
   it('same results on long continuous streams (no auctions, no band)', () => {
     const continuous = opArb.filter((o) => o.op !== 'AUCTION' && o.op !== 'BAND' && o.op !== 'UNCROSS');
-    fc.assert(
+    checkProperty(
       fc.property(fc.array(continuous, { minLength: 200, maxLength: 600 }), (ops) => runBoth(ops)),
-      { numRuns: 40, seed: 11 },
+      { numRuns: 40 },
     );
   });
 
   it('a snapshot restores the same book: restored + continued input = uninterrupted input', () => {
-    fc.assert(
+    checkProperty(
       fc.property(fc.array(opArb, { minLength: 2, maxLength: 120 }), fc.nat(), (ops, cut) => {
         const split = cut % ops.length;
         const apply = (book: MatchingBook, list: Op[], startId: number, out: BookEvent[]): number => {
@@ -417,7 +418,7 @@ describe('order-book matching core vs reference matcher (property)', () => {
         expect(restoredOut).to.deep.equal(tail);
         expect(restored.toSnapshot()).to.deep.equal(live.toSnapshot());
       }),
-      { numRuns: 150, seed: 3 },
+      { numRuns: 150 },
     );
   });
 });

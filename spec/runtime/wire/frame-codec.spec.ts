@@ -8,6 +8,7 @@ import {
   HEADER_BYTES,
   PROTOCOL_VERSION,
 } from '../../../runtime/wire/frame-codec.ts';
+import { checkProperty } from '../../support/property.ts';
 
 // Bodies as the protocol uses them: plain msgpack values (no undefined, no NaN identity issues).
 const body = fc.letrec((tie) => ({
@@ -76,7 +77,7 @@ describe('wire codec', () => {
   });
 
   it('gives back the same frames for any split of any valid stream', () => {
-    fc.assert(
+    checkProperty(
       fc.property(
         fc.array(frameArb, { maxLength: 12 }),
         fc.array(fc.nat(), { maxLength: 30 }),
@@ -109,7 +110,7 @@ describe('wire codec', () => {
   });
 
   it('never lets random bytes escape as an exception', () => {
-    fc.assert(
+    checkProperty(
       fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 8 }), (chunks) => {
         const decoder = new FrameDecoder({ maxFrameBytes: 1024 });
         for (const chunk of chunks) {
@@ -122,7 +123,7 @@ describe('wire codec', () => {
   });
 
   it('never throws on truncated or corrupted frames, and reports garbage as a typed error', () => {
-    fc.assert(
+    checkProperty(
       fc.property(
         fc.array(frameArb, { minLength: 1, maxLength: 4 }),
         fc.nat(),
@@ -159,7 +160,7 @@ describe('wire codec', () => {
   });
 
   it('refuses oversize frames of any size above the limit and accepts all below it', () => {
-    fc.assert(
+    checkProperty(
       fc.property(
         fc.integer({ min: 0, max: 4000 }),
         fc.integer({ min: HEADER_BYTES + 8, max: 2000 }),
