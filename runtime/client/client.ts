@@ -5,9 +5,9 @@
 // BUSY is back-pressure: that command is sent again after the delay the member asks for, with jitter (R5).
 //
 // The connection's life is the `clientConnectionMachine` statechart; this file carries out its effects
-// (dial, send, close) with real sockets and feeds it socket events and clock ticks.
+// (dial, send, close) through a ClientTransport (client-transport.ts: real sockets by default, the
+// simulator's network in `chorus sim`) and feeds it connection events and clock ticks.
 
-import { performance } from 'node:perf_hooks';
 import { type Actor, createActor } from 'xstate';
 import { challengeResponse } from '../../actors/sessions/authenticators.ts';
 import { MAX_UNANSWERED_PER_SESSION } from '../../actors/sessions/command-dedup.ts';
@@ -17,7 +17,12 @@ import { SESSION_PROTOCOL_VERSION } from '../../machines/client-session.ts';
 import { Random } from '../../machines/random.ts';
 import { maxCommandBytes } from '../config.ts';
 import { type BusyBody, ClientKind, type ReplyBody } from '../wire/client-frames.ts';
-import { dial, type FramedConnection } from '../wire/transport.ts';
+import {
+  type ClientLink,
+  type ClientTimer,
+  type ClientTransport,
+  socketTransport,
+} from './client-transport.ts';
 
 export interface ClientOptions {
   /** Client endpoints of the members (`host:port`), any order; the client finds the leader. */
@@ -56,6 +61,8 @@ export interface ClientOptions {
     state: string,
     detail: { leaderId: number | null; sessionId: number | null },
   ) => void;
+  /** How the client reaches members and tells time (default: TCP sockets and the process's timers). */
+  readonly transport?: ClientTransport;
 }
 
 /**
@@ -76,17 +83,19 @@ export class SessionClosedError extends Error {
   override readonly name = 'SessionClosedError';
 }
 
+/** How a command ends: its reply, or the error its promise rejects with. */
+export type CommandOutcome = { readonly reply: Uint8Array } | { readonly error: Error };
+
 interface PendingCommand {
   readonly correlationId: number;
   readonly payload: Uint8Array;
-  readonly resolve: (reply: Uint8Array) => void;
-  readonly reject: (error: Error) => void;
-  readonly timer: NodeJS.Timeout;
+  readonly done: (outcome: CommandOutcome) => void;
+  readonly timer: ClientTimer;
   /** Sent on the current connection (reset when the connection changes). */
   sent: boolean;
-  /** Not before this time (ms, performance clock): set by BUSY. */
+  /** Not before this time (ms, the transport's clock): set by BUSY. */
   notBefore: number;
-  /** When it was last sent (ms, performance clock). */
+  /** When it was last sent (ms, the transport's clock). */
   sentAt: number;
 }
 
@@ -111,16 +120,17 @@ export class ChorusClient {
   private readonly options: ClientOptions;
   private readonly actor: Actor<typeof clientConnectionMachine>;
   private readonly random: Random;
-  private connection: FramedConnection | null = null;
+  private readonly transport: ClientTransport;
+  private connection: ClientLink | null = null;
   /** Bumped for every dial, so events from an abandoned socket are ignored. */
   private generation = 0;
   private nextCorrelationId = 1;
   /** Commands not yet answered, in correlation order (Map keeps insertion order). */
   private readonly pending = new Map<number, PendingCommand>();
-  private readonly ticker: NodeJS.Timeout;
+  private readonly ticker: ClientTimer;
   private closedError: SessionClosedError | null = null;
   private readonly openWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
-  /** When the current connection last brought a frame (ms, performance clock). */
+  /** When the current connection last brought a frame (ms, the transport's clock). */
   private lastHeardAt = 0;
   /** When the machine was last told a message went out (see `request`). */
   private sentNoticeAt = Number.NEGATIVE_INFINITY;
@@ -144,6 +154,7 @@ export class ChorusClient {
       );
     }
     this.options = options;
+    this.transport = options.transport ?? socketTransport;
     const seed = options.seed ?? Math.floor(Math.random() * 0x7fffffff);
     this.random = new Random(seed ^ 0x5bd1e995);
     const machine = clientConnectionMachine.provide({
@@ -166,7 +177,7 @@ export class ChorusClient {
       input: {
         endpoints: options.endpoints,
         seed,
-        now: performance.now(),
+        now: this.transport.now(),
         maxAttempts: options.maxAttempts ?? 0,
         backoffBaseMs: options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS,
         backoffMaxMs: options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS,
@@ -185,14 +196,20 @@ export class ChorusClient {
         });
       }
     });
-    this.ticker = setInterval(() => this.tick(), TICK_MS);
+    this.ticker = this.transport.every(TICK_MS, () => this.tick());
   }
 
   /** Connect to the cluster and resolve once a session is open on the leader. */
   static async connect(options: ClientOptions): Promise<ChorusClient> {
+    const client = ChorusClient.start(options);
+    await client.whenOpen();
+    return client;
+  }
+
+  /** Start connecting and return at once: commands sent meanwhile wait for the session to open. */
+  static start(options: ClientOptions): ChorusClient {
     const client = new ChorusClient(options);
     client.actor.start();
-    await client.whenOpen();
     return client;
   }
 
@@ -222,42 +239,62 @@ export class ChorusClient {
    * with CommandTimeoutError if no reply came within the timeout (the outcome is then unknown), or
    * SessionClosedError if the session ended.
    */
-  send(payload: Uint8Array, { timeoutMs }: { timeoutMs?: number } = {}): Promise<Uint8Array> {
-    if (this.closedError) return Promise.reject(this.closedError);
+  send(payload: Uint8Array, options: { timeoutMs?: number } = {}): Promise<Uint8Array> {
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.submit(
+        payload,
+        (outcome) => ('reply' in outcome ? resolve(outcome.reply) : reject(outcome.error)),
+        options,
+      );
+    });
+  }
+
+  /**
+   * `send` with a callback instead of a promise: `done` is called once, with the reply or the error the
+   * promise would reject with (a caller that must see the outcome at the moment it arrives — the
+   * simulator's history — uses this).
+   */
+  submit(
+    payload: Uint8Array,
+    done: (outcome: CommandOutcome) => void,
+    { timeoutMs }: { timeoutMs?: number } = {},
+  ): void {
+    if (this.closedError) {
+      done({ error: this.closedError });
+      return;
+    }
     const maxBytes = maxCommandBytes({
       maxFrameBytes: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
     });
     if (payload.length > maxBytes) {
-      return Promise.reject(
-        new RangeError(
+      done({
+        error: new RangeError(
           `command is ${payload.length} bytes, more than the ${maxBytes} one command may carry (the cluster's maxFrameBytes sets it): split it`,
         ),
-      );
+      });
+      return;
     }
     const correlationId = this.nextCorrelationId++;
     const limit = timeoutMs ?? this.options.commandTimeoutMs ?? 10_000;
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (!this.pending.delete(correlationId)) return;
-        reject(
-          new CommandTimeoutError(
-            `command ${correlationId} had no reply within ${limit} ms; it may or may not have been applied`,
-          ),
-        );
-        this.pump();
-      }, limit);
-      this.pending.set(correlationId, {
-        correlationId,
-        payload,
-        resolve,
-        reject,
-        timer,
-        sent: false,
-        notBefore: 0,
-        sentAt: 0,
+    const timer = this.transport.after(limit, () => {
+      if (!this.pending.delete(correlationId)) return;
+      done({
+        error: new CommandTimeoutError(
+          `command ${correlationId} had no reply within ${limit} ms; it may or may not have been applied`,
+        ),
       });
       this.pump();
     });
+    this.pending.set(correlationId, {
+      correlationId,
+      payload,
+      done,
+      timer,
+      sent: false,
+      notBefore: 0,
+      sentAt: 0,
+    });
+    this.pump();
   }
 
   /** Close the session and the connection. */
@@ -271,7 +308,7 @@ export class ChorusClient {
         }
       });
     });
-    this.actor.send({ type: 'CLOSE', now: performance.now() });
+    this.actor.send({ type: 'CLOSE', now: this.transport.now() });
     await closed;
   }
 
@@ -286,7 +323,7 @@ export class ChorusClient {
   }
 
   private tick(): void {
-    const now = performance.now();
+    const now = this.transport.now();
     this.event({ type: 'TICK', now });
     const silence = this.silenceWhileAwaiting(now);
     const limit = this.options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
@@ -327,61 +364,59 @@ export class ChorusClient {
     for (const [correlationId, command] of this.pending) {
       if (command.sentAt === 0) continue;
       this.pending.delete(correlationId);
-      clearTimeout(command.timer);
-      command.reject(
-        new OutcomeUnknownError(
+      command.timer.cancel();
+      command.done({
+        error: new OutcomeUnknownError(
           `command ${correlationId} was sent on session ${sessionId}, which could not be resumed (${detail}): ` +
             'it may or may not have been applied; read the state back before sending it again',
         ),
-      );
+      });
     }
   }
 
-  private async dial(
-    endpoint: string,
-    resumeSessionId: number | null,
-    resumeToken: Uint8Array | null,
-  ): Promise<void> {
+  private dial(endpoint: string, resumeSessionId: number | null, resumeToken: Uint8Array | null): void {
     this.dropConnection();
     const generation = ++this.generation;
-    const at = endpoint.lastIndexOf(':');
-    const host = endpoint.slice(0, at).replace(/^\[|\]$/g, '');
-    const port = Number(endpoint.slice(at + 1));
-    let connection: FramedConnection;
-    try {
-      connection = await dial(host, port, {
+    this.transport.dial(
+      endpoint,
+      {
         maxFrameBytes: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
         name: `member at ${endpoint}`,
         timeoutMs: 1000,
-      });
-    } catch {
-      if (generation === this.generation) this.event({ type: 'CONNECTION_LOST', now: performance.now() });
-      return;
-    }
-    if (generation !== this.generation) {
-      connection.close('superseded');
-      return;
-    }
-    this.connection = connection;
-    this.lastHeardAt = performance.now();
-    connection.on('frame', (kind, body) => {
-      if (generation !== this.generation) return;
-      this.lastHeardAt = performance.now();
-      this.onFrame(kind, body);
-    });
-    connection.on('close', () => {
-      if (generation !== this.generation) return;
-      this.connection = null;
-      this.event({ type: 'CONNECTION_LOST', now: performance.now() });
-    });
-    const credentials = this.options.credentials ?? new Uint8Array(0);
-    this.request({
-      type: 'CONNECT',
-      credentials: typeof credentials === 'string' ? Buffer.from(credentials) : credentials,
-      protocolVersion: SESSION_PROTOCOL_VERSION,
-      resumeSessionId,
-      ...(resumeToken ? { resumeToken } : {}),
-    });
+      },
+      {
+        failed: () => {
+          if (generation === this.generation)
+            this.event({ type: 'CONNECTION_LOST', now: this.transport.now() });
+        },
+        opened: (connection) => {
+          if (generation !== this.generation) {
+            connection.close('superseded');
+            return;
+          }
+          this.connection = connection;
+          this.lastHeardAt = this.transport.now();
+          const credentials = this.options.credentials ?? new Uint8Array(0);
+          this.request({
+            type: 'CONNECT',
+            credentials: typeof credentials === 'string' ? Buffer.from(credentials) : credentials,
+            protocolVersion: SESSION_PROTOCOL_VERSION,
+            resumeSessionId,
+            ...(resumeToken ? { resumeToken } : {}),
+          });
+        },
+        frame: (kind, body) => {
+          if (generation !== this.generation) return;
+          this.lastHeardAt = this.transport.now();
+          this.onFrame(kind, body);
+        },
+        closed: () => {
+          if (generation !== this.generation) return;
+          this.connection = null;
+          this.event({ type: 'CONNECTION_LOST', now: this.transport.now() });
+        },
+      },
+    );
   }
 
   private dropConnection(): void {
@@ -397,7 +432,7 @@ export class ChorusClient {
     if (sent) {
       // The machine needs this only to hold keepalives back (due after ~1 s of silence): telling it at
       // most once per tick keeps a statechart step off the per-command path.
-      const now = performance.now();
+      const now = this.transport.now();
       if (now - this.sentNoticeAt >= TICK_MS) {
         this.sentNoticeAt = now;
         this.event({ type: 'MESSAGE_SENT', now });
@@ -411,7 +446,7 @@ export class ChorusClient {
     if (secret === undefined) {
       this.event({
         type: 'AUTHENTICATION_REJECTED',
-        now: performance.now(),
+        now: this.transport.now(),
         detail: 'the cluster asked for challenge–response, but no secret was configured',
       });
       return;
@@ -421,7 +456,7 @@ export class ChorusClient {
   }
 
   private onFrame(kind: number, body: unknown): void {
-    const now = performance.now();
+    const now = this.transport.now();
     switch (kind) {
       case ClientKind.SESSION_EVENT: {
         const event = body as SessionEventToClient;
@@ -435,15 +470,15 @@ export class ChorusClient {
         const command = this.pending.get(reply.correlationId);
         if (!command) return; // a reply to a resend already answered, or to a command that timed out
         this.pending.delete(reply.correlationId);
-        clearTimeout(command.timer);
+        command.timer.cancel();
         if (reply.outcomeUnknown) {
-          command.reject(
-            new OutcomeUnknownError(
+          command.done({
+            error: new OutcomeUnknownError(
               `command ${reply.correlationId}: the cluster cannot tell whether it was applied (a stale copy of it reached the log after the session stopped awaiting it)`,
             ),
-          );
+          });
         } else {
-          command.resolve(reply.payload);
+          command.done({ reply: reply.payload });
         }
         this.pump();
         return;
@@ -481,7 +516,7 @@ export class ChorusClient {
     const sessionId = this.sessionId;
     if (sessionId === null) return;
     const maxInFlight = this.options.maxInFlight ?? 16;
-    const now = performance.now();
+    const now = this.transport.now();
     let oldest: number | null = null;
     for (const command of this.pending.values()) {
       oldest ??= command.correlationId;
@@ -499,13 +534,14 @@ export class ChorusClient {
   }
 
   private onClosed(reason: string): void {
-    clearInterval(this.ticker);
+    this.ticker.cancel();
     this.dropConnection();
     this.closedError = new SessionClosedError(`session closed: ${reason}`);
     for (const waiter of this.openWaiters.splice(0)) waiter.reject(this.closedError);
+    const closedError = this.closedError;
     for (const command of this.pending.values()) {
-      clearTimeout(command.timer);
-      command.reject(this.closedError);
+      command.timer.cancel();
+      command.done({ error: closedError });
     }
     this.pending.clear();
   }
