@@ -107,7 +107,7 @@ describe('persistence: backup and restore', function () {
     expect(existsSync(restoredDir)).to.equal(false);
   });
 
-  it('O2: refuses to restore over a directory that holds data, or to back up into one', async () => {
+  it('refuses to restore over a directory that holds data, or to back up into one', async () => {
     const backupDir = join(root, 'backup');
     await backupMember(source, backupDir);
     await rejectsWith(backupMember(source, backupDir), 'TARGET_NOT_EMPTY', /is not empty/);

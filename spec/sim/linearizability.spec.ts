@@ -216,17 +216,17 @@ describe('linearizability checker', () => {
       expect(checkKvHistory(history).linearizable).to.equal(true);
     });
 
-    it('C3: an unknown-outcome write that did take effect', () => {
+    it('accepts an unknown-outcome write that did take effect', () => {
       const history = [unknown(put(1, 'x', 'a', 0, 1)), get(2, 'x', 5, 6, 'a')];
       expect(checkKvHistory(history).linearizable).to.equal(true);
     });
 
-    it('C3: an unknown-outcome write that never took effect', () => {
+    it('accepts an unknown-outcome write that never took effect', () => {
       const history = [unknown(put(1, 'x', 'a', 0, 1)), get(2, 'x', 5, 6, null), get(2, 'x', 100, 101, null)];
       expect(checkKvHistory(history).linearizable).to.equal(true);
     });
 
-    it('C3: an unknown-outcome write that took effect long after its client gave up', () => {
+    it('accepts an unknown-outcome write that took effect long after its client gave up', () => {
       const history = [
         unknown(put(1, 'x', 'a', 0, 1)),
         put(1, 'x', 'b', 2, 3),
@@ -303,7 +303,7 @@ describe('linearizability checker', () => {
   });
 
   describe('known-bad histories are rejected, naming the key', () => {
-    it('N2: a stale read after a completed write (an acknowledged write lost)', () => {
+    it('rejects a stale read after a completed write (an acknowledged write lost)', () => {
       const history = [put(1, 'other', 'q', 0, 1), put(1, 'x', 'a', 0, 1), get(2, 'x', 2, 3, null)];
       const result = checkKvHistory(history);
       expect(result.linearizable).to.equal(false);
@@ -312,14 +312,14 @@ describe('linearizability checker', () => {
       expect(result.explanation).to.include('key "x"').and.include('get("x") -> null');
     });
 
-    it('N5: a lost write — the earlier of two acknowledged writes is what survives', () => {
+    it('rejects a lost write — the earlier of two acknowledged writes is what survives', () => {
       const history = [put(1, 'x', 'a', 0, 1), put(2, 'x', 'b', 2, 3), get(3, 'x', 4, 5, 'a')];
       const result = checkKvHistory(history);
       expect(result).to.include({ linearizable: false, failingKey: 'x' });
       expect(result.explanation).to.include('longest linearizable prefix places 2 of 3');
     });
 
-    it('P6: two readers see two concurrent writes in opposite orders', () => {
+    it('rejects two readers seeing two concurrent writes in opposite orders', () => {
       const history = [
         put(1, 'x', 'a', 0, 100),
         put(2, 'x', 'b', 0, 100),
@@ -356,7 +356,7 @@ describe('linearizability checker', () => {
       expect(checkKvHistory(history)).to.include({ linearizable: false, failingKey: 'x' });
     });
 
-    it('C3: an unknown-outcome write takes effect at most once', () => {
+    it('an unknown-outcome write takes effect at most once', () => {
       const history = [
         unknown(put(1, 'x', 'a', 0, 1)),
         put(2, 'x', 'b', 2, 3),
@@ -367,12 +367,12 @@ describe('linearizability checker', () => {
       expect(checkKvHistory(history)).to.include({ linearizable: false, failingKey: 'x' });
     });
 
-    it('C3: an unknown-outcome write cannot take effect before it was called', () => {
+    it('an unknown-outcome write cannot take effect before it was called', () => {
       const history = [get(1, 'x', 0, 5, 'a'), unknown(put(2, 'x', 'a', 10, 11))];
       expect(checkKvHistory(history)).to.include({ linearizable: false, failingKey: 'x' });
     });
 
-    it('C3: an unknown-outcome cas takes effect only where its expected value held', () => {
+    it('an unknown-outcome cas takes effect only where its expected value held', () => {
       const history = [
         put(1, 'x', 'a', 0, 1),
         unknown(cas(2, 'x', 'z', 'b', 2, 3, true)),
@@ -382,7 +382,7 @@ describe('linearizability checker', () => {
       expect(checkHistory(stringRegister, history).linearizable).to.equal(false);
     });
 
-    it('C2: a client retry applied twice (the value comes back after being overwritten)', () => {
+    it('rejects a client retry applied twice (the value comes back after being overwritten)', () => {
       const history = [
         put(1, 'x', 'a', 0, 1),
         put(2, 'x', 'b', 2, 3),
@@ -410,7 +410,7 @@ describe('linearizability checker', () => {
   });
 
   describe('histories run against a real register (property)', () => {
-    it('P6: any random concurrent schedule, unknown outcomes included, is linearizable', () => {
+    it('any random concurrent schedule, unknown outcomes included, is linearizable', () => {
       checkProperty(
         fc.property(schedule, (clients) => {
           const history = runAgainstRegister(clients);

@@ -544,7 +544,7 @@ const workload = (seed: number, length: number) => {
 const config = { ...CONFIG, circuitBreaker: { bandTicks: 40, windowMs: 3_000 } };
 
 describe('order-book actor: replay equals live', () => {
-  it('N5: restored from a msgpack snapshot and fed the rest of the log, the book matches the uninterrupted one', () => {
+  it('restored from a msgpack snapshot and fed the rest of the log, the book matches the uninterrupted one', () => {
     for (const seed of [1, 2, 3, 4, 5, 6]) {
       const commands = workload(seed, 1500);
       const live = new OrderBook(config);

@@ -116,7 +116,7 @@ const outputsAfter = (outputs: readonly ShardOutput[], index: number): ShardOutp
 describe('order books through the actor runtime', function () {
   this.timeout(20_000);
 
-  it('N5: replay equals live — random order flow, restarts from random snapshots + the rest of the log give byte-identical books and execution reports', () => {
+  it('replay equals live — random order flow, restarts from random snapshots + the rest of the log give byte-identical books and execution reports', () => {
     for (let seed = 1; seed <= 6; seed++) {
       const rng = new Random(1000 + seed);
       const steps = 400;
@@ -226,7 +226,7 @@ describe('order books through the actor runtime', function () {
     expect(state.book.bids).to.have.length(1);
   });
 
-  it('N5: the opening-auction timer fires exactly once across a snapshot and restore, also when its expiry is appended twice', () => {
+  it('the opening-auction timer fires exactly once across a snapshot and restore, also when its expiry is appended twice', () => {
     const log = new LogBuilder();
     const live = new ShardSet(2, { services });
     const leader = new RecordingLeader(log, live);
@@ -274,7 +274,7 @@ describe('order books through the actor runtime', function () {
     expectSameBytes(live.actorState(ACME), afterFire, 'live book');
   });
 
-  it('N1: a circuit-breaker halt resumes through its halt timer and re-opening auction exactly once after a restore', () => {
+  it('a circuit-breaker halt resumes through its halt timer and re-opening auction exactly once after a restore', () => {
     const log = new LogBuilder();
     const leader = new RecordingLeader(log, new ShardSet(1, { services }));
     let correlation = 0;
@@ -344,7 +344,7 @@ describe('order books through the actor runtime', function () {
     ]);
   });
 
-  it('O1: the orders service refuses unknown instruments and bad settings at the edge, naming the fix', () => {
+  it('the orders service refuses unknown instruments and bad settings at the edge, naming the fix', () => {
     expect(() =>
       ordersService.resolve({
         type: 'NEW_ORDER',
@@ -365,7 +365,7 @@ describe('order books through the actor runtime', function () {
     expect(address).to.equal(`orders/${BOOK_ACTOR_TYPE}/GLOBX`);
   });
 
-  it('N5: worker shards on a durable LMDB log — snapshot, purge, restart and replay give the same books as the in-process run', async () => {
+  it('worker shards on a durable LMDB log — snapshot, purge, restart and replay give the same books as the in-process run', async () => {
     const { log, live } = runLive(77, 300, new Set());
     const dir = await mkdtemp(join(tmpdir(), 'chorus-orders-runtime-'));
     try {
@@ -509,7 +509,7 @@ describe('behaviour actors in the shard runtime', () => {
     }
   });
 
-  it('N5: a behaviour timer fires once across passivation and a snapshot restore; a cancelled one never does', () => {
+  it('a behaviour timer fires once across passivation and a snapshot restore; a cancelled one never does', () => {
     const svc = make('keep-state');
     const log = new LogBuilder();
     const leader = new LeaderSim(log, new ShardSet(1, { services: [svc], maxLiveActors: 1 }));
