@@ -19,8 +19,8 @@ import {
   type ShardSetSnapshot,
 } from '../../../actors/actor-runtime/shard-set.ts';
 import { ClusterTimers, timerIdOfPayload } from '../../../actors/consensus/cluster-timers.ts';
+import { EntryKind, type LogEntry } from '../../../actors/log/log-entry.ts';
 import { BOOK_ACTOR_TYPE, defineOrdersService } from '../../../actors/order-book/service.ts';
-import { EntryKind, type LogEntry } from '../../../machines/log-entry.ts';
 import { Random } from '../../../machines/random.ts';
 import { openMemberStore } from '../../../persistence/index.ts';
 import { ActorRuntime } from '../../../runtime/actor-runtime/actor-runtime.ts';
@@ -539,5 +539,40 @@ describe('behaviour actors in the shard runtime', () => {
     restored.settle();
     expect(restored.shards.actorState(TALLY)).to.deep.equal([1, 1]);
     expect(restored.timers.size).to.equal(0);
+  });
+
+  it('a behaviour that keeps its context and uses it in a later input is refused; the stale request stages nothing', () => {
+    let kept: BehaviourContext | null = null;
+    const svc = defineService({
+      name: 'keeper',
+      actors: {
+        keeper: {
+          behaviour: {
+            create: () => ({
+              apply(event: { type: string }, ctx: BehaviourContext) {
+                if (event.type === 'KEEP') kept = ctx;
+                else kept!.tell('keeper', 'other', { type: 'LEAK' });
+                ctx.reply(event.type);
+              },
+              snapshot: () => null,
+            }),
+            restore: () => {
+              throw new Error('never passivated here');
+            },
+          },
+        },
+      },
+      commands: {},
+      route: () => ({ actorType: 'keeper', actorId: 'k', event: { type: 'NONE' } }),
+    });
+    const log = new LogBuilder();
+    log.raw(EntryKind.SESSION_MESSAGE, sessionMessagePayload('keeper/keeper/k', 9, 1, { type: 'KEEP' }));
+    log.raw(EntryKind.SESSION_MESSAGE, sessionMessagePayload('keeper/keeper/k', 9, 2, { type: 'USE' }));
+    const out = new ShardSet(1, { services: [svc] }).apply(log.entries);
+    const replies = out.filter((o) => o.type === 'REPLY');
+    expect(replies.map((r) => r.ok)).to.deep.equal([true, false]);
+    expect(replies[1].error?.code).to.equal('ACTOR_FAILED');
+    expect(replies[1].error?.message).to.match(/used its context outside the input being applied/);
+    expect(out.filter((o) => o.type === 'SEND')).to.have.length(0);
   });
 });
