@@ -12,6 +12,9 @@ import {
 } from './config.ts';
 import { Member } from './member.ts';
 
+/** The exit code of a member stopped by a failure (docs/runbook.md). */
+export const EXIT_FAILURE = 70;
+
 export interface MemberProcessOptions {
   readonly config?: string;
   /** A compact members string instead of a file (`0,host:clientPort:peerPort|...`). */
@@ -39,7 +42,13 @@ export const runMemberProcess = async (options: MemberProcessOptions): Promise<v
     level: options.logLevel ?? process.env.CHORUS_LOG_LEVEL ?? 'info',
     base: { member: options.id },
   });
-  const member = await Member.start({ config, memberId: options.id, logger });
+  // The only exit on a failure: the member stopped itself (FATAL record) and reports it here (code 70).
+  const member = await Member.start({
+    config,
+    memberId: options.id,
+    logger,
+    onFailure: () => process.exit(EXIT_FAILURE),
+  });
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;

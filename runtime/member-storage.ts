@@ -12,6 +12,7 @@
 // its completion callback, is reported once through `onFailure` (the member's one failure path: log
 // FATAL and exit 70), and nothing after it starts.
 
+import { statfsSync } from 'node:fs';
 import type { SnapshotImage } from '../actors/consensus/index.ts';
 import { snapshotParts } from '../actors/consensus/snapshot-parts.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, type MemberStore } from '../persistence/index.ts';
@@ -163,4 +164,22 @@ export const storeLeaderSnapshot = async (store: MemberStore, snapshot: Snapshot
     { module, service },
   );
   await store.log.purgeTo(snapshot.index, snapshot.term);
+};
+
+/** Free space a member wants before it tries writing again after the disk filled up. */
+const FREE_BYTES_TO_REJOIN = 2 * 1024 * 1024;
+
+/**
+ * Whether the store takes writes again after it failed with a full disk (D1, D2): the file system has
+ * room, and a node-state write (the same record again) is flushed.
+ */
+export const storageWorks = async (store: MemberStore): Promise<boolean> => {
+  try {
+    const stats = statfsSync(store.dir);
+    if (stats.bavail * stats.bsize < FREE_BYTES_TO_REJOIN) return false;
+    await store.nodeState.save(store.nodeState.load());
+    return true;
+  } catch {
+    return false;
+  }
 };
