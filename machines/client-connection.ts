@@ -5,8 +5,15 @@
 //     │  ├─RESUME_REFUSED→ CONNECTING (the same member, for a new session)
 //     │  ├─ERROR (retryable: session or connection limit)→ BACKING_OFF ─TICK→ CONNECTING (same member)
 //     │  └─NO_LEADER / CONNECTION_LOST / connect timeout→ AWAITING_NEW_LEADER ─TICK→ CONNECTING (next member)
-//   CONNECTED ─CONNECTION_LOST / NO_LEADER / retryable ERROR→ AWAITING_NEW_LEADER;
+//   CONNECTED ─CONNECTION_LOST / NO_LEADER / retryable ERROR / TICK (leader silent)→ AWAITING_NEW_LEADER;
 //             ─REDIRECT / NEW_LEADER→ CONNECTING
+//
+// A leader that is alive answers a KEEPALIVE at once, committing or not; one that is frozen or cut off
+// answers nothing. So while a command sent on the connection awaits its reply and the connection has
+// brought nothing for half the reply timeout, the client probes with a KEEPALIVE; after the whole reply
+// timeout of such silence it leaves the member as a failed leader. The library reports the raw facts in
+// every TICK (when the connection last brought a frame, since when the oldest sent command awaits its
+// reply); the guards decide.
 //
 // Which member is next: the client tries the endpoints in an order drawn from its seed (so clients
 // spread over the members), and a member it has just left because it failed as the leader (the
@@ -23,217 +30,30 @@
 // action implementations it provides.
 
 import { assign, setup } from 'xstate';
-import type { RandomState } from './random.ts';
-import { nextUint32, seedRandom } from './random.ts';
+import type {
+  ClientConnectionContext,
+  ClientConnectionEvent,
+  ClientConnectionInput,
+} from './client-connection-context.ts';
+import {
+  initialConnectionContext,
+  scheduleRetry,
+  silenceWhileAwaiting,
+} from './client-connection-context.ts';
 
-export interface ClientConnectionInput {
-  /** Client endpoints (`host:port`) of the cluster members, any order (the seed orders them). */
-  readonly endpoints: readonly string[];
-  /** Seed for the order of the endpoints and the jitter. Give every client its own. */
-  readonly seed: number;
-  /** Monotonic time at start. */
-  readonly now: number;
-  /** First backoff step. Default 50 ms. */
-  readonly backoffBaseMs?: number;
-  /** Largest backoff. Default 5000 ms. */
-  readonly backoffMaxMs?: number;
-  /**
-   * Largest wait before the next member while live members answer NO_LEADER (an election is running):
-   * a new leader is usually ready within a second, and the full backoff would sleep past it. Default 150 ms.
-   */
-  readonly leaderSearchMaxMs?: number;
-  /** Time allowed from dialling to OK. Default 2000 ms. */
-  readonly connectTimeoutMs?: number;
-  /** Send a keepalive when nothing was sent for this long. Default 1000 ms. */
-  readonly keepaliveIntervalMs?: number;
-  /** Redirects followed in a row before backing off. Default 5. */
-  readonly maxRedirects?: number;
-  /** Consecutive failed attempts before giving up (0 = never give up). Default 0. */
-  readonly maxAttempts?: number;
-}
-
-export interface ClientConnectionContext {
-  /** The endpoints in the order this client tries them: a permutation drawn from its seed. */
-  readonly endpoints: readonly string[];
-  /** Where the next or current dial goes. */
-  target: string;
-  /** Index into `endpoints` of the last member tried (rotates on every failure). */
-  endpointIndex: number;
-  /** A member that just failed as the leader: skipped by the rotation while another remains. */
-  avoid: string | null;
-  /** Until then (one connect timeout after leaving it) a REDIRECT back to `avoid` is taken as stale. */
-  avoidUntil: number;
-  leaderId: number | null;
-  /** The session from the last OK; a reconnect asks to resume it (C1). */
-  sessionId: number | null;
-  /** The proof of ownership the cluster issued with the session; a resume must present it. */
-  resumeToken: Uint8Array | null;
-  /** Consecutive failed attempts since the last OK. */
-  attempt: number;
-  redirects: number;
-  random: RandomState;
-  retryAt: number;
-  connectStartedAt: number;
-  lastSentAt: number;
-  readonly backoffBaseMs: number;
-  readonly backoffMaxMs: number;
-  readonly leaderSearchMaxMs: number;
-  readonly connectTimeoutMs: number;
-  readonly keepaliveIntervalMs: number;
-  readonly maxRedirects: number;
-  readonly maxAttempts: number;
-  /** The last error the cluster reported, or why the connection gave up. */
-  lastError: string | null;
-  closeReason: string | null;
-}
-
-export type ClientConnectionEvent =
-  | { type: 'OK'; now: number; sessionId: number; leaderId: number; resumeToken?: Uint8Array }
-  | { type: 'REDIRECT'; now: number; leaderId: number; endpoint: string }
-  /** The member knows of no leader (an election is running, or it is cut off): try another. */
-  | { type: 'NO_LEADER'; now: number; detail: string }
-  /** The session cannot be resumed (closed, timed out, unknown, or the proof did not match). */
-  | { type: 'RESUME_REFUSED'; now: number; sessionId: number; detail: string }
-  | { type: 'ERROR'; now: number; detail: string; retryable: boolean }
-  | { type: 'AUTHENTICATION_REJECTED'; now: number; detail: string }
-  | { type: 'CHALLENGE'; now: number; challenge: Uint8Array }
-  | { type: 'CLOSED'; now: number; reason: string }
-  | { type: 'NEW_LEADER'; now: number; leaderId: number; endpoint: string }
-  | { type: 'CONNECTION_LOST'; now: number }
-  | { type: 'MESSAGE_SENT'; now: number }
-  | { type: 'TICK'; now: number }
-  | { type: 'CLOSE'; now: number };
-
-/** Names of the effect actions the library must carry out. */
-export type ClientConnectionEffectAction =
-  | 'dial'
-  | 'closeSocket'
-  | 'answerChallenge'
-  | 'sendKeepalive'
-  | 'resendUnacknowledged'
-  | 'abandonSession'
-  | 'sendClose'
-  | 'notifyClosed';
-
-/**
- * Exponential backoff with "equal jitter": half of min(max, base·2^attempt) is fixed, the other half
- * is uniform, so retries never bunch at zero yet still spread out. Pure: returns the next generator.
- */
-export const backoffDelay = (
-  attempt: number,
-  baseMs: number,
-  maxMs: number,
-  random: RandomState,
-): [number, RandomState] => {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
-  const [value, next] = nextUint32(random);
-  const half = ceiling / 2;
-  return [Math.round(half + (value / 0x100000000) * half), next];
-};
-
-const positiveSetting = (name: string, value: number, allowZero = false): number => {
-  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new RangeError(
-      `client connection option ${name} is ${value}: it must be a ${allowZero ? 'non-negative' : 'positive'} number`,
-    );
-  }
-  return value;
-};
-
-/** The endpoints shuffled (Fisher–Yates) with the seeded generator: the same seed, the same order. */
-export const seededOrder = (endpoints: readonly string[], random: RandomState): [string[], RandomState] => {
-  const order = [...endpoints];
-  let state = random;
-  for (let i = order.length - 1; i > 0; i--) {
-    const [value, next] = nextUint32(state);
-    state = next;
-    const j = value % (i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return [order, state];
-};
-
-/** The next member in the rotation after the last one tried, skipping `avoid` while another remains. */
-export const nextEndpointIndex = (
-  context: Pick<ClientConnectionContext, 'endpoints' | 'endpointIndex' | 'avoid'>,
-): number => {
-  const count = context.endpoints.length;
-  for (let step = 1; step < count; step++) {
-    const index = (context.endpointIndex + step) % count;
-    if (context.endpoints[index] !== context.avoid) return index;
-  }
-  return (context.endpointIndex + 1) % count;
-};
-
-/** Build the machine's starting context; bad options throw a RangeError naming the option. */
-export const initialConnectionContext = (input: ClientConnectionInput): ClientConnectionContext => {
-  if (input.endpoints.length === 0) {
-    throw new RangeError('client connection needs at least one cluster endpoint (host:port) in `endpoints`');
-  }
-  for (const endpoint of input.endpoints) {
-    if (!/^[^\s:]+:\d{1,5}$/.test(endpoint) && !/^\[[^\]]+\]:\d{1,5}$/.test(endpoint)) {
-      throw new RangeError(`client connection endpoint '${endpoint}' is not host:port (e.g. 10.0.0.5:9010)`);
-    }
-  }
-  const backoffBaseMs = positiveSetting('backoffBaseMs', input.backoffBaseMs ?? 50);
-  const backoffMaxMs = positiveSetting('backoffMaxMs', input.backoffMaxMs ?? 5000);
-  if (backoffMaxMs < backoffBaseMs) {
-    throw new RangeError(
-      `client connection option backoffMaxMs (${backoffMaxMs}) is below backoffBaseMs (${backoffBaseMs})`,
-    );
-  }
-  const [endpoints, random] = seededOrder(input.endpoints, seedRandom(input.seed));
-  return {
-    endpoints,
-    target: endpoints[0],
-    endpointIndex: 0,
-    avoid: null,
-    avoidUntil: input.now,
-    leaderId: null,
-    sessionId: null,
-    resumeToken: null,
-    attempt: 0,
-    redirects: 0,
-    random,
-    retryAt: input.now,
-    connectStartedAt: input.now,
-    lastSentAt: input.now,
-    backoffBaseMs,
-    backoffMaxMs,
-    leaderSearchMaxMs: positiveSetting('leaderSearchMaxMs', input.leaderSearchMaxMs ?? 150),
-    connectTimeoutMs: positiveSetting('connectTimeoutMs', input.connectTimeoutMs ?? 2000),
-    keepaliveIntervalMs: positiveSetting('keepaliveIntervalMs', input.keepaliveIntervalMs ?? 1000),
-    maxRedirects: positiveSetting('maxRedirects', input.maxRedirects ?? 5, true),
-    maxAttempts: positiveSetting('maxAttempts', input.maxAttempts ?? 0, true),
-    lastError: null,
-    closeReason: null,
-  };
-};
-
-/** Schedule the next attempt after a failure: backoff, and (if `rotate`) the next member to try. */
-const scheduleRetry = (
-  context: ClientConnectionContext,
-  now: number,
-  rotate: boolean,
-  maxMs = context.backoffMaxMs,
-) => {
-  const [delay, random] = backoffDelay(
-    context.attempt,
-    context.backoffBaseMs,
-    Math.max(context.backoffBaseMs, Math.min(maxMs, context.backoffMaxMs)),
-    context.random,
-  );
-  const endpointIndex = rotate ? nextEndpointIndex(context) : context.endpointIndex;
-  return {
-    attempt: context.attempt + 1,
-    random,
-    retryAt: now + delay,
-    endpointIndex,
-    target: rotate ? context.endpoints[endpointIndex] : context.target,
-    leaderId: rotate ? null : context.leaderId,
-    redirects: 0,
-  };
-};
+export type {
+  ClientConnectionContext,
+  ClientConnectionEffectAction,
+  ClientConnectionEvent,
+  ClientConnectionInput,
+} from './client-connection-context.ts';
+export {
+  backoffDelay,
+  initialConnectionContext,
+  nextEndpointIndex,
+  seededOrder,
+  silenceWhileAwaiting,
+} from './client-connection-context.ts';
 
 export const clientConnectionMachine = setup({
   types: {
@@ -253,6 +73,12 @@ export const clientConnectionMachine = setup({
     isConnectOverdue: ({ context, event }) =>
       event.now - context.connectStartedAt >= context.connectTimeoutMs,
     isKeepaliveDue: ({ context, event }) => event.now - context.lastSentAt >= context.keepaliveIntervalMs,
+    /** The leader froze, died without a word, or is cut off: nothing came back for the whole reply timeout. */
+    isLeaderSilent: ({ context, event }) => silenceWhileAwaiting(event) >= context.replyTimeoutMs,
+    /** Silent for half the reply timeout, and not probed for as long: ask for a sign of life. */
+    isProbeDue: ({ context, event }) =>
+      silenceWhileAwaiting(event) >= context.replyTimeoutMs / 2 &&
+      event.now - context.probedAt >= context.replyTimeoutMs / 2,
     isRetryDue: ({ context, event }) => event.now >= context.retryAt,
     isGivingUp: ({ context, event }) =>
       event.now >= context.retryAt && context.maxAttempts > 0 && context.attempt >= context.maxAttempts,
@@ -324,6 +150,11 @@ export const clientConnectionMachine = setup({
       lastError: ({ context }) => `no answer from ${context.target} within ${context.connectTimeoutMs} ms`,
     }),
     recordSent: assign({ lastSentAt: ({ event }) => event.now }),
+    recordProbe: assign({ probedAt: ({ event }) => event.now, lastSentAt: ({ event }) => event.now }),
+    recordSilence: assign({
+      lastError: ({ context }) =>
+        `no reply nor any frame from ${context.target} within ${context.replyTimeoutMs} ms: leaving it`,
+    }),
     recordClose: assign({
       closeReason: ({ context, event }) => {
         switch (event.type) {
@@ -425,13 +256,29 @@ export const clientConnectionMachine = setup({
         { type: 'resendUnacknowledged', params: ({ context }) => ({ sessionId: context.sessionId }) },
       ],
       on: {
-        TICK: {
-          guard: 'isKeepaliveDue',
-          actions: [
-            'recordSent',
-            { type: 'sendKeepalive', params: ({ context }) => ({ sessionId: context.sessionId }) },
-          ],
-        },
+        TICK: [
+          // Drop it as if it had been lost: try the other members first; on OK everything unanswered is
+          // sent again (the service answers a command it already applied with its original reply, C2).
+          {
+            guard: 'isLeaderSilent',
+            target: 'AWAITING_NEW_LEADER',
+            actions: ['recordSilence', 'closeSocket', 'avoidTarget', 'retryOtherMember'],
+          },
+          {
+            guard: 'isProbeDue',
+            actions: [
+              'recordProbe',
+              { type: 'sendKeepalive', params: ({ context }) => ({ sessionId: context.sessionId }) },
+            ],
+          },
+          {
+            guard: 'isKeepaliveDue',
+            actions: [
+              'recordSent',
+              { type: 'sendKeepalive', params: ({ context }) => ({ sessionId: context.sessionId }) },
+            ],
+          },
+        ],
         MESSAGE_SENT: { actions: 'recordSent' },
         // The member stepped down and names the leader, or a new leader was announced.
         REDIRECT: { target: 'CONNECTING', actions: ['closeSocket', 'followLeader'] },

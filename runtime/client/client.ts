@@ -134,8 +134,6 @@ export class ChorusClient {
   private lastHeardAt = 0;
   /** When the machine was last told a message went out (see `request`). */
   private sentNoticeAt = Number.NEGATIVE_INFINITY;
-  /** When a KEEPALIVE last asked a silent member for a sign of life (see `tick`). */
-  private probedAt = Number.NEGATIVE_INFINITY;
 
   private constructor(options: ClientOptions) {
     const { replyTimeoutMs } = options;
@@ -181,6 +179,7 @@ export class ChorusClient {
         maxAttempts: options.maxAttempts ?? 0,
         backoffBaseMs: options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS,
         backoffMaxMs: options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS,
+        replyTimeoutMs: options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS,
         ...(options.keepaliveIntervalMs === undefined
           ? {}
           : { keepaliveIntervalMs: options.keepaliveIntervalMs }),
@@ -322,36 +321,26 @@ export class ChorusClient {
     if (this.actor.getSnapshot().status === 'active') this.actor.send(event);
   }
 
+  /** Time passed: the machine decides from these facts whether to probe or leave a silent member. */
   private tick(): void {
-    const now = this.transport.now();
-    this.event({ type: 'TICK', now });
-    const silence = this.silenceWhileAwaiting(now);
-    const limit = this.options.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
-    if (silence >= limit) {
-      // Drop it as if it had been lost: the machine tries the other members, and on OK everything
-      // unanswered is sent again (the service answers a command it already applied with its original reply).
-      this.dropConnection();
-      this.event({ type: 'CONNECTION_LOST', now });
-    } else if (silence >= limit / 2 && now - this.probedAt >= limit / 2) {
-      // Ask the member for a sign of life: a live one answers a KEEPALIVE at once, commits or not.
-      const sessionId = this.sessionId;
-      if (sessionId !== null && this.request({ type: 'KEEPALIVE', sessionId })) this.probedAt = now;
-    }
+    this.event({
+      type: 'TICK',
+      now: this.transport.now(),
+      heardAt: this.lastHeardAt,
+      awaitingSince: this.awaitingSince(),
+    });
     this.pump();
   }
 
-  /**
-   * How long the current connection has brought nothing while a command sent on it awaits its reply
-   * (0 when none awaits): the time since the later of the last frame and the oldest such command.
-   */
-  private silenceWhileAwaiting(now: number): number {
-    if (this.state !== 'CONNECTED' || !this.connection) return 0;
-    let oldestSentAt = Number.POSITIVE_INFINITY;
+  /** When the oldest command sent on the current connection and still unanswered was sent; null if none. */
+  private awaitingSince(): number | null {
+    if (!this.connection) return null;
+    let oldestSentAt: number | null = null;
     for (const command of this.pending.values()) {
-      if (command.sent && command.sentAt < oldestSentAt) oldestSentAt = command.sentAt;
+      if (command.sent && (oldestSentAt === null || command.sentAt < oldestSentAt))
+        oldestSentAt = command.sentAt;
     }
-    if (oldestSentAt === Number.POSITIVE_INFINITY) return 0;
-    return now - Math.max(this.lastHeardAt, oldestSentAt);
+    return oldestSentAt;
   }
 
   /**
