@@ -6,7 +6,8 @@
 // cut the last append of that prefix short (a torn last record): never more than was written, never
 // out of order within a queue.
 
-import type { ConsensusInput, PersistedState, SnapshotImage } from '../../actors/consensus/types.ts';
+import type { ModuleInput } from '../../actors/consensus/module-types.ts';
+import type { PersistedState, SnapshotImage } from '../../actors/consensus/types.ts';
 import type { LogEntry } from '../../machines/log-entry.ts';
 import type { Random } from '../../machines/random.ts';
 
@@ -28,7 +29,7 @@ export interface PendingWrite {
   readonly op: DiskOp;
   readonly seq: number;
   readonly queue: FlushQueue;
-  readonly done: ConsensusInput | null;
+  readonly done: ModuleInput | null;
 }
 
 export class VirtualDisk {
@@ -42,6 +43,11 @@ export class VirtualDisk {
   readonly freeAt: Record<FlushQueue, number> = { log: 0, state: 0 };
   /** A stalled queue completes nothing before this time. */
   readonly stallUntil: Record<FlushQueue, number> = { log: 0, state: 0 };
+  /**
+   * A slow queue: each flush of a write issued now completes no earlier than this many ms later. Set
+   * on one queue only, the other queue's flushes overtake it by that much.
+   */
+  readonly latency: Record<FlushQueue, number> = { log: 0, state: 0 };
   pending: PendingWrite[] = [];
   private issued = 0;
   /** The last index of the contiguous log after the snapshot (recomputed after a change). */
@@ -51,7 +57,7 @@ export class VirtualDisk {
     return this.snapshot?.index ?? 0;
   }
 
-  issue(op: DiskOp, done: ConsensusInput | null): PendingWrite {
+  issue(op: DiskOp, done: ModuleInput | null): PendingWrite {
     const write: PendingWrite = { op, seq: ++this.issued, queue: queueOf(op), done };
     this.pending.push(write);
     return write;
@@ -78,6 +84,14 @@ export class VirtualDisk {
         const entries = torn.op.entries.slice(0, rng.int(1, torn.op.entries.length - 1));
         this.apply({ op: 'append', entries }, torn.seq);
       }
+    }
+  }
+
+  /** The disk is well again: no stall, no extra latency (for writes issued from now on). */
+  calm(): void {
+    for (const queue of ['log', 'state'] as const) {
+      this.stallUntil[queue] = 0;
+      this.latency[queue] = 0;
     }
   }
 

@@ -6,10 +6,18 @@
 // leadership transfer with a TIMEOUT_NOW delivered late and twice, broken connections, suspend, a
 // stalling disk whose two flush queues complete out of step, crashes that keep part of what was never
 // acknowledged (a torn last append), a lost member directory, partitions that cut clients off too,
-// and client resends delivered behind the client's newer commands.
+// client resends delivered behind the client's newer commands, and an old leader's tail held by one
+// follower only and overwritten by a later leader (stale acknowledgements of it, its flushes
+// completing after the truncation, a snapshot installed over it).
 
-import type { PeerMessage } from '../../actors/consensus/types.ts';
 import type { Random } from '../../machines/random.ts';
+import {
+  crashInBallot,
+  crashLeadersAsTheyStart,
+  crashLeadersInARow,
+  overwrittenTail,
+  staleAppendResponses,
+} from './fault-sequences.ts';
 import type { Simulation } from './simulation.ts';
 
 /** The kinds of fault the plan draws from, by name (reports and docs use these names). */
@@ -26,6 +34,7 @@ export const FAULT_KINDS = [
   'crash-leaders-in-a-row',
   'crash-in-ballot',
   'stale-append-responses',
+  'overwritten-tail',
   'late-messages',
   'transfer-leadership',
   'connection-loss',
@@ -56,10 +65,17 @@ export interface FaultPlanOptions {
   kinds?: readonly FaultKind[];
 }
 
+/**
+ * The sequences that need this much time to play out (virtual ms) strike only that long before the
+ * end of the faulty phase; a later draw of one of them picks another kind.
+ */
+const RUNWAY: Partial<Record<FaultKind, number>> = { 'overwritten-tail': 3000 };
+
 const WEIGHTS: Partial<Record<FaultKind, number>> = {
   'crash-leaders-in-a-row': 3,
   'crash-in-ballot': 3,
   'stale-append-responses': 3,
+  'overwritten-tail': 4,
   'late-messages': 2,
 };
 
@@ -80,7 +96,12 @@ export const planFaults = (
     t += rng.int(Math.round(gap / 2), gap);
     if (t >= end) break;
     const duration = rng.int(150, 1800);
-    const kind = rng.pick(draw);
+    let kind = rng.pick(draw);
+    if (t + (RUNWAY[kind] ?? 0) > end) {
+      const short = draw.filter((k) => t + (RUNWAY[k] ?? 0) <= end);
+      if (short.length === 0) continue;
+      kind = rng.pick(short);
+    }
     planned[kind] = (planned[kind] ?? 0) + 1;
     sim.at(t, () => {
       if (!sim.healed) strike(sim, rng, kind, duration, intensity);
@@ -212,6 +233,10 @@ const strike = (sim: Simulation, rng: Random, kind: FaultKind, duration: number,
       staleAppendResponses(sim, rng, duration);
       return;
     }
+    case 'overwritten-tail': {
+      overwrittenTail(sim, rng);
+      return;
+    }
     case 'late-messages': {
       const before = sim.network.lateRate ?? 0;
       sim.network = { ...sim.network, lateRate: 0.05 + 0.25 * rng.float() };
@@ -295,171 +320,4 @@ const strike = (sim: Simulation, rng: Random, kind: FaultKind, duration: number,
       return;
     }
   }
-};
-
-/** Crash the leader, then each next leader soon after its election, `count` times in all. */
-const crashLeadersInARow = (sim: Simulation, rng: Random, count: number): void => {
-  let crashed = 0;
-  let last: number | null = null;
-  let waited = 0;
-  const poll = (): void => {
-    if (sim.healed || crashed >= count || waited > 3000) return;
-    const leader = sim.leader();
-    if (leader === null || leader === last) {
-      waited += 10;
-      sim.at(sim.now + 10, poll);
-      return;
-    }
-    waited = 0;
-    last = leader;
-    crashed++;
-    sim.at(sim.now + rng.int(0, 80), () => {
-      if (sim.healed) return;
-      sim.crash(leader, { keepUnflushed: rng.chance(0.5), notifyPeers: rng.chance(0.3) });
-      sim.at(sim.now + rng.int(30, 400), () => sim.restart(leader));
-      poll();
-    });
-  };
-  poll();
-};
-
-/**
- * Raft's figure 8, as a fault: each leader, the moment it has appended its own term's first entry
- * (LEADER_READY), is cut off before that entry leaves (its outgoing links are blocked in the same
- * step) and crashes soon after, `count` times; the first leader is cut off while it appends client
- * commands no one else receives. A later leader then holds an older leader's entries on a quorum but
- * no entry of its own term there, and a member with a newer term's conflicting entry may still win.
- */
-const crashLeadersAsTheyStart = (sim: Simulation, rng: Random, count: number): void => {
-  let crashed = 0;
-  let down: number | null = null;
-  const until = sim.now + count * 2500;
-  const others = (id: number) => sim.memberIds.filter((m) => m !== id);
-  const restartLast = (): void => {
-    const back = down;
-    down = null;
-    if (back === null) return;
-    sim.restart(back);
-    if (rng.chance(0.5) && !sim.healed) {
-      // It returns on a slow disk: its flush marks matter while its old tail is replaced.
-      sim.setDiskLatency(back, rng.int(10, 80));
-      sim.at(sim.now + rng.int(500, 2000), () => sim.setDiskLatency(back, 0));
-    }
-  };
-  const cutOffThenCrash = (leader: number, afterMs: number): void => {
-    for (const other of others(leader)) sim.block(leader, other);
-    sim.at(sim.now + afterMs, () => {
-      for (const other of others(leader)) sim.unblock(leader, other);
-      if (sim.healed) return;
-      sim.crash(leader, { keepUnflushed: rng.chance(0.5), notifyPeers: rng.chance(0.5) });
-      // The previous victim comes back as this one goes: only one member is down at a time, and each
-      // returns with an older term's entries the members that stayed up do not have.
-      restartLast();
-      down = leader;
-    });
-  };
-  const listener = (event: { member: number; to: string }): void => {
-    if (sim.healed || sim.now > until || crashed >= count) {
-      sim.electionListeners.delete(listener);
-      sim.at(sim.now + rng.int(100, 1500), restartLast);
-      return;
-    }
-    if (event.to !== 'LEADER_READY') return;
-    crashed++;
-    cutOffThenCrash(event.member, rng.int(0, 60));
-  };
-  sim.electionListeners.add(listener);
-  sim.at(until, () => listener({ member: -1, to: 'END' }));
-  if (rng.chance(0.5)) {
-    // Some of the chain's messages arrive terms later (old votes, old append responses).
-    const before = sim.network.lateRate ?? 0;
-    sim.network = { ...sim.network, lateRate: 0.05 + 0.2 * rng.float() };
-    sim.at(until, () => {
-      if (!sim.healed) sim.network = { ...sim.network, lateRate: before };
-    });
-  }
-  const leader = sim.leader();
-  if (leader !== null) cutOffThenCrash(leader, rng.int(20, 200));
-};
-
-/** For `duration`, a member entering a ballot (as voter or candidate) may crash at once. */
-const crashInBallot = (sim: Simulation, rng: Random, duration: number): void => {
-  const until = sim.now + duration;
-  const listener = (event: { member: number; to: string }): void => {
-    if (sim.healed || sim.now > until) {
-      sim.electionListeners.delete(listener);
-      return;
-    }
-    if (event.to === 'CANDIDATE_BALLOT' && rng.chance(0.4)) sim.stallDisk(event.member, rng.int(20, 300));
-    if (event.to === 'LEADER_LOG_REPLICATION' && rng.chance(0.3)) {
-      // Just elected, maybe before its own term and vote are durable (its disk stalled): crash, back at once.
-      const id = event.member;
-      sim.at(sim.now, () => {
-        if (sim.healed) return;
-        sim.crash(id, { keepUnflushed: rng.chance(0.3) });
-        sim.at(sim.now + rng.float() * 3, () => sim.restart(id));
-      });
-      return;
-    }
-    // Voters often; candidates seldom (a crashed candidate ends the ballot the voter's crash is about).
-    if (
-      event.to === 'FOLLOWER_BALLOT' ? !rng.chance(0.6) : event.to !== 'CANDIDATE_BALLOT' || !rng.chance(0.15)
-    )
-      return;
-    const id = event.member;
-    sim.at(sim.now + rng.float() * 2, () => {
-      if (sim.healed) return;
-      // The one it voted for goes unheard a while: its other candidates' ballots get their chance.
-      const votedFor = sim.node(id)?.vote ?? null;
-      if (votedFor !== null && votedFor !== id) {
-        sim.block(votedFor, id);
-        sim.at(sim.now + rng.int(300, 900), () => sim.unblock(votedFor, id));
-      }
-      sim.crash(id, { keepUnflushed: rng.chance(0.3) });
-      // Back at once, half the time, while other candidates' requests of this term are in flight.
-      sim.at(sim.now + (rng.chance(0.5) ? rng.float() * 3 : rng.int(5, 150)), () => sim.restart(id));
-    });
-  };
-  sim.electionListeners.add(listener);
-};
-
-/**
- * Copies of the append responses the leader receives are kept, the leader is split off with one
- * follower while the others elect, and leaders then crash in a row; whenever the first leader leads
- * again, in a later term, the copies are delivered to it: acknowledgements of a log that a leader in
- * between may have overwritten.
- */
-const staleAppendResponses = (sim: Simulation, rng: Random, duration: number): void => {
-  const leader = sim.leader();
-  if (leader === null || sim.recorder !== null) return;
-  const term = sim.node(leader)?.term ?? 0;
-  const kept: { from: number; message: PeerMessage }[] = [];
-  sim.recorder = (from, to, message) => {
-    if (to === leader && message.type === 'APPEND_RESPONSE' && kept.length < 200)
-      kept.push({ from, message });
-  };
-  const follower = rng.pick(sim.memberIds.filter((id) => id !== leader));
-  sim.partition([[leader, follower], sim.memberIds.filter((id) => id !== leader && id !== follower)]);
-  const until = sim.now + duration + 6000;
-  const split = rng.int(300, 900);
-  // The follower's log disk stalls past the split, half the time: the entries it took from the old
-  // leader are still unflushed when the new leader's conflicting entries truncate them.
-  if (rng.chance(0.5)) sim.stallDisk(follower, split + rng.int(300, 1500), ['log']);
-  sim.at(sim.now + split, () => {
-    sim.recorder = null;
-    sim.healNetwork();
-    if (sim.healed) return;
-    sim.at(sim.now + rng.int(200, 1200), () => {
-      if (!sim.healed) crashLeadersAsTheyStart(sim, rng, rng.int(2, 6));
-    });
-  });
-  const listener = (event: { member: number; to: string; term: number }): void => {
-    if (sim.healed || sim.now > until) {
-      sim.electionListeners.delete(listener);
-      return;
-    }
-    if (event.member !== leader || event.to !== 'LEADER_READY' || event.term <= term) return;
-    for (const { from, message } of kept) sim.redeliver(from, leader, message);
-  };
-  sim.electionListeners.add(listener);
 };

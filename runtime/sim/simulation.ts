@@ -383,8 +383,7 @@ export class Simulation {
     for (const id of this.memberIds) {
       this.resume(id);
       this.restart(id);
-      this.member(id).disk.stallUntil.log = 0;
-      this.member(id).disk.stallUntil.state = 0;
+      this.member(id).disk.calm();
       this.input(id, { type: 'RESUME' });
     }
   }
@@ -657,7 +656,7 @@ export class Simulation {
   private write(member: Member, op: DiskOp, done: ConsensusInput | null): void {
     const disk = member.disk;
     const write = disk.issue(op, done);
-    const extra = this.diskLatency.get(member.id) ?? 0;
+    const extra = Math.max(this.diskLatency.get(member.id) ?? 0, disk.latency[write.queue]);
     // A slow fsync delays each flush by `extra`, not each write: writes queued meanwhile share it.
     const start = Math.max(disk.freeAt[write.queue], this.now + extra, disk.stallUntil[write.queue]);
     const at = start + 0.2 + this.rng.float() * 2;

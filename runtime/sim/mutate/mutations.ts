@@ -1,29 +1,32 @@
-// The rules `npm run mutate` breaks, one at a time: each a find/replace patch on a named file. A patch
-// must match exactly once (the runner refuses otherwise), so a refactor that moves or rewrites the
-// guarded code fails loudly here instead of leaving a mutation that silently changes nothing.
+// The rules `npm run mutate` breaks, one at a time: each a find/replace patch (or a few) on the
+// consensus module's source. A patch's text is looked for in every file under actors/consensus/, with
+// any run of whitespace matching any other, and must be found exactly once (./scratch.ts refuses
+// otherwise): a refactor that moves the guarded line to another file still finds it, one that rewrites
+// it fails loudly instead of leaving a mutation that silently changes nothing.
 //
 // `kind`: a `safety` break must be caught by the sweep (the runner fails if one is not); a `liveness`
 // break is reported, caught or not; a `redundant` one breaks a second guard of a rule another line
 // already holds (named in `rule`), so no run can tell it apart: reported, not required.
 
-export interface Mutation {
-  readonly id: string;
-  /** The rule the patch breaks, in words. */
-  readonly rule: string;
-  readonly kind: 'safety' | 'liveness' | 'redundant';
-  readonly file: string;
+export interface Patch {
   readonly find: string;
   readonly replace: string;
 }
 
-const NODE = 'actors/consensus/node.ts';
+export interface Mutation extends Patch {
+  readonly id: string;
+  /** The rule the patch breaks, in words. */
+  readonly rule: string;
+  readonly kind: 'safety' | 'liveness' | 'redundant';
+  /** Further patches applied with the first (a rule held in more than one place). */
+  readonly more?: readonly Patch[];
+}
 
 export const MUTATIONS: readonly Mutation[] = [
   {
     id: 'commit-old-term-by-count',
     rule: "a leader commits by counting replicas only entries of its own term (Raft's figure 8)",
     kind: 'safety',
-    file: NODE,
     find: 'if (candidate > this.commit && this.termAt(candidate) === this.currentTerm) {',
     replace: 'if (candidate > this.commit) {',
   },
@@ -31,7 +34,6 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'commit-without-quorum',
     rule: 'commit is the highest position a quorum has flushed',
     kind: 'safety',
-    file: NODE,
     find: 'return matches[this.quorum - 1];',
     replace: 'return matches[0];',
   },
@@ -39,7 +41,6 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'vote-for-stale-log',
     rule: 'a vote goes only to a candidate whose log is at least as up to date',
     kind: 'safety',
-    file: NODE,
     find: '(message.logTerm === this.lastTerm && message.logIndex >= this.lastIndex);',
     replace: '(message.logTerm === this.lastTerm && message.logIndex >= this.lastIndex) || true;',
   },
@@ -47,7 +48,6 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'vote-twice-in-a-term',
     rule: 'a member votes at most once per term',
     kind: 'safety',
-    file: NODE,
     find: '(this.votedFor === null || this.votedFor === from) &&',
     replace: '',
   },
@@ -55,7 +55,6 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'vote-before-durable',
     rule: 'a vote is durable before it is sent',
     kind: 'safety',
-    file: NODE,
     find: 'else this.send(from, vote);',
     replace: "else this.out.push({ type: 'SEND', to: from, message: vote });",
   },
@@ -63,7 +62,6 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'send-before-term-durable',
     rule: 'nothing that depends on a new term or vote is sent before it is durable',
     kind: 'safety',
-    file: NODE,
     find: 'if (this.savedSeq < this.saveSeq) this.held.push(effect);',
     replace: 'if (this.savedSeq < 0) this.held.push(effect);',
   },
@@ -71,7 +69,6 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'lead-before-own-vote-durable',
     rule: 'a candidate leads only once its own term and vote are durable (also held by send(): its vote requests wait for that save, so no vote can come back before it)',
     kind: 'redundant',
-    file: NODE,
     find: 'if (this.savedSeq >= this.ballotSeq && this.votes.size >= this.quorum)',
     replace: 'if (this.votes.size >= this.quorum)',
   },
@@ -79,7 +76,6 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'count-votes-of-older-terms',
     rule: 'a candidate counts only votes of its current term',
     kind: 'safety',
-    file: NODE,
     find: "message.term === this.currentTerm &&\n          message.granted &&\n          this.electionState === 'CANDIDATE_BALLOT'",
     replace: "message.granted &&\n          this.electionState === 'CANDIDATE_BALLOT'",
   },
@@ -87,7 +83,6 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'accept-append-responses-of-older-terms',
     rule: 'a leader ignores append responses of older terms',
     kind: 'safety',
-    file: NODE,
     find: "if (this.role !== 'LEADER' || message.term !== this.currentTerm) return;",
     replace: "if (this.role !== 'LEADER') return;",
   },
@@ -95,7 +90,6 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'flush-mark-kept-on-truncate',
     rule: 'a truncation lowers the flush mark',
     kind: 'safety',
-    file: NODE,
     find: 'if (this.flushed >= index) this.flushed = index - 1;',
     replace: '',
   },
@@ -103,7 +97,6 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'pending-flush-kept-on-truncate',
     rule: 'appends in flight when a truncation is issued do not count past it once flushed',
     kind: 'safety',
-    file: NODE,
     find: 'for (const pending of this.pendingAppends) pending.lastIndex = Math.min(pending.lastIndex, index - 1);',
     replace: '',
   },
@@ -111,23 +104,33 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'flush-mark-kept-on-install',
     rule: 'a snapshot install that discards the log lowers the flush mark to the commit position',
     kind: 'safety',
-    file: NODE,
     find: 'this.flushed = Math.min(this.flushed, this.commit);',
     replace: '',
   },
   {
     id: 'appends-count-before-install-durable',
-    rule: 'appends flushed on top of a snapshot count only once the install is durable',
-    kind: 'safety',
-    file: NODE,
+    rule: 'appends flushed on top of a snapshot count only once the install is durable (also held by ackLeader, which acknowledges nothing while an install is in flight, and by the store: a member cannot lead before its install is durable, as the term it would stand in is saved behind it; so no run tells it apart)',
+    kind: 'redundant',
     find: 'if (this.installing > 0 && seq > this.installFence) {',
     replace: 'if (this.installing > 0 && seq < 0) {',
+  },
+  {
+    id: 'ack-on-top-of-pending-install',
+    rule: 'a member acknowledges nothing while a snapshot install is in flight, and counts the appends on top of it only once it is durable (both guards broken)',
+    kind: 'safety',
+    find: 'if (this.installing > 0 && seq > this.installFence) {',
+    replace: 'if (this.installing > 0 && seq < 0) {',
+    more: [
+      {
+        find: 'if (this.leader === null || this.leader === this.memberId || this.installing > 0) return;',
+        replace: 'if (this.leader === null || this.leader === this.memberId) return;',
+      },
+    ],
   },
   {
     id: 'follower-commits-unverified',
     rule: 'a follower commits no further than it has verified against the leader',
     kind: 'safety',
-    file: NODE,
     find: 'const newCommit = Math.min(message.commitIndex, this.verified);',
     replace: 'const newCommit = Math.min(message.commitIndex, this.lastIndex);',
   },
@@ -135,7 +138,6 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'snapshot-with-current-term',
     rule: "a snapshot stands for an entry only with that entry's term",
     kind: 'safety',
-    file: NODE,
     find: "this.out.push({ type: 'TAKE_SNAPSHOT', index: this.applied, term: this.termAt(this.applied) });",
     replace: "this.out.push({ type: 'TAKE_SNAPSHOT', index: this.applied, term: this.currentTerm });",
   },
@@ -143,7 +145,6 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'leader-never-steps-down',
     rule: 'a leader that hears from no quorum within the heartbeat timeout steps down',
     kind: 'liveness',
-    file: NODE,
     find: 'if (heard < this.quorum) {',
     replace: 'if (heard < 1) {',
   },

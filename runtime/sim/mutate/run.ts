@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MUTATIONS, type Mutation } from './mutations.ts';
-import { applyMutation, patchMatches, removeScratch, scratchCopy } from './scratch.ts';
+import { applyMutation, patchProblem, removeScratch, scratchCopy } from './scratch.ts';
 
 interface Options {
   seeds: number;
@@ -25,6 +25,8 @@ interface Options {
   only: string | null;
   out: string;
   json: boolean;
+  /** Break the rules in a copy of this git revision instead of the working tree. */
+  rev: string | undefined;
 }
 
 export interface MutantResult {
@@ -50,6 +52,7 @@ const parseArgs = (argv: readonly string[]): Options => {
     only: null,
     out: join(tmpdir(), 'chorus-mutation-report.json'),
     json: false,
+    rev: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1];
@@ -73,9 +76,13 @@ const parseArgs = (argv: readonly string[]): Options => {
       case '--json':
         options.json = true;
         break;
+      case '--rev':
+        options.rev = value;
+        i++;
+        break;
       default:
         throw new Error(
-          `unknown argument ${argv[i]}: use --seeds N, --start-seed S, --only ID, --out FILE, --json`,
+          `unknown argument ${argv[i]}: use --seeds N, --start-seed S, --only ID, --rev GIT-REV, --out FILE, --json`,
         );
     }
   }
@@ -136,7 +143,13 @@ const sweepChunk = (scratch: string, startSeed: number, seeds: number, members: 
   }
 };
 
-const runMutant = (scratch: string, mutation: Mutation, options: Options): MutantResult => {
+const runMutant = (
+  scratch: string,
+  mutation: Mutation,
+  options: Options,
+  /** Does the unmutated tree fail the sweep of this many members? (run once, when first asked) */
+  baselineFails: (members: 3 | 5) => boolean,
+): MutantResult => {
   const started = performance.now();
   const result: MutantResult = {
     id: mutation.id,
@@ -149,10 +162,10 @@ const runMutant = (scratch: string, mutation: Mutation, options: Options): Mutan
     replay: null,
     seconds: 0,
   };
-  const count = patchMatches(mutation);
-  if (count !== 1) {
+  const problem = patchProblem(mutation, scratch);
+  if (problem !== null) {
     result.status = 'PATCH_MISMATCH';
-    result.detail = `the patch matches ${count} times in ${mutation.file} (must be exactly once)`;
+    result.detail = problem;
     return result;
   }
   const undo = applyMutation(scratch, mutation);
@@ -165,6 +178,11 @@ const runMutant = (scratch: string, mutation: Mutation, options: Options): Mutan
         break;
       }
       if (outcome.failed) {
+        if (baselineFails(members)) {
+          result.status = 'ERROR';
+          result.detail = `the unmutated tree fails the ${members}-member sweep too`;
+          break;
+        }
         result.status = 'CAUGHT';
         result.caughtBy = `${members} members`;
         result.firstFailingSeed = outcome.firstFailingSeed;
@@ -180,25 +198,44 @@ const runMutant = (scratch: string, mutation: Mutation, options: Options): Mutan
   return result;
 };
 
+/** The command that replays a caught mutant's first failing seed (baseline included). */
+const replayOf = (result: MutantResult, options: Options): string | null =>
+  result.firstFailingSeed === null
+    ? null
+    : `npm run mutate -- --only ${result.id} --seeds 1 --start-seed ${result.firstFailingSeed}` +
+      (options.rev === undefined ? '' : ` --rev ${options.rev}`);
+
 const table = (results: readonly MutantResult[], options: Options): string => {
   const rows = results.map((r) => [
     r.id,
     r.kind,
     r.status,
-    r.caughtBy ?? '-',
-    r.firstFailingSeed === null ? '-' : String(r.firstFailingSeed),
     r.invariant ?? r.detail ?? '-',
+    r.firstFailingSeed === null ? '-' : `${r.firstFailingSeed} (${r.caughtBy})`,
+    `${r.seconds}`,
   ]);
-  const head = ['mutation', 'kind', 'status', 'sweep', 'first seed', 'first violation'];
+  const head = ['mutation', 'kind', 'status', 'caught by', 'seed', 's'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   const caught = results.filter((r) => r.status === 'CAUGHT').length;
+  const safety = results.filter((r) => r.kind === 'safety');
+  const safetyCaught = safety.filter((r) => r.status === 'CAUGHT').length;
+  const source = options.rev === undefined ? 'the working tree' : `git revision ${options.rev}`;
   return [
-    `chorus sim --seeds ${options.seeds} --start-seed ${options.startSeed} (3 members; 5 if 3 did not catch it)`,
+    `chorus sim --seeds ${options.seeds} --start-seed ${options.startSeed} on ${source} (3 members; 5 if 3 did not catch it)`,
     line(head),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),
-    `${caught}/${results.length} caught`,
+    `${caught}/${results.length} caught; safety: ${safetyCaught}/${safety.length} caught`,
+    '',
+    'rules:',
+    ...results.map((r) => `  ${r.id}: ${r.rule}`),
+    '',
+    'replay a caught mutant:',
+    ...results.flatMap((r) => {
+      const replay = replayOf(r, options);
+      return replay === null ? [] : [`  ${replay}`];
+    }),
   ].join('\n');
 };
 
@@ -206,16 +243,24 @@ const main = (): number => {
   const options = parseArgs(process.argv.slice(2));
   const chosen = MUTATIONS.filter((m) => options.only === null || m.id === options.only);
   if (chosen.length === 0) throw new Error(`no mutation named ${options.only}`);
-  const scratch = scratchCopy();
+  const scratch = scratchCopy(options.rev);
   try {
-    const baseline = sweep(scratch, options, 3);
-    if (baseline.failed) {
-      process.stderr.write(`the unmutated tree fails the sweep: ${JSON.stringify(baseline)}\n`);
+    const baselines = new Map<3 | 5, SweepOutcome>();
+    const baseline = (members: 3 | 5): SweepOutcome => {
+      let outcome = baselines.get(members);
+      if (outcome === undefined) {
+        outcome = sweep(scratch, options, members);
+        baselines.set(members, outcome);
+      }
+      return outcome;
+    };
+    if (baseline(3).failed) {
+      process.stderr.write(`the unmutated tree fails the sweep: ${JSON.stringify(baseline(3))}\n`);
       return 1;
     }
     const results: MutantResult[] = [];
     for (const mutation of chosen) {
-      const result = runMutant(scratch, mutation, options);
+      const result = runMutant(scratch, mutation, options, (members) => baseline(members).failed);
       results.push(result);
       if (!options.json) process.stderr.write(`${result.id}: ${result.status} (${result.seconds} s)\n`);
     }

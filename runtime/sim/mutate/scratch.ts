@@ -1,20 +1,50 @@
 // A scratch copy of the source tree to break a rule in (node_modules linked, not copied), shared by
 // the mutation runner and the broken-rule specs. The working checkout is never modified.
+//
+// A patch finds its target by text anywhere under SEARCHED, whitespace-insensitively, so a refactor
+// that moves the guarded line to another file or re-indents it keeps the mutation working; a patch
+// whose text is not found exactly once fails loudly ("target not found", "found N times") instead of
+// leaving a mutation that silently changes nothing.
 
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  cpSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MUTATIONS, type Mutation } from './mutations.ts';
+import { MUTATIONS, type Mutation, type Patch } from './mutations.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+/** Where patches look for their target (the consensus module). */
+export const SEARCHED: readonly string[] = ['actors/consensus'];
 const SKIP = new Set(['node_modules', '.git', 'spec', 'docs']);
 
-export const scratchCopy = (): string => {
+/**
+ * A copy of the working tree (default) or of a git revision (`rev`: what was committed, without the
+ * unfinished edits others may have in the checkout).
+ */
+export const scratchCopy = (rev?: string): string => {
   const scratch = mkdtempSync(join(tmpdir(), 'chorus-mutate-'));
-  for (const entry of readdirSync(ROOT)) {
-    if (SKIP.has(entry)) continue;
-    cpSync(join(ROOT, entry), join(scratch, entry), { recursive: true });
+  if (rev !== undefined) {
+    const archive = execFileSync('git', ['-C', ROOT, 'archive', '--format=tar', rev], {
+      maxBuffer: 512 * 1024 * 1024,
+    });
+    execFileSync('tar', ['-x', '-C', scratch], { input: archive });
+    for (const entry of SKIP)
+      if (entry !== 'node_modules') rmSync(join(scratch, entry), { recursive: true, force: true });
+  } else {
+    for (const entry of readdirSync(ROOT)) {
+      if (SKIP.has(entry)) continue;
+      cpSync(join(ROOT, entry), join(scratch, entry), { recursive: true });
+    }
   }
   symlinkSync(join(ROOT, 'node_modules'), join(scratch, 'node_modules'), 'dir');
   return scratch;
@@ -28,20 +58,71 @@ export const mutationNamed = (id: string): Mutation => {
   return mutation;
 };
 
-/** How often the patch's text occurs in the checkout's file (it must be exactly once). */
-export const patchMatches = (mutation: Mutation): number =>
-  readFileSync(join(ROOT, mutation.file), 'utf8').split(mutation.find).length - 1;
+/** Every patch of a mutation: the first find/replace and any further ones. */
+export const patchesOf = (mutation: Mutation): readonly Patch[] => [
+  { find: mutation.find, replace: mutation.replace },
+  ...(mutation.more ?? []),
+];
 
-/** Apply the patch in the scratch copy; returns a function that undoes it. Throws unless it matches once. */
-export const applyMutation = (scratch: string, mutation: Mutation): (() => void) => {
-  const original = readFileSync(join(ROOT, mutation.file), 'utf8');
-  const count = original.split(mutation.find).length - 1;
-  if (count !== 1) {
-    throw new Error(
-      `mutation ${mutation.id}: the patch matches ${count} times in ${mutation.file} (must be exactly once)`,
-    );
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The patch's text as a pattern in which any run of whitespace matches any other. */
+const pattern = (find: string): RegExp =>
+  new RegExp(find.trim().split(/\s+/).map(escapeRegExp).join('\\s+'), 'g');
+
+const sourceFiles = (root: string): string[] => {
+  const files: string[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir)) {
+      const path = join(dir, entry);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (path.endsWith('.ts')) files.push(relative(root, path));
+    }
+  };
+  for (const folder of SEARCHED) walk(join(root, folder));
+  return files.sort();
+};
+
+interface Match {
+  readonly file: string;
+  readonly index: number;
+  readonly length: number;
+}
+
+const locate = (root: string, find: string): Match[] => {
+  const matches: Match[] = [];
+  for (const file of sourceFiles(root)) {
+    const text = readFileSync(join(root, file), 'utf8');
+    for (const m of text.matchAll(pattern(find))) matches.push({ file, index: m.index, length: m[0].length });
   }
-  const target = join(scratch, mutation.file);
-  writeFileSync(target, original.replace(mutation.find, mutation.replace));
-  return () => writeFileSync(target, original);
+  return matches;
+};
+
+/** Why the mutation's patches cannot be applied in `root` (null: each target is found exactly once). */
+export const patchProblem = (mutation: Mutation, root: string = ROOT): string | null => {
+  for (const patch of patchesOf(mutation)) {
+    const matches = locate(root, patch.find);
+    const what = JSON.stringify(patch.find.trim().slice(0, 70));
+    if (matches.length === 0) return `target not found under ${SEARCHED.join(', ')}: ${what}`;
+    if (matches.length > 1)
+      return `target found ${matches.length} times (${matches.map((m) => m.file).join(', ')}): ${what}`;
+  }
+  return null;
+};
+
+/** Apply the patches in the scratch copy; returns a function that undoes them. Throws unless each matches once. */
+export const applyMutation = (scratch: string, mutation: Mutation): (() => void) => {
+  const problem = patchProblem(mutation, scratch);
+  if (problem !== null) throw new Error(`mutation ${mutation.id}: ${problem}`);
+  const originals = new Map<string, string>();
+  for (const patch of patchesOf(mutation)) {
+    const [match] = locate(scratch, patch.find);
+    const path = join(scratch, match.file);
+    const text = readFileSync(path, 'utf8');
+    if (!originals.has(path)) originals.set(path, text);
+    writeFileSync(path, text.slice(0, match.index) + patch.replace + text.slice(match.index + match.length));
+  }
+  return () => {
+    for (const [path, text] of originals) writeFileSync(path, text);
+  };
 };
