@@ -32,13 +32,12 @@ import {
   amendOrderSchema,
   cancelOrderSchema,
   newOrderSchema,
-  OrderBook,
   type OrderBookConfigInput,
-  type OrderBookOutput,
-  type OrderBookSnapshot,
   orderBookConfigSchema,
   phaseCommandSchema,
-} from './order-book.ts';
+} from './commands.ts';
+import { OrderBook, type OrderBookSnapshot } from './order-book.ts';
+import type { OrderBookOutput } from './outputs.ts';
 
 /** The actor type of a book in the orders service: addresses are `orders/book/<instrument>`. */
 export const BOOK_ACTOR_TYPE = 'book';

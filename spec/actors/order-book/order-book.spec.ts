@@ -2,13 +2,9 @@ import { expect } from 'chai';
 import { pack, unpack } from 'msgpackr';
 import { transition } from 'xstate';
 import { getAdjacencyMap, getShortestPaths } from 'xstate/graph';
-import {
-  type ExecutionReport,
-  OrderBook,
-  type OrderBookConfigInput,
-  type OrderBookOutput,
-  type OrderBookSnapshot,
-} from '../../../actors/order-book/order-book.ts';
+import type { OrderBookConfigInput } from '../../../actors/order-book/commands.ts';
+import { OrderBook, type OrderBookSnapshot } from '../../../actors/order-book/order-book.ts';
+import type { ExecutionReport, OrderBookOutput } from '../../../actors/order-book/outputs.ts';
 import { Random } from '../../../machines/random.ts';
 import { type TradingPhaseEvent, tradingPhaseMachine } from '../../../machines/trading-phase.ts';
 import { AFTER_AUCTION, AFTER_HALT, ALL_PHASE_EVENTS } from '../../support/trading-phase-events.ts';
