@@ -6,8 +6,7 @@
 // cut the last append of that prefix short (a torn last record): never more than was written, never
 // out of order within a queue.
 
-import type { ModuleInput } from '../../actors/consensus/module-types.ts';
-import type { PersistedState, SnapshotImage } from '../../actors/consensus/types.ts';
+import type { ConsensusInput, PersistedState, SnapshotImage } from '../../actors/consensus/types.ts';
 import type { LogEntry } from '../../machines/log-entry.ts';
 import type { Random } from '../../machines/random.ts';
 
@@ -29,7 +28,7 @@ export interface PendingWrite {
   readonly op: DiskOp;
   readonly seq: number;
   readonly queue: FlushQueue;
-  readonly done: ModuleInput | null;
+  readonly done: ConsensusInput | null;
 }
 
 export class VirtualDisk {
@@ -57,7 +56,7 @@ export class VirtualDisk {
     return this.snapshot?.index ?? 0;
   }
 
-  issue(op: DiskOp, done: ModuleInput | null): PendingWrite {
+  issue(op: DiskOp, done: ConsensusInput | null): PendingWrite {
     const write: PendingWrite = { op, seq: ++this.issued, queue: queueOf(op), done };
     this.pending.push(write);
     return write;
