@@ -179,6 +179,9 @@ export class ConsensusModule {
     this.storageFailure = reason;
     this.batch = [];
     this.out.push({ type: 'STORAGE_FENCED', reason });
+    // The role the cluster sees (and `role` reports) is no longer the node's: say so like any role change.
+    const { role, term } = this.node;
+    if (role !== 'FOLLOWER') this.out.push({ type: 'ROLE_CHANGE', from: role, to: 'FOLLOWER', term });
     this.onSessionEffects(this.sessions.handle({ type: 'ROLE_CHANGED', now: this.now, leader: UNKNOWN }));
   }
 
