@@ -30,6 +30,11 @@ export interface ClientConnectionInput {
    * leader; at half of it the client probes with a KEEPALIVE. Default 750 ms.
    */
   readonly replyTimeoutMs?: number;
+  /**
+   * Whether the library holds a secret to answer a challenge with; without one a challenge ends the
+   * connection (AUTHENTICATION_REJECTED). Default true.
+   */
+  readonly canAnswerChallenge?: boolean;
   /** Redirects followed in a row before backing off. Default 5. */
   readonly maxRedirects?: number;
   /** Consecutive failed attempts before giving up (0 = never give up). Default 0. */
@@ -67,6 +72,7 @@ export interface ClientConnectionContext {
   readonly connectTimeoutMs: number;
   readonly keepaliveIntervalMs: number;
   readonly replyTimeoutMs: number;
+  readonly canAnswerChallenge: boolean;
   readonly maxRedirects: number;
   readonly maxAttempts: number;
   /** The last error the cluster reported, or why the connection gave up. */
@@ -196,6 +202,7 @@ export const initialConnectionContext = (input: ClientConnectionInput): ClientCo
     connectTimeoutMs: positiveSetting('connectTimeoutMs', input.connectTimeoutMs ?? 2000),
     keepaliveIntervalMs: positiveSetting('keepaliveIntervalMs', input.keepaliveIntervalMs ?? 1000),
     replyTimeoutMs: positiveSetting('replyTimeoutMs', input.replyTimeoutMs ?? 750),
+    canAnswerChallenge: input.canAnswerChallenge ?? true,
     maxRedirects: positiveSetting('maxRedirects', input.maxRedirects ?? 5, true),
     maxAttempts: positiveSetting('maxAttempts', input.maxAttempts ?? 0, true),
     lastError: null,

@@ -70,6 +70,7 @@ export const clientConnectionMachine = setup({
     isStaleRedirect: ({ context, event }) =>
       event.type === 'REDIRECT' && event.endpoint === context.avoid && event.now < context.avoidUntil,
     isRetryable: ({ event }) => event.type === 'ERROR' && event.retryable,
+    canAnswerChallenge: ({ context }) => context.canAnswerChallenge,
     isConnectOverdue: ({ context, event }) =>
       event.now - context.connectStartedAt >= context.connectTimeoutMs,
     isKeepaliveDue: ({ context, event }) => event.now - context.lastSentAt >= context.keepaliveIntervalMs,
@@ -150,6 +151,10 @@ export const clientConnectionMachine = setup({
       lastError: ({ context }) => `no answer from ${context.target} within ${context.connectTimeoutMs} ms`,
     }),
     recordSent: assign({ lastSentAt: ({ event }) => event.now }),
+    recordNoSecret: assign(() => {
+      const detail = 'the cluster asked for challenge–response, but no secret was configured';
+      return { lastError: detail, closeReason: `AUTHENTICATION_REJECTED: ${detail}` };
+    }),
     recordProbe: assign({ probedAt: ({ event }) => event.now, lastSentAt: ({ event }) => event.now }),
     recordSilence: assign({
       lastError: ({ context }) =>
@@ -194,9 +199,13 @@ export const clientConnectionMachine = setup({
       },
       on: {
         OK: { target: 'CONNECTED', actions: 'recordOpen' },
-        CHALLENGE: {
-          actions: { type: 'answerChallenge', params: ({ event }) => ({ challenge: event.challenge }) },
-        },
+        CHALLENGE: [
+          {
+            guard: 'canAnswerChallenge',
+            actions: { type: 'answerChallenge', params: ({ event }) => ({ challenge: event.challenge }) },
+          },
+          { target: 'CLOSED', actions: ['recordNoSecret', 'closeSocket'] },
+        ],
         REDIRECT: [
           {
             guard: 'isStaleRedirect',

@@ -30,6 +30,9 @@ const input: ClientConnectionInput = {
   replyTimeoutMs: 750,
 };
 
+/** A client that holds no secret to answer a challenge with. */
+const noSecret: ClientConnectionInput = { ...input, canAnswerChallenge: false };
+
 /** The reply timeout of `input`: silence that long, while a command awaits its reply, leaves the leader. */
 const REPLY_TIMEOUT_MS = 750;
 
@@ -175,13 +178,19 @@ const SPEC: Record<string, Record<string, Next>> = {
   CLOSED: {},
 };
 
+// A client with no secret cannot answer a challenge: it gives up on the connection, as if rejected.
+for (const key of Object.keys(SPEC).filter((name) => name.startsWith('CONNECTING/'))) {
+  SPEC[`${key}, no secret`] = { ...SPEC[key], CHALLENGE: ['CLOSED'] };
+}
+
 const specKey = (snapshot: Snapshot): string => {
   const { value, context } = snapshot;
   if (value === 'CONNECTING') {
+    const secret = context.canAnswerChallenge ? '' : ', no secret';
     if (context.avoid === REDIRECT_TARGET && specNow(snapshot) < context.avoidUntil) {
-      return 'CONNECTING/redirected back to the member just left';
+      return `CONNECTING/redirected back to the member just left${secret}`;
     }
-    return `CONNECTING/${context.redirects < context.maxRedirects ? 'redirects left' : 'no redirects left'}`;
+    return `CONNECTING/${context.redirects < context.maxRedirects ? 'redirects left' : 'no redirects left'}${secret}`;
   }
   if (value === 'CONNECTED' && specNow(snapshot) + 1 - context.probedAt < REPLY_TIMEOUT_MS / 2) {
     return 'CONNECTED/probed lately';
@@ -266,7 +275,9 @@ describe('client-connection machine against its specification table', () => {
     serializeState: (snapshot: Snapshot) =>
       JSON.stringify([specKey(snapshot), snapshot.context.target, snapshot.context.avoid]),
   };
-  const vertices = shortestPaths(clientConnectionMachine, explore).map((path) => path.state);
+  const vertices = [input, noSecret].flatMap((start) =>
+    shortestPaths(clientConnectionMachine, { ...explore, input: start }).map((path) => path.state),
+  );
 
   it('reaches every state, qualified by what its guards see', () => {
     expect([...new Set(vertices.map(specKey))].sort()).to.deep.equal(Object.keys(SPEC).sort());
@@ -285,17 +296,23 @@ describe('client-connection machine against its specification table', () => {
 
   it('follows the table at every step of generated event sequences', () => {
     checkProperty(
-      fc.property(fc.array(fc.nat(), { minLength: 1, maxLength: 40 }), fc.boolean(), (choices, patient) => {
-        let [snapshot] = initialTransition(clientConnectionMachine, {
-          ...input,
-          maxAttempts: patient ? 0 : 2,
-        });
-        for (const choice of choices) {
-          const events = specEvents(snapshot);
-          const [label, event] = events[choice % events.length];
-          snapshot = checkStep(snapshot, label, event);
-        }
-      }),
+      fc.property(
+        fc.array(fc.nat(), { minLength: 1, maxLength: 40 }),
+        fc.boolean(),
+        fc.boolean(),
+        (choices, patient, secret) => {
+          let [snapshot] = initialTransition(clientConnectionMachine, {
+            ...input,
+            maxAttempts: patient ? 0 : 2,
+            canAnswerChallenge: secret,
+          });
+          for (const choice of choices) {
+            const events = specEvents(snapshot);
+            const [label, event] = events[choice % events.length];
+            snapshot = checkStep(snapshot, label, event);
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -321,8 +338,12 @@ const checkStep = (vertex: Snapshot, label: string, event: ClientConnectionEvent
 describe('client-connection machine', () => {
   it('generated paths reach every state and every transition (model-based)', () => {
     const coverage = exploreCoverage(clientConnectionMachine, explore);
+    const taken = new Set([
+      ...coverage.taken,
+      ...exploreCoverage(clientConnectionMachine, { ...explore, input: noSecret }).taken,
+    ]);
     expect([...coverage.states].sort()).to.deep.equal([...CLIENT_CONNECTION_STATES].sort());
-    const missed = [...coverage.defined].filter((key) => !coverage.taken.has(key));
+    const missed = [...coverage.defined].filter((key) => !taken.has(key));
     expect(missed, 'transitions never taken').to.deep.equal([]);
   });
 

@@ -5,7 +5,12 @@
 // which a live one answers whatever its log is doing.
 
 import { expect } from 'chai';
-import { allowAllAuthenticator, seededNonceSource } from '../../actors/sessions/authenticators.ts';
+import {
+  type Authenticator,
+  allowAllAuthenticator,
+  challengeResponseAuthenticator,
+  seededNonceSource,
+} from '../../actors/sessions/authenticators.ts';
 import { parseClientRequest } from '../../actors/sessions/requests.ts';
 import { type SessionEffect, SessionManager } from '../../actors/sessions/session-manager.ts';
 import { ChorusClient } from '../../runtime/client/client.ts';
@@ -18,13 +23,7 @@ const REPLY_TIMEOUT_MS = 200;
 
 /** A leader that answers session requests and never commits a command. */
 class StuckLeader {
-  readonly manager = new SessionManager({
-    memberId: 0,
-    maxSessions: 8,
-    sessionTimeoutMs: 60_000,
-    authenticator: allowAllAuthenticator(),
-    resumeTokens: seededNonceSource(7),
-  });
+  readonly manager: SessionManager;
   private readonly connections = new Map<number, FramedConnection>();
   private nextConnectionId = 1;
   private lastIndex = 0;
@@ -34,7 +33,17 @@ class StuckLeader {
   answering = true;
   readonly listener: TcpListener;
 
-  constructor(readonly port: number) {
+  constructor(
+    readonly port: number,
+    authenticator: Authenticator = allowAllAuthenticator(),
+  ) {
+    this.manager = new SessionManager({
+      memberId: 0,
+      maxSessions: 8,
+      sessionTimeoutMs: 60_000,
+      authenticator,
+      resumeTokens: seededNonceSource(7),
+    });
     this.run(this.manager.handle({ type: 'ROLE_CHANGED', now: performance.now(), leader: { kind: 'SELF' } }));
     this.listener = new TcpListener(
       {
@@ -137,5 +146,33 @@ describe('client library: a silent connection', function () {
     );
     await c.close();
     expect(await outcome).to.be.instanceOf(Error);
+  });
+});
+
+describe('client library: a challenge it cannot answer', () => {
+  it('a client without a secret, challenged by the member, gives up with the reason instead of waiting', async () => {
+    const leader = new StuckLeader(
+      await freePort(),
+      challengeResponseAuthenticator({
+        secrets: { alice: 'a secret of 32 bytes or so......' },
+        nonces: seededNonceSource(3),
+      }),
+    );
+    await leader.listener.start();
+    try {
+      const refused = await ChorusClient.connect({
+        endpoints: [`127.0.0.1:${leader.port}`],
+        seed: 6,
+        credentials: 'alice',
+        maxAttempts: 2,
+      }).then(
+        () => null,
+        (error: Error) => error,
+      );
+      expect(refused?.message).to.match(/AUTHENTICATION_REJECTED: .*no secret was configured/);
+      expect(leader.requests).to.deep.equal(['CONNECT']);
+    } finally {
+      await leader.listener.stop();
+    }
   });
 });
