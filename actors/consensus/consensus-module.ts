@@ -138,6 +138,8 @@ export class ConsensusModule {
         this.onSessionEffects(this.sessions.handle({ type: 'TICK', now: this.now }));
         return;
       case 'SERVICES_REPLAYED':
+        // The node's replay states wait for the services (LEADER_REPLAY, FOLLOWER_REPLAY).
+        this.batch.push({ type: 'SERVICES_REPLAYED', index: input.index });
         this.onServicesReplayed(input.replies ?? []);
         return;
       case 'SNAPSHOT_TAKEN':

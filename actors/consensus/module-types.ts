@@ -57,7 +57,7 @@ export interface ModuleRecovery {
 }
 
 /** Node inputs the module passes through unchanged. */
-type PassedInput = Exclude<ConsensusInput, { type: 'SNAPSHOT_TAKEN' }>;
+type PassedInput = Exclude<ConsensusInput, { type: 'SNAPSHOT_TAKEN' | 'SERVICES_REPLAYED' }>;
 
 export type ModuleInput =
   | PassedInput

@@ -3,8 +3,8 @@
 // carries out the effects it returns, in order. Peer messages are plain objects of numbers, arrays and
 // Uint8Arrays so the lead's msgpack codec can put them on the wire as they are.
 
-import type { EntryKind, LogEntry } from '../../machines/log-entry.ts';
 import type { RandomState } from '../../machines/random.ts';
+import type { EntryKind, LogEntry } from '../log/log-entry.ts';
 
 /** Timeouts, in milliseconds of the member's monotonic clock (never from log timestamps: O5). */
 export interface ConsensusTimeouts {
@@ -195,6 +195,8 @@ export type ConsensusInput =
   | { readonly type: 'SNAPSHOT_TAKEN'; readonly snapshot: SnapshotImage }
   /** The snapshot of INSTALL_SNAPSHOT is durable and the services were reset to it. */
   | { readonly type: 'SNAPSHOT_INSTALLED'; readonly index: number }
+  /** The services have applied every entry up to `index` (sent once an APPLY's entries are applied). */
+  | { readonly type: 'SERVICES_REPLAYED'; readonly index: number }
   /** Operator: take a snapshot at the applied position. */
   | { readonly type: 'REQUEST_SNAPSHOT' }
   /** Operator: hand leadership to `to` (leader only). */
