@@ -15,6 +15,7 @@
 // - Each level is an intrusive doubly linked FIFO of order objects: O(1) append, O(1) unlink.
 // - A Map from order id to order gives O(1) cancel and amend by id.
 
+import { BookSide, Order } from './price-levels.ts';
 import {
   type AuctionResult,
   type BookEvent,
@@ -29,98 +30,7 @@ import {
   type OrderStatus,
   type Reason,
   type RestingOrder,
-  type Side,
 } from './types.ts';
-
-class Order {
-  prev: Order | null = null;
-  next: Order | null = null;
-  level: Level | null = null;
-  openQty: number;
-  filledQty = 0;
-
-  constructor(
-    readonly id: number,
-    readonly account: string,
-    readonly clientOrderId: string,
-    readonly sessionId: number,
-    readonly side: Side,
-    readonly isMarket: boolean,
-    public price: number,
-    public quantity: number,
-    readonly postOnly: boolean,
-  ) {
-    this.openQty = quantity;
-  }
-}
-
-class Level {
-  head: Order | null = null;
-  tail: Order | null = null;
-  /** Sum of the open quantity of the orders queued here. */
-  qty = 0;
-  count = 0;
-
-  constructor(readonly price: number) {}
-}
-
-class BookSide {
-  /** Levels sorted so the best is last: ascending prices for bids, descending for asks. */
-  readonly sorted: Level[] = [];
-  readonly byPrice = new Map<number, Level>();
-  /** +1 for bids, -1 for asks: `sign * price` ascends along `sorted`. */
-  private readonly sign: number;
-
-  constructor(readonly isBid: boolean) {
-    this.sign = isBid ? 1 : -1;
-  }
-
-  best(): Level | undefined {
-    return this.sorted[this.sorted.length - 1];
-  }
-
-  levelFor(price: number): Level {
-    let level = this.byPrice.get(price);
-    if (level !== undefined) return level;
-    level = new Level(price);
-    this.byPrice.set(price, level);
-    const arr = this.sorted;
-    const key = this.sign * price;
-    const n = arr.length;
-    if (n === 0 || this.sign * arr[n - 1].price < key) {
-      arr.push(level);
-    } else {
-      let lo = 0;
-      let hi = n;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (this.sign * arr[mid].price < key) lo = mid + 1;
-        else hi = mid;
-      }
-      arr.splice(lo, 0, level);
-    }
-    return level;
-  }
-
-  removeLevel(level: Level): void {
-    this.byPrice.delete(level.price);
-    const arr = this.sorted;
-    const n = arr.length;
-    if (arr[n - 1] === level) {
-      arr.pop();
-      return;
-    }
-    const key = this.sign * level.price;
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.sign * arr[mid].price < key) lo = mid + 1;
-      else hi = mid;
-    }
-    arr.splice(lo, 1);
-  }
-}
 
 const liveStatus = (order: Order): OrderStatus =>
   order.openQty === 0 ? 'FILLED' : order.filledQty > 0 ? 'PARTIALLY_FILLED' : 'NEW';
