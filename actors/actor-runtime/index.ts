@@ -10,7 +10,7 @@ export {
   restoreLatestValid,
   routeEntries,
   SHARD_SET_SNAPSHOT_VERSION,
-  type ShardRuntime,
   ShardSet,
   type ShardSetSnapshot,
+  type Shards,
 } from './shard-set.ts';

@@ -2,12 +2,12 @@
 // Entries are routed by `shardOfEntry` (fnv1a of the actor address bytes % N); outputs are merged by log
 // index, then shard number, so the merged stream does not depend on N for single-actor entries.
 
-import type { LogEntry } from '../../machines/log-entry.ts';
+import type { LogEntry } from '../log/log-entry.ts';
 import { pack, type ShardOutput, shardOfAddress, shardOfEntry, unpack } from './protocol.ts';
 import { Shard, type ShardOptions } from './shard.ts';
 
-/** The actor runtime's contract with the consensus module (in-process or worker-backed). */
-export interface ShardRuntime {
+/** The shards, in-process (ShardSet) or on worker threads (ShardPool): the contract the member and the simulator drive. */
+export interface Shards {
   readonly shardCount: number;
   /** Apply committed entries (log order, no gaps); resolves to their outputs ordered by log index. */
   apply(entries: readonly LogEntry[]): ShardOutput[] | Promise<ShardOutput[]>;
@@ -56,7 +56,7 @@ export const routeEntries = (entries: readonly LogEntry[], shardCount: number): 
   return batches;
 };
 
-export class ShardSet implements ShardRuntime {
+export class ShardSet implements Shards {
   readonly shards: readonly Shard[];
   private applied = 0;
 

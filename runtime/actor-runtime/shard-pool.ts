@@ -15,10 +15,10 @@ import { type ShardOutput, shardOfAddress, unpack } from '../../actors/actor-run
 import {
   mergeOutputs,
   routeEntries,
-  type ShardRuntime,
   type ShardSetSnapshot,
+  type Shards,
 } from '../../actors/actor-runtime/shard-set.ts';
-import type { LogEntry } from '../../machines/log-entry.ts';
+import type { LogEntry } from '../../actors/log/log-entry.ts';
 import { encodeBatch } from './batch-codec.ts';
 import { decodeOutputs } from './output-codec.ts';
 import type { FromShard, ShardTask, ToShard } from './shard-worker.ts';
@@ -59,7 +59,7 @@ interface Pending {
 
 const WORKER_FILE = new URL('./shard-worker.js', import.meta.url);
 
-export class ShardPool implements ShardRuntime {
+export class ShardPool implements Shards {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private inFlightEntries = 0;
