@@ -309,6 +309,11 @@ export abstract class ConsensusElection extends ConsensusReplication {
   protected adoptTerm(term: number): void {
     this.currentTerm = term;
     this.votedFor = null;
+    // What was verified against the old term's leader says nothing of the new term's log, even when the
+    // same member leads it (restarted, with a different tail; discoverLeader keeps a known leader's
+    // state): only the committed prefix is known to match. Found by the simulator's sweep.
+    this.verified = Math.min(this.commit, this.lastIndex);
+    this.lastAckSent = -1;
     this.saveNodeState();
     if (this.role === 'LEADER') this.stepDown();
     else if (this.electionState === 'CANDIDATE_BALLOT') this.electionSend({ type: 'HIGHER_TERM_SEEN' });
