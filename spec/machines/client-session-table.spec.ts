@@ -147,6 +147,48 @@ const SPEC: Record<ClientSessionState, Partial<Record<Label, Rule>>> = {
   CLOSED: {},
 };
 
+/**
+ * What the member must do outside when a transition is taken, from what each step means: a refused
+ * connect is answered (INVALID), a rejected one too (REJECTED); a challenge goes to the client; an
+ * authenticated new session asks for its SESSION_OPEN entry, and the client hears OK once it commits (at
+ * once for a resumed session, which is committed already); an idle or closing session asks for its
+ * SESSION_CLOSE entry, and a committed close is announced. A session learnt from the log, a lost
+ * connection and a returning leadership tell nobody anything.
+ */
+const SESSION_EFFECTS = new Set([
+  'notifyRefused',
+  'notifyRejected',
+  'sendChallenge',
+  'requestOpenAppend',
+  'notifyOpened',
+  'requestCloseAppend',
+  'notifyClosed',
+]);
+
+const expectedEffects = (from: Model, label: Label, next: ClientSessionState): string[] => {
+  if (next === from.state) {
+    return from.state === 'OPEN' && label === 'OPEN_COMMITTED' ? ['notifyOpened'] : [];
+  }
+  switch (next) {
+    case 'INVALID':
+      return ['notifyRefused'];
+    case 'REJECTED':
+      return ['notifyRejected'];
+    case 'CHALLENGED':
+      return ['sendChallenge'];
+    case 'AUTHENTICATED':
+      return ['requestOpenAppend'];
+    case 'OPEN':
+      return label === 'AUTHENTICATED' ? ['notifyOpened'] : [];
+    case 'CLOSING':
+      return ['requestCloseAppend'];
+    case 'CLOSED':
+      return label === 'CLOSE_COMMITTED' ? ['notifyClosed'] : [];
+    default:
+      return [];
+  }
+};
+
 const expected = (model: Model, label: Label, now: number): Outcome => {
   const rule = SPEC[model.state][label];
   if (rule === undefined) return null;
@@ -276,8 +318,13 @@ const walk = (labels: readonly Label[]): { model: Model; path: string[] } => {
     const outcome = expected(model, label, now);
     const where = `${[...path, `${model.state} --${label}-->`].join(' ')}`;
     expect(snapshot.can(event), `can() after ${where}`).to.equal(outcome !== null);
-    [snapshot] = transition(clientSessionMachine, snapshot, event);
+    let actions: { type: string }[];
+    [snapshot, actions] = transition(clientSessionMachine, snapshot, event);
     expect(snapshot.value, where).to.equal(outcome ?? model.state);
+    const effects = actions.map((action) => action.type).filter((type) => SESSION_EFFECTS.has(type));
+    expect(effects, `effects of ${where}`).to.deep.equal(
+      outcome === null ? [] : expectedEffects(model, label, outcome),
+    );
     if (outcome !== null) model = advance(model, label, now, outcome);
     path.push(`${label}`);
   }
