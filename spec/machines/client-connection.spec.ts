@@ -332,7 +332,44 @@ const checkStep = (vertex: Snapshot, label: string, event: ClientConnectionEvent
     .filter((action) => action.type === 'dial')
     .map((action) => (action.params as { endpoint: string }).endpoint);
   expect(dialled, `${where} dials`).to.deep.equal(redials ? [next.context.target] : []);
+  const effects = actions.map((action) => action.type).filter((type) => type !== 'dial' && EFFECTS.has(type));
+  expect(effects.sort(), `${where} effects`).to.deep.equal(
+    specified ? expectedEffects(String(vertex.value), label, specified).sort() : [],
+  );
   return next;
+};
+
+/** The library's effects besides dialling (checked above). */
+const EFFECTS = new Set([
+  'dial',
+  'closeSocket',
+  'answerChallenge',
+  'sendKeepalive',
+  'resendUnacknowledged',
+  'abandonSession',
+  'sendClose',
+  'notifyClosed',
+]);
+
+/**
+ * What a transition must do besides dialling, from what it means: a socket is closed when the client
+ * leaves it (not when it was lost, and not while the close handshake still needs it); a session that
+ * opens gets everything unanswered sent again; a refused resume gives up the old session; closing sends
+ * CLOSE; the end is announced; a challenge is answered and a quiet or silent connection is kept alive or
+ * probed with a keepalive.
+ */
+const expectedEffects = (from: string, label: string, [to, where]: Next): string[] => {
+  const effects: string[] = [];
+  const hasSocket = from === 'CONNECTING' || from === 'CONNECTED' || from === 'CLOSING';
+  const keepsSocket = where === 'STAY' || to === 'CONNECTED' || to === 'CLOSING';
+  if (hasSocket && label !== 'CONNECTION_LOST' && !keepsSocket) effects.push('closeSocket');
+  if (label === 'RESUME_REFUSED') effects.push('abandonSession');
+  if (label === 'CHALLENGE' && to === 'CONNECTING') effects.push('answerChallenge');
+  if (from === 'CONNECTED' && to === 'CONNECTED' && label.startsWith('TICK')) effects.push('sendKeepalive');
+  if (to === 'CONNECTED' && from !== 'CONNECTED') effects.push('resendUnacknowledged');
+  if (to === 'CLOSING' && from !== 'CLOSING') effects.push('sendClose');
+  if (to === 'CLOSED') effects.push('notifyClosed');
+  return effects;
 };
 
 describe('client-connection machine', () => {
