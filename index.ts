@@ -12,9 +12,9 @@ export {
   tell,
   update,
 } from './actors/actor-runtime/service.ts';
+export { EntryKind, type LogEntry } from './actors/log/log-entry.ts';
 export { defineOrdersService, type OrdersService } from './actors/order-book/service.ts';
 export { decodeKvCommand, encodeKvCommand, type KvCommand, type KvResult } from './actors/services/kv.ts';
-export { EntryKind, type LogEntry } from './machines/log-entry.ts';
 export {
   ActorServiceHost,
   type ActorServiceHostOptions,

@@ -14,7 +14,7 @@ import { assign, createActor, setup } from 'xstate';
 import { z } from 'zod';
 import { defineService, update } from '../actors/actor-runtime/service.ts';
 import type { ShardSetSnapshot } from '../actors/actor-runtime/shard-set.ts';
-import { EntryKind, type LogEntry } from '../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../actors/log/log-entry.ts';
 import { Random } from '../machines/random.ts';
 import { ShardPool } from '../runtime/actor-runtime/shard-pool.ts';
 import { type BenchOptions, type BenchResult, round } from './harness.ts';

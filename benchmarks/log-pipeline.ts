@@ -3,7 +3,7 @@
 // with a few batches in flight — what a member does between commit and its service.
 
 import { performance } from 'node:perf_hooks';
-import type { LogEntry } from '../machines/log-entry.ts';
+import type { LogEntry } from '../actors/log/log-entry.ts';
 import type { MemberStore } from '../persistence/index.ts';
 import type { ShardPool } from '../runtime/actor-runtime/shard-pool.ts';
 

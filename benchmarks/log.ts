@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { open } from 'lmdb';
-import { EntryKind, type LogEntry } from '../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../actors/log/log-entry.ts';
 import { Random } from '../machines/random.ts';
 import { openMemberStore } from '../persistence/member-store.ts';
 import { type BenchOptions, type BenchResult, opsPerSecond, percentile, round } from './harness.ts';

@@ -17,7 +17,7 @@
 // was. The readers (entry, read, termAt) are synchronous and throw.
 
 import type { Database, RootDatabase } from 'lmdb';
-import type { LogEntry } from '../machines/log-entry.ts';
+import type { LogEntry } from '../actors/log/log-entry.ts';
 import { type Committed, commitBatch } from './durable.ts';
 import { StorageError, toStorageError } from './errors.ts';
 import {

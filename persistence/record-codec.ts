@@ -17,7 +17,7 @@
 
 import { crc32c } from '@node-rs/crc32';
 import { pack, unpack } from 'msgpackr';
-import { EntryKind, type LogEntry } from '../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../actors/log/log-entry.ts';
 
 export const ENTRY_FORMAT_VERSION = 1;
 export const ENTRY_HEADER_BYTES = 32;

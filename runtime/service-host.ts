@@ -3,6 +3,7 @@
 // shards) implements the same interface.
 
 import { pack } from 'msgpackr';
+import type { EntryKind, LogEntry } from '../actors/log/log-entry.ts';
 import {
   decodeKvCommand,
   type KvOutcome,
@@ -10,7 +11,6 @@ import {
   type KvResult,
   KvService,
 } from '../actors/services/kv.ts';
-import type { EntryKind, LogEntry } from '../machines/log-entry.ts';
 
 export interface ServiceReply {
   readonly sessionId: number;

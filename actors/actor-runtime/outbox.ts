@@ -3,7 +3,7 @@
 // appends what is in it. A new leader appends everything still pending: a message that was appended
 // after all is applied once, because the receiving shard drops a sender's seq it has already seen.
 
-import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../log/log-entry.ts';
 import { EFFECT_DONE_FROM, messageId, pack, type ShardOutput, unpack } from './protocol.ts';
 
 export const OUTBOX_SNAPSHOT_VERSION = 1;

@@ -16,8 +16,8 @@
 //   SESSION_CLOSE    [sessionId, reason]                              drops the session's dedup entry
 
 import { Packr } from 'msgpackr';
-import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
-import { encodeSessionMessage, SESSION_MESSAGE_HEADER_BYTES } from '../consensus/session-message.ts';
+import { EntryKind, type LogEntry } from '../log/log-entry.ts';
+import { encodeSessionMessage, SESSION_MESSAGE_HEADER_BYTES } from '../log/session-message.ts';
 
 /** Plain msgpack (no record extension, no shared structures): bytes depend only on the value. */
 export const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });

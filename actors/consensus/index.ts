@@ -2,6 +2,6 @@
 // A shell — a real member (runtime/) or the simulator (runtime/sim) — owns the clock, network, disk
 // and services, feeds the node inputs and carries out its effects in order.
 
+export { decodeSessionMessage, encodeSessionMessage, type SessionMessage } from '../log/session-message.ts';
 export { ConsensusNode } from './node.ts';
-export { decodeSessionMessage, encodeSessionMessage, type SessionMessage } from './session-message.ts';
 export * from './types.ts';

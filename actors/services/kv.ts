@@ -5,8 +5,8 @@
 // reply, however late and out of order it arrives (C2). Pure and deterministic.
 
 import { pack, unpack } from 'msgpackr';
-import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
-import { decodeSessionMessage } from '../consensus/session-message.ts';
+import { EntryKind, type LogEntry } from '../log/log-entry.ts';
+import { decodeSessionMessage } from '../log/session-message.ts';
 import { CommandDedup, type DedupSnapshotRow } from '../sessions/command-dedup.ts';
 import { decodeSessionClose } from '../sessions/payloads.ts';
 

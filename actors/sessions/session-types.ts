@@ -3,7 +3,7 @@
 // runtime, the client library and the specs can name them without the manager's workings.
 
 import type { CloseReasonName, LeaderView, ProtocolVersion } from '../../machines/client-session.ts';
-import type { EntryKind, LogEntry } from '../../machines/log-entry.ts';
+import type { EntryKind, LogEntry } from '../log/log-entry.ts';
 import type { Authenticator, NonceSource } from './authenticators.ts';
 
 /**

@@ -11,7 +11,7 @@
 // are still pending in state); a new leader calls `takeOverAsLeader()` to resend what is pending.
 
 import type { ShardOutput } from '../../actors/actor-runtime/protocol.ts';
-import type { LogEntry } from '../../machines/log-entry.ts';
+import type { LogEntry } from '../../actors/log/log-entry.ts';
 import type { MemberStore, SnapshotSet } from '../../persistence/index.ts';
 import { CONSENSUS_MODULE_SERVICE_ID } from '../../persistence/index.ts';
 import { ActorServiceHost, type ActorServiceHostOptions, decodeActorSnapshot } from './actor-service-host.ts';

@@ -32,7 +32,7 @@ import {
   type ShardSetSnapshot,
 } from '../../actors/actor-runtime/shard-set.ts';
 import { ClusterTimers } from '../../actors/consensus/cluster-timers.ts';
-import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../../actors/log/log-entry.ts';
 import {
   type Admitted,
   type LeaderContext,

@@ -4,7 +4,7 @@
 //
 //   f64 index | f64 term | f64 timestamp | u32 kind | u32 payload length | payload bytes
 
-import type { EntryKind, LogEntry } from '../../machines/log-entry.ts';
+import type { EntryKind, LogEntry } from '../../actors/log/log-entry.ts';
 
 const HEADER = 32;
 

@@ -15,11 +15,11 @@
 // - elections: no two members led in one term; no member exited unless the nemesis made it.
 
 import { unpack } from 'msgpackr';
-import type { LogEntry } from '../../machines/log-entry.ts';
+import type { LogEntry } from '../../actors/log/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, openMemberStore } from '../../persistence/index.ts';
-import { KvServiceHost, type ServiceHost, type ServiceReply } from '../service-host.ts';
 import { ActorServiceHost } from '../actor-runtime/actor-service-host.ts';
 import { decodeServiceReply } from '../actor-runtime/service-client.ts';
+import { KvServiceHost, type ServiceHost, type ServiceReply } from '../service-host.ts';
 import { checkKvHistory, type HistoryOperation } from '../sim/kv-history.ts';
 import type { CommandRecord } from './workloads.ts';
 

@@ -7,7 +7,7 @@
 // out of order within a queue.
 
 import type { ConsensusInput, PersistedState, SnapshotImage } from '../../actors/consensus/types.ts';
-import type { LogEntry } from '../../machines/log-entry.ts';
+import type { LogEntry } from '../../actors/log/log-entry.ts';
 import type { Random } from '../../machines/random.ts';
 
 export type DiskOp =

@@ -14,7 +14,7 @@
 // - SNAPSHOT_TERM: a snapshot stands for an entry only with that entry's term.
 // (Liveness after the heal is checked at the end of a run: runtime/sim/index.ts.)
 
-import type { LogEntry } from '../../machines/log-entry.ts';
+import type { LogEntry } from '../../actors/log/log-entry.ts';
 
 export interface Violation {
   readonly invariant: string;

@@ -8,7 +8,7 @@
 
 import { unpack } from 'msgpackr';
 import type { PeerMessage } from '../../actors/consensus/types.ts';
-import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../../actors/log/log-entry.ts';
 
 export const PeerKind = {
   /** { memberId, members, nonce[, proof] } — the first frame each way (the acceptor's carries its proof). */

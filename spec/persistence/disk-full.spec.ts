@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import type { LogEntry } from '../../machines/log-entry.ts';
+import type { LogEntry } from '../../actors/log/log-entry.ts';
 import {
   CONSENSUS_MODULE_SERVICE_ID,
   type MemberStore,

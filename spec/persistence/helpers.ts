@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../../actors/log/log-entry.ts';
 import { StorageError, type StorageErrorCode } from '../../persistence/index.ts';
 
 /** A fresh directory under the OS temp dir; remove it with `cleanup`. */

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../../actors/log/log-entry.ts';
 import { type MemberStore, openMemberStore, StorageError } from '../../persistence/index.ts';
 import { cleanup, entries, entry, plain, refuses, tempDir } from './helpers.ts';
 

@@ -14,7 +14,7 @@ import { expect } from 'chai';
 import { pack } from 'msgpackr';
 import pino from 'pino';
 import type { PeerMessage } from '../../actors/consensus/index.ts';
-import { EntryKind, type LogEntry } from '../../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../../actors/log/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, openMemberStore } from '../../persistence/index.ts';
 import { ChorusClient } from '../../runtime/client/client.ts';
 import { validateClusterConfig } from '../../runtime/config.ts';

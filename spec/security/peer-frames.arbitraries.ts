@@ -3,7 +3,7 @@
 
 import fc from 'fast-check';
 import { pack, unpack } from 'msgpackr';
-import { EntryKind } from '../../machines/log-entry.ts';
+import { EntryKind } from '../../actors/log/log-entry.ts';
 import { MAX_WIRE_INTEGER } from '../../runtime/wire/peer-frames.ts';
 
 type Wire = Record<string, unknown>;

@@ -10,7 +10,7 @@ import {
 import { defineService, effect, reply, tell } from '../../../actors/actor-runtime/service.ts';
 import type { ShardSet } from '../../../actors/actor-runtime/shard-set.ts';
 import { ClusterTimers } from '../../../actors/consensus/cluster-timers.ts';
-import { EntryKind, type LogEntry } from '../../../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../../../actors/log/log-entry.ts';
 
 type CounterEvent =
   | { type: 'INC'; by: number }

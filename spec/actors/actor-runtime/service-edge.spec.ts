@@ -16,9 +16,9 @@ import {
 } from '../../../actors/actor-runtime/service.ts';
 import { admitCommand } from '../../../actors/actor-runtime/service-edge.ts';
 import { Shard } from '../../../actors/actor-runtime/shard.ts';
-import { SESSION_MESSAGE_HEADER_BYTES } from '../../../actors/consensus/session-message.ts';
+import { EntryKind } from '../../../actors/log/log-entry.ts';
+import { SESSION_MESSAGE_HEADER_BYTES } from '../../../actors/log/session-message.ts';
 import { counterService } from '../../../examples/counter-service.ts';
-import { EntryKind } from '../../../machines/log-entry.ts';
 import { LogBuilder } from './fixtures.ts';
 
 const services = new Map<string, Service>([[counterService.name, counterService as unknown as Service]]);

@@ -17,8 +17,8 @@ import {
   restoreLatestValid,
   ShardSet,
 } from '../../../actors/actor-runtime/shard-set.ts';
-import { encodeSessionMessage } from '../../../actors/log/session-message.ts';
 import { EntryKind } from '../../../actors/log/log-entry.ts';
+import { encodeSessionMessage } from '../../../actors/log/session-message.ts';
 import { Random } from '../../../machines/random.ts';
 import { checkProperty } from '../../support/property.ts';
 import { counterService, LeaderSim, LogBuilder, services } from './fixtures.ts';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { timerEventPayload } from '../../../actors/actor-runtime/protocol.ts';
 import { ShardSet } from '../../../actors/actor-runtime/shard-set.ts';
 import { ClusterTimers, timerIdOfPayload } from '../../../actors/consensus/cluster-timers.ts';
-import { EntryKind } from '../../../machines/log-entry.ts';
+import { EntryKind } from '../../../actors/log/log-entry.ts';
 import { LeaderSim, LogBuilder, services } from '../actor-runtime/fixtures.ts';
 
 const A = 'demo/counter/a';

@@ -11,12 +11,12 @@ import {
   PERSIST_EFFECTS,
   SEND_EFFECTS,
 } from '../../../actors/consensus/consensus-module.ts';
-import { decodeSessionMessage } from '../../../actors/log/session-message.ts';
 import { decodeModulePart, encodeSnapshotParts } from '../../../actors/consensus/snapshot-parts.ts';
 import { EMPTY_PERSISTED_STATE } from '../../../actors/consensus/types.ts';
+import { EntryKind } from '../../../actors/log/log-entry.ts';
+import { decodeSessionMessage } from '../../../actors/log/session-message.ts';
 import { allowAllAuthenticator } from '../../../actors/sessions/authenticators.ts';
 import { SESSION_PROTOCOL_VERSION } from '../../../machines/client-session.ts';
-import { EntryKind } from '../../../actors/log/log-entry.ts';
 
 const MEMBERS = [1, 2, 3];
 const STEP_MS = 10;

@@ -2,7 +2,8 @@
 // tables bounded by the client's floor, and snapshots.
 
 import { expect } from 'chai';
-import { encodeSessionMessage } from '../../../actors/consensus/session-message.ts';
+import { EntryKind, type LogEntry } from '../../../actors/log/log-entry.ts';
+import { encodeSessionMessage } from '../../../actors/log/session-message.ts';
 import {
   decodeKvCommand,
   encodeKvCommand,
@@ -11,7 +12,6 @@ import {
   KvService,
 } from '../../../actors/services/kv.ts';
 import { encodeSessionClose } from '../../../actors/sessions/payloads.ts';
-import { EntryKind, type LogEntry } from '../../../machines/log-entry.ts';
 
 let index = 0;
 const command = (sessionId: number, correlationId: number, cmd: KvCommand, lowestAwaited = 0): LogEntry => ({

@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { ConsensusNode } from '../../../actors/consensus/node.ts';
 import type { ConsensusEffect, ConsensusInput, PeerMessage } from '../../../actors/consensus/types.ts';
-import type { LogEntry } from '../../../machines/log-entry.ts';
+import type { LogEntry } from '../../../actors/log/log-entry.ts';
 import { entries } from '../../persistence/helpers.ts';
 
 /** Handle one input, answering node-state saves and appends at once. */

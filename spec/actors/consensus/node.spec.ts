@@ -9,7 +9,7 @@ import {
   type PeerMessage,
   type PersistedState,
 } from '../../../actors/consensus/types.ts';
-import { EntryKind, type LogEntry } from '../../../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../../../actors/log/log-entry.ts';
 
 const MEMBERS = [1, 2, 3];
 

@@ -12,7 +12,7 @@ import type {
   PeerMessage,
   PersistedState,
 } from '../../../actors/consensus/types.ts';
-import type { LogEntry } from '../../../machines/log-entry.ts';
+import type { LogEntry } from '../../../actors/log/log-entry.ts';
 import { entries } from '../../persistence/helpers.ts';
 
 /** Member 2 of three, restarted from `persisted`. */

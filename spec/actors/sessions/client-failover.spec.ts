@@ -4,7 +4,9 @@
 import { expect } from 'chai';
 import type { SnapshotFrom } from 'xstate';
 import { initialTransition, transition } from 'xstate';
-import { encodeSessionMessage } from '../../../actors/consensus/session-message.ts';
+import type { LogEntry } from '../../../actors/log/log-entry.ts';
+import { EntryKind } from '../../../actors/log/log-entry.ts';
+import { encodeSessionMessage } from '../../../actors/log/session-message.ts';
 import {
   allowAllAuthenticator,
   seededNonceSource,
@@ -15,8 +17,6 @@ import { SessionManager } from '../../../actors/sessions/session-manager.ts';
 import type { ClientConnectionEvent } from '../../../machines/client-connection.ts';
 import { clientConnectionMachine } from '../../../machines/client-connection.ts';
 import { SESSION_PROTOCOL_VERSION } from '../../../machines/client-session.ts';
-import type { LogEntry } from '../../../machines/log-entry.ts';
-import { EntryKind } from '../../../machines/log-entry.ts';
 
 const endpointOf = (memberId: number): string => `m${memberId}:9010`;
 

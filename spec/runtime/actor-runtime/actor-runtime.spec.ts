@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { pack } from '../../../actors/actor-runtime/protocol.ts';
 import { ShardSet } from '../../../actors/actor-runtime/shard-set.ts';
-import { EntryKind, type LogEntry } from '../../../machines/log-entry.ts';
+import { EntryKind, type LogEntry } from '../../../actors/log/log-entry.ts';
 import {
   CONSENSUS_MODULE_SERVICE_ID,
   type MemberStore,

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { type ShardOutput, unpack } from '../../../actors/actor-runtime/protocol.ts';
-import { EntryKind } from '../../../machines/log-entry.ts';
+import { EntryKind } from '../../../actors/log/log-entry.ts';
 import { ActorServiceHost, decodeActorSnapshot } from '../../../runtime/actor-runtime/actor-service-host.ts';
 import type { ServiceHost } from '../../../runtime/service-host.ts';
 import { LogBuilder } from '../../actors/actor-runtime/fixtures.ts';

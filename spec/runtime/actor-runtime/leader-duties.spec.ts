@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { EntryKind } from '../../../machines/log-entry.ts';
+import { EntryKind } from '../../../actors/log/log-entry.ts';
 import { ActorServiceHost } from '../../../runtime/actor-runtime/actor-service-host.ts';
 import type { LeaderContext, ProposedEntry } from '../../../runtime/service-host.ts';
 import { LogBuilder } from '../../actors/actor-runtime/fixtures.ts';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { pack } from '../../../actors/actor-runtime/protocol.ts';
 import { ShardSet } from '../../../actors/actor-runtime/shard-set.ts';
-import { EntryKind } from '../../../machines/log-entry.ts';
+import { EntryKind } from '../../../actors/log/log-entry.ts';
 import { Random } from '../../../machines/random.ts';
 import { decodeBatch, encodeBatch } from '../../../runtime/actor-runtime/batch-codec.ts';
 import { ShardBusyError, ShardPool } from '../../../runtime/actor-runtime/shard-pool.ts';

@@ -6,9 +6,9 @@
 
 import { expect } from 'chai';
 import { pack } from 'msgpackr';
-import { decodeSessionMessage } from '../../../actors/consensus/session-message.ts';
+import { EntryKind } from '../../../actors/log/log-entry.ts';
+import { decodeSessionMessage } from '../../../actors/log/session-message.ts';
 import { decodeKvCommand } from '../../../actors/services/kv.ts';
-import { EntryKind } from '../../../machines/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, openMemberStore } from '../../../persistence/index.ts';
 import {
   closeAll,

@@ -6,8 +6,8 @@
 
 import { createConnection, type Socket } from 'node:net';
 import { expect } from 'chai';
+import { EntryKind } from '../../../actors/log/log-entry.ts';
 import { decodeSessionClose } from '../../../actors/sessions/payloads.ts';
-import { EntryKind } from '../../../machines/log-entry.ts';
 import { openMemberStore } from '../../../persistence/index.ts';
 import { SessionClosedError } from '../../../runtime/client/client.ts';
 import { formatMembersString } from '../../../runtime/config.ts';
