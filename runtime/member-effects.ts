@@ -210,7 +210,11 @@ export class EffectExecutor {
 
   /** Run a service step after every one queued before it. */
   private inOrder(step: () => Promise<void> | void, what: string): void {
-    this.chain = this.chain.then(step).catch((error) => this.host.fatal(error as Error, what));
+    this.chain = this.chain
+      .then(step)
+      .catch((error: Error) =>
+        isStorageFull(error) ? this.host.storageFailed(error, what) : this.host.fatal(error, what),
+      );
   }
 
   private async apply(entries: readonly LogEntry[], replies: boolean): Promise<void> {

@@ -276,7 +276,7 @@ export class Member implements EffectHost {
   // ---------------------------------------------------------------------------------------------
 
   /**
-   * Feed the module. The high-rate inputs (client frames, peer messages, flush completions) are gathered
+   * Feed the module. The high-rate inputs (client frames, peer messages, flush and apply completions) are gathered
    * for the rest of this event-loop turn and handed over together with `handleAll` (setImmediate runs right
    * after the poll phase that read them): one replication round, one APPEND message per follower and one
    * group-committed log write per turn instead of one per command. Anything else is handled at once, after
@@ -286,7 +286,7 @@ export class Member implements EffectHost {
     if (this.failure || (this.closed && !closing)) return;
     this.pendingInputs.push(input);
     const type = input.type;
-    if (type === 'CLIENT' || type === 'PEER_MESSAGE' || type === 'APPENDED') {
+    if (type === 'CLIENT' || type === 'PEER_MESSAGE' || type === 'APPENDED' || type === 'SERVICES_REPLAYED') {
       if (!this.inputsScheduled) {
         this.inputsScheduled = true;
         setImmediate(this.handlePendingInputs);
