@@ -5,6 +5,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { CLIENT_ENVELOPE_BYTES, maxCommandBytes } from './wire/client-frames.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from './wire/frame-codec.ts';
 
 const port = z
   .number()
@@ -163,7 +165,7 @@ export const clusterConfigSchema = z
       .int()
       .min(1024, 'must be at least 1024 bytes')
       .max(256 * 1024 * 1024)
-      .default(4 * 1024 * 1024),
+      .default(DEFAULT_MAX_FRAME_BYTES),
   })
   .strict();
 
@@ -422,19 +424,10 @@ export const peerSecrets = (config: ClusterConfig, source?: string): Buffer[] =>
   return secrets.map((secret) => Buffer.from(secret, 'utf8'));
 };
 
-/** Bytes a SESSION_MESSAGE request adds around a command in a client frame (header, ids, msgpack keys). */
-const CLIENT_ENVELOPE_BYTES = 1024;
 /** Bytes an APPEND adds around its entries (header, term, indexes, msgpack keys, each entry's fields). */
 const APPEND_ENVELOPE_BYTES = 1024;
 /** Payload bytes the consensus module packs into one APPEND before starting another (past one entry). */
 export const MAX_APPEND_BATCH_BYTES = 64 * 1024;
-
-/**
- * The largest command (service bytes) a client may send: what fits in one client frame with its
- * envelope. The client edge refuses larger commands; anything smaller replicates in one APPEND.
- */
-export const maxCommandBytes = (config: Pick<ClusterConfig, 'maxFrameBytes'>): number =>
-  config.maxFrameBytes - CLIENT_ENVELOPE_BYTES;
 
 /** The largest log entry payload a peer may send: a command with its session message header. */
 export const maxEntryPayloadBytes = (config: Pick<ClusterConfig, 'maxFrameBytes'>): number =>

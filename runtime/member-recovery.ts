@@ -19,9 +19,10 @@ import {
   sharedTokenAuthenticator,
 } from '../actors/sessions/authenticators.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, type MemberStore } from '../persistence/index.ts';
-import { type ClusterConfig, MAX_APPEND_BATCH_BYTES, maxCommandBytes, memberById } from './config.ts';
+import { type ClusterConfig, MAX_APPEND_BATCH_BYTES, memberById } from './config.ts';
 import { SERVICE_SNAPSHOT_ID } from './member-storage.ts';
 import type { ServiceHost } from './service-host.ts';
+import { maxCommandBytes } from './wire/client-frames.ts';
 
 /** Read the store's recovery plan and restore the service to its snapshot; what the module starts from. */
 export const loadRecovery = async (

@@ -11,12 +11,12 @@
 import { type Actor, createActor } from 'xstate';
 import { challengeResponse } from '../../actors/sessions/authenticators.ts';
 import { MAX_UNANSWERED_PER_SESSION } from '../../actors/sessions/command-dedup.ts';
-import type { SessionEventToClient } from '../../actors/sessions/session-manager.ts';
+import type { SessionEventToClient } from '../../actors/sessions/session-types.ts';
 import { type ClientConnectionEvent, clientConnectionMachine } from '../../machines/client-connection.ts';
 import { SESSION_PROTOCOL_VERSION } from '../../machines/client-session.ts';
 import { Random } from '../../machines/random.ts';
-import { maxCommandBytes } from '../config.ts';
-import { type BusyBody, ClientKind, type ReplyBody } from '../wire/client-frames.ts';
+import { type BusyBody, ClientKind, maxCommandBytes, type ReplyBody } from '../wire/client-frames.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from '../wire/frame-codec.ts';
 import {
   type ClientLink,
   type ClientTimer,
@@ -100,8 +100,6 @@ interface PendingCommand {
 }
 
 const TICK_MS = 25;
-/** The cluster's default maxFrameBytes (runtime/config.ts). */
-const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
 /**
  * Default `replyTimeoutMs`: a little over the cluster's default leader heartbeat timeout (500 ms), after

@@ -17,6 +17,16 @@ export const ClientKind = {
   BUSY: 13,
 } as const;
 
+/** Bytes a SESSION_MESSAGE request adds around a command in a client frame (header, ids, msgpack keys). */
+export const CLIENT_ENVELOPE_BYTES = 1024;
+
+/**
+ * The largest command (service bytes) a client may send: what fits in one client frame with its
+ * envelope. The client edge refuses larger commands; anything smaller replicates in one APPEND.
+ */
+export const maxCommandBytes = (config: { readonly maxFrameBytes: number }): number =>
+  config.maxFrameBytes - CLIENT_ENVELOPE_BYTES;
+
 export interface ReplyBody {
   readonly correlationId: number;
   readonly payload: Uint8Array;

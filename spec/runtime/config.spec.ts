@@ -9,7 +9,6 @@ import {
   formatMembersString,
   loadClusterConfig,
   MAX_APPEND_BATCH_BYTES,
-  maxCommandBytes,
   maxEntryPayloadBytes,
   maxPeerFrameBytes,
   memberById,
@@ -17,7 +16,7 @@ import {
   peerSecrets,
   validateClusterConfig,
 } from '../../runtime/config.ts';
-import { ClientKind } from '../../runtime/wire/client-frames.ts';
+import { ClientKind, maxCommandBytes } from '../../runtime/wire/client-frames.ts';
 import { encodeFrame } from '../../runtime/wire/frame-codec.ts';
 import { PeerKind, toWire } from '../../runtime/wire/peer-frames.ts';
 import { TEST_SECRET } from '../security/peers.ts';

@@ -6,7 +6,8 @@
 import { expect } from 'chai';
 import { pack } from 'msgpackr';
 import { encodeKvCommand } from '../../actors/services/kv.ts';
-import { formatMembersString, maxCommandBytes } from '../../runtime/config.ts';
+import { formatMembersString } from '../../runtime/config.ts';
+import { maxCommandBytes } from '../../runtime/wire/client-frames.ts';
 import { PeerKind, toWire } from '../../runtime/wire/peer-frames.ts';
 import { newNonce } from '../../runtime/wire/peer-handshake.ts';
 import { dial } from '../../runtime/wire/transport.ts';
