@@ -140,7 +140,7 @@ export class LogBuilder {
 }
 
 /**
- * A leader in miniature, for specs: applies committed entries to a shard runtime, keeps the cluster timer
+ * A leader in miniature, for specs: applies committed entries to the shards, keeps the cluster timer
  * service, and appends what the outputs ask for (due timers, actor-to-actor sends, effect completions),
  * exactly as the consensus module will.
  */

@@ -26,7 +26,7 @@ import { counterService, LeaderSim, LogBuilder, services } from './fixtures.ts';
 const A = 'demo/counter/a';
 const replies = (outputs: readonly ShardOutput[]) => outputs.filter((o) => o.type === 'REPLY');
 
-/** Shard-count independent canonical bytes of a shard runtime's whole state. */
+/** Shard-count independent canonical bytes of the shards' whole state. */
 const canonical = (set: ShardSet): Uint8Array =>
   ShardSet.restore(set.snapshot(), 1, { services }).snapshot().shards[0];
 

@@ -424,7 +424,7 @@ describe('order books through the actor runtime', function () {
   });
 });
 
-describe('behaviour actors in the shard runtime', () => {
+describe('behaviour actors in the actor runtime', () => {
   /** A tiny behaviour: counts, throws on FAIL after mutating, arms a timer, tells, asks for an effect. */
   class Tally implements ActorBehaviour {
     constructor(
