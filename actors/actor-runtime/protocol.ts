@@ -5,7 +5,7 @@
 // string (`service/actorType/actorId`). Routing hashes the raw UTF-8 bytes of that string straight out of
 // the payload, so the main thread never decodes a whole entry to pick its shard.
 //
-//   SESSION_MESSAGE  the consensus module's header (actors/consensus/session-message.ts: sessionId,
+//   SESSION_MESSAGE  the consensus module's header (actors/log/session-message.ts: sessionId,
 //                    correlationId, lowestAwaited) + body [address, event]   a client command, routed by
 //                                                                     the leader (actors/actor-runtime/service-edge.ts)
 //   SERVICE_MESSAGE  [address, from, seq, event]                      actor-to-actor message; from = sender
