@@ -20,7 +20,7 @@ const sourcesUnder = (folder: string): string[] =>
 const STATIC_IMPORT = /^\s*(?:import|export)\b[^'"();]*?(?:\bfrom\s*)?['"](\.{1,2}\/[^'"]+)['"]/gm;
 
 /** The repository paths a source file imports statically. */
-export const staticImports = (source: string, text: string): string[] =>
+const staticImports = (source: string, text: string): string[] =>
   [...text.matchAll(STATIC_IMPORT)].map((match) => relative(root, resolve(root, dirname(source), match[1])));
 
 const importsOf = (file: string): string[] => staticImports(file, readFileSync(join(root, file), 'utf8'));
