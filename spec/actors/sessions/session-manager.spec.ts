@@ -509,7 +509,7 @@ describe('session manager', () => {
     ]);
   });
 
-  it('C1: a session can only be resumed by its own principal', () => {
+  it('a session can only be resumed by its own principal, even with its resume token', () => {
     const members = new TwoMembers({ authenticator: allowAllAuthenticator() });
     members.connect(10, 0, 'alice');
     const sessionId = members.sessionIdOf(10);
