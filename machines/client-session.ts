@@ -8,6 +8,7 @@
 //   INIT ─OPEN_COMMITTED→ OPEN   (a session learnt from the log: followers, replay, snapshots)
 //   CONNECTED/CHALLENGED ─AUTHENTICATED [resume]→ OPEN   (a client back after a failover, C1: the
 //                           handshake takes over the committed session; nothing is appended)
+//   CONNECTED/CHALLENGED ─AUTHENTICATED [resume refused: closed meanwhile, another principal's]→ REJECTED
 //
 // Session open and close are log entries, so every member's services see the same sessions; the
 // leader drives a session through the authentication states and appends, every member applies.
@@ -115,7 +116,16 @@ export type ClientSessionEvent =
       /** For a resume: whether the client proved it owns the session (the token issued at open). */
       resumeProven: boolean;
     }
-  | { type: 'AUTHENTICATED'; now: number; principal: string }
+  | {
+      type: 'AUTHENTICATED';
+      now: number;
+      principal: string;
+      /**
+       * For a resume, what this member knows of the session asked for, as of now (it may have closed, or
+       * be another principal's, while the client authenticated). Absent: nothing against the resume.
+       */
+      resumed?: { readonly open: boolean; readonly principal: string };
+    }
   | { type: 'CHALLENGE_ISSUED'; now: number; challenge: Uint8Array }
   | { type: 'AUTH_REJECTED'; now: number; detail: string }
   | { type: 'APPENDED_OPEN'; now: number; sessionId: number }
@@ -209,6 +219,20 @@ export const refusalFor = (
   return null;
 };
 
+/** Why an authenticated client may not take over the session it asked for; null when it may. Pure. */
+export const resumeRefusal = (
+  context: Pick<ClientSessionContext, 'resumeSessionId'>,
+  event: ClientSessionEvent,
+): string | null => {
+  const sessionId = context.resumeSessionId;
+  if (sessionId === null || event.type !== 'AUTHENTICATED' || event.resumed === undefined) return null;
+  if (!event.resumed.open)
+    return `session ${sessionId} closed while authenticating: connect without resuming to open a new session`;
+  if (event.resumed.principal !== event.principal)
+    return `session ${sessionId} belongs to another principal: connect without resuming to open your own`;
+  return null;
+};
+
 export const clientSessionMachine = setup({
   types: {
     context: {} as ClientSessionContext,
@@ -223,6 +247,7 @@ export const clientSessionMachine = setup({
       event.now - context.lastActivityAt >= context.authenticationTimeoutMs,
     isOpenPending: ({ context }) => !context.openCommitted,
     isResume: ({ context }) => context.resumeSessionId !== null,
+    isResumeRefused: ({ context, event }) => resumeRefusal(context, event) !== null,
   },
   actions: {
     // Effects, carried out by the host. Each is listed after the context updates it reads.
@@ -257,8 +282,10 @@ export const clientSessionMachine = setup({
         detail:
           event.type === 'AUTH_REJECTED'
             ? event.detail
-            : `authentication not completed within ${context.authenticationTimeoutMs} ms: ` +
-              'answer the challenge sooner or raise authenticationTimeoutMs',
+            : event.type === 'AUTHENTICATED'
+              ? (resumeRefusal(context, event) ?? 'resume refused')
+              : `authentication not completed within ${context.authenticationTimeoutMs} ms: ` +
+                'answer the challenge sooner or raise authenticationTimeoutMs',
       } satisfies Refusal,
     })),
     recordAppended: assign(({ event }) =>
@@ -337,6 +364,7 @@ export const clientSessionMachine = setup({
       // The authenticator is consulted.
       on: {
         AUTHENTICATED: [
+          { guard: 'isResumeRefused', target: 'REJECTED', actions: ['recordRejection', 'notifyRejected'] },
           {
             guard: 'isResume',
             target: 'OPEN',
@@ -358,6 +386,7 @@ export const clientSessionMachine = setup({
       // The client must answer the challenge; the authenticator judges the answer.
       on: {
         AUTHENTICATED: [
+          { guard: 'isResumeRefused', target: 'REJECTED', actions: ['recordRejection', 'notifyRejected'] },
           {
             guard: 'isResume',
             target: 'OPEN',

@@ -156,10 +156,7 @@ const resumeCheck = (
   return { resumable: true, resumeProven: isResumeTokenValid(token, live.record.resumeTokenHash) };
 };
 
-/**
- * The event for an accepted client. A resume must be by the session's own principal, and the session
- * must still be open (it may have closed while the client answered a challenge).
- */
+/** The event for an accepted client, with what this member knows now of the session a resume asks for. */
 const acceptedEvent = (
   tables: SessionTables,
   pending: PendingSession,
@@ -169,21 +166,9 @@ const acceptedEvent = (
   const resumeId = pending.chart.context.resumeSessionId;
   if (resumeId === null) return { type: 'AUTHENTICATED', now, principal };
   const live = tables.sessions.get(resumeId);
-  if (live?.chart.value !== 'OPEN') {
-    return {
-      type: 'AUTH_REJECTED',
-      now,
-      detail: `session ${resumeId} closed while authenticating: connect without resuming to open a new session`,
-    };
-  }
-  if (live.record.principal !== principal) {
-    return {
-      type: 'AUTH_REJECTED',
-      now,
-      detail: `session ${resumeId} belongs to another principal: connect without resuming to open your own`,
-    };
-  }
-  return { type: 'AUTHENTICATED', now, principal };
+  // The chart decides (guard isResumeRefused): still open, and the same principal's.
+  const resumed = { open: live?.chart.value === 'OPEN', principal: live?.record.principal ?? '' };
+  return { type: 'AUTHENTICATED', now, principal, resumed };
 };
 
 /**

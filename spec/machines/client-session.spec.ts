@@ -48,6 +48,9 @@ const EVENTS: ClientSessionEvent[] = [
   validate({ kind: 'OTHER', leaderId: 2, endpoint: 'm2:9010' }),
   validate({ kind: 'UNKNOWN' }),
   { type: 'AUTHENTICATED', now: 0, principal: 'alice' },
+  // A resume whose session closed meanwhile, or is another principal's: refused by the chart.
+  { type: 'AUTHENTICATED', now: 0, principal: 'alice', resumed: { open: false, principal: 'alice' } },
+  { type: 'AUTHENTICATED', now: 0, principal: 'alice', resumed: { open: true, principal: 'bob' } },
   { type: 'CHALLENGE_ISSUED', now: 0, challenge: new Uint8Array([1, 2, 3]) },
   { type: 'AUTH_REJECTED', now: 0, detail: 'bad token' },
   { type: 'APPENDED_OPEN', now: 0, sessionId: 7 },
