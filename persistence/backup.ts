@@ -23,12 +23,8 @@ import {
 import { join, resolve } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { StorageError, toStorageError } from './errors.ts';
-import {
-  type MemberStore,
-  type MemberStoreOptions,
-  openMemberStore,
-  type ScanReport,
-} from './member-store.ts';
+import { type MemberStore, type MemberStoreOptions, openMemberStore } from './member-store.ts';
+import type { ScanReport } from './startup-scan.ts';
 
 export const BACKUP_MANIFEST = 'chorus-backup.json';
 export const BACKUP_FORMAT = 1;

@@ -10,17 +10,13 @@ export {
 } from './backup.ts';
 export { StorageError, type StorageErrorCode } from './errors.ts';
 export { LogStore, type PurgeBoundary } from './log-store.ts';
+export { MEMBER_LOCK_FILE } from './member-dir-lock.ts';
 export {
   DEFAULT_MAP_SIZE_BYTES,
-  MEMBER_LOCK_FILE,
   type MemberStatus,
   MemberStore,
   type MemberStoreOptions,
   openMemberStore,
-  type RecoveryPlan,
-  type ScanProblem,
-  type ScanReport,
-  StartupScanError,
   type StorageUsage,
 } from './member-store.ts';
 export { INITIAL_NODE_STATE, type NodeState, NodeStateStore } from './node-state.ts';
@@ -32,6 +28,7 @@ export {
   type SnapshotSet,
   type TermEntry,
 } from './recording-log.ts';
+export type { RecoveryPlan } from './recovery-plan.ts';
 export {
   CONSENSUS_MODULE_SERVICE_ID,
   type SnapshotDescriptor,
@@ -39,4 +36,5 @@ export {
   SnapshotStore,
   SnapshotWriter,
 } from './snapshot-store.ts';
+export { type ScanProblem, type ScanReport, StartupScanError } from './startup-scan.ts';
 export { isSafeNonNegative, isTerm, MAX_TERM } from './values.ts';
