@@ -5,6 +5,10 @@
 // 3-member, ...), so both see the same background load on a shared machine, and `replicationRatio` is
 // the median of the per-pair ratios rather than a comparison of two runs minutes apart.
 //
+// CPU per command: all members' process CPU time (user + system, every thread, read from /proc/PID/stat)
+// over the measured slices, divided by the commands acknowledged in them — the figure that does not depend
+// on how busy the machine is (a 3-member etcd 3.4 spends about 320 µs per 256-byte put at 64 clients).
+//
 // After the measurement the benchmark proves nothing acknowledged was lost: it reads every worker's last
 // key back through the cluster (a linearizable get through the log), then SIGKILLs the members and checks
 // offline, in what each member would recover from (its snapshot and LMDB log), that every acknowledged
@@ -25,7 +29,7 @@ import { ChorusClient } from '../runtime/client/client.ts';
 import { LocalCluster } from '../runtime/local-cluster.ts';
 import { SERVICE_SNAPSHOT_ID } from '../runtime/member.ts';
 import type { BenchOptions, BenchResult } from './harness.ts';
-import { percentile, round } from './harness.ts';
+import { percentile, processesCpuMicros, round } from './harness.ts';
 
 export const describe =
   'committed-and-applied 256-byte KV puts per second and latency on a local 3-member cluster, from N closed-loop workers (one command in flight each) multiplexed 16 to a ChorusClient session; baseline: the same workload against 1 member with no followers, alternated with it in 1 s slices in the same run';
@@ -97,6 +101,8 @@ const newGate = (): { promise: Promise<void>; resolve: () => void } => {
 export interface SliceResult {
   readonly ops: number;
   readonly elapsedMs: number;
+  /** CPU time the members used during the slice, µs (undefined where it cannot be read). */
+  readonly memberCpuMicros?: number;
 }
 
 /**
@@ -334,6 +340,27 @@ const stopTarget = async (target: Target): Promise<void> => {
 const rate = (slices: readonly SliceResult[]): number =>
   (slices.reduce((n, s) => n + s.ops, 0) * 1000) / slices.reduce((n, s) => n + s.elapsedMs, 0);
 
+/** The members' summed process CPU so far, µs, or undefined if a member's cannot be read. */
+const membersCpuMicros = (target: Target): number | undefined => {
+  const pids = target.cluster.views.map((view) => view.process?.pid);
+  return pids.every((pid) => pid !== undefined) ? processesCpuMicros(pids as number[]) : undefined;
+};
+
+/** One measured slice on `target`, with the CPU its members used meanwhile. */
+const measuredSlice = async (target: Target, ms: number): Promise<SliceResult> => {
+  const before = membersCpuMicros(target);
+  const slice = await target.load!.runFor(ms, true);
+  const after = membersCpuMicros(target);
+  return before === undefined || after === undefined ? slice : { ...slice, memberCpuMicros: after - before };
+};
+
+/** Members' CPU µs per command acknowledged over the slices, or null where CPU could not be read. */
+const cpuPerCommand = (slices: readonly SliceResult[]): number | null => {
+  if (slices.some((s) => s.memberCpuMicros === undefined)) return null;
+  const ops = slices.reduce((n, s) => n + s.ops, 0);
+  return round(slices.reduce((n, s) => n + (s.memberCpuMicros as number), 0) / ops);
+};
+
 export const run = async (options: BenchOptions): Promise<BenchResult> => {
   const workers = Math.floor(numberOption(options, 'clients', 64));
   const durationMs = numberOption(options, 'durationMs', 5000);
@@ -348,14 +375,15 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
     const [three, single] = targets.map((t) => t.load!);
     await three.runFor(warmupMs, false);
     await single.runFor(warmupMs, false);
+    const [threeTarget, singleTarget] = targets;
     const threeSlices: SliceResult[] = [];
     const singleSlices: SliceResult[] = [];
     const ratios: number[] = [];
     for (let i = 0; i < Math.max(1, Math.round(durationMs / sliceMs)); i++) {
       // ABBA order, so neither configuration always runs right after the other's slice.
-      const pair = i % 2 === 0 ? [three, single] : [single, three];
-      const first = await pair[0].runFor(sliceMs, true);
-      const second = await pair[1].runFor(sliceMs, true);
+      const pair = i % 2 === 0 ? [threeTarget, singleTarget] : [singleTarget, threeTarget];
+      const first = await measuredSlice(pair[0], sliceMs);
+      const second = await measuredSlice(pair[1], sliceMs);
       const [a, b] = i % 2 === 0 ? [first, second] : [second, first];
       threeSlices.push(a);
       singleSlices.push(b);
@@ -375,9 +403,11 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
       p50Ms: round(percentile(three.latencies, 50)),
       p99Ms: round(percentile(three.latencies, 99)),
       maxMs: round(percentile(three.latencies, 100)),
+      cpuUsPerCommand: cpuPerCommand(threeSlices),
       singleMemberOpsPerSec: round(rate(singleSlices)),
       singleMemberP50Ms: round(percentile(single.latencies, 50)),
       singleMemberP99Ms: round(percentile(single.latencies, 99)),
+      singleMemberCpuUsPerCommand: cpuPerCommand(singleSlices),
       replicationRatio: round(percentile(ratios, 50)),
       replicationRatioMin: round(Math.min(...ratios)),
       replicationRatioMax: round(Math.max(...ratios)),

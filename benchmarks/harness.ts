@@ -3,6 +3,8 @@
 // prints it. Figures are ratios against a baseline measured in the same run: these machines are shared
 // and noisy, so absolute numbers vary from run to run.
 
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 export type BenchOptions = Record<string, string | number | boolean | undefined>;
@@ -49,3 +51,49 @@ export const percentile = (samples: readonly number[], p: number): number => {
 /** Round to a few significant digits for printing. */
 export const round = (value: number, digits = 3): number =>
   Number.isFinite(value) ? Number(value.toPrecision(digits)) : value;
+
+let clockTicksPerSecond: number | undefined;
+
+/** The kernel's clock tick (USER_HZ) that /proc counts CPU time in: `getconf CLK_TCK`, 100 if unknown. */
+const clockTicks = (): number => {
+  if (clockTicksPerSecond === undefined) {
+    let ticks = Number.NaN;
+    try {
+      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    } catch {
+      // no getconf: Linux's USER_HZ is 100 on every common architecture
+    }
+    clockTicksPerSecond = Number.isSafeInteger(ticks) && ticks > 0 ? ticks : 100;
+  }
+  return clockTicksPerSecond;
+};
+
+/**
+ * CPU time another process has used so far, user + system over all its threads (worker threads included,
+ * also those that have exited), in microseconds, from /proc/PID/stat; undefined where there is no /proc
+ * (not Linux) or the process is gone. Its resolution is the clock tick (10 ms at USER_HZ 100).
+ */
+export const processCpuMicros = (pid: number): number | undefined => {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so count fields after the last ')'.
+  // utime and stime are fields 14 and 15 of the line, 12th and 13th after COMM.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return Number.isFinite(ticks) ? (ticks * 1e6) / clockTicks() : undefined;
+};
+
+/** The summed CPU time of several processes (processCpuMicros), or undefined if any cannot be read. */
+export const processesCpuMicros = (pids: readonly number[]): number | undefined => {
+  let total = 0;
+  for (const pid of pids) {
+    const micros = processCpuMicros(pid);
+    if (micros === undefined) return undefined;
+    total += micros;
+  }
+  return total;
+};
