@@ -48,4 +48,10 @@ export {
 export { LocalCluster } from './runtime/local-cluster.ts';
 export { Member, type MemberOptions, type MemberStatus } from './runtime/member.ts';
 export type { ServiceHost } from './runtime/service-host.ts';
-export { encodeFrame, type Frame, FrameDecoder, FrameError, PROTOCOL_VERSION } from './runtime/wire/frame-codec.ts';
+export {
+  encodeFrame,
+  type Frame,
+  FrameDecoder,
+  FrameError,
+  PROTOCOL_VERSION,
+} from './runtime/wire/frame-codec.ts';
