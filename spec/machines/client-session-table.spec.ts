@@ -56,6 +56,9 @@ const LABELS = [
   'VALIDATE(session not open)',
   'VALIDATE(resume unproven)',
   'AUTHENTICATED',
+  'AUTHENTICATED(asked-for session still open)',
+  'AUTHENTICATED(asked-for session closed meanwhile)',
+  "AUTHENTICATED(asked-for session another principal's)",
   'CHALLENGE_ISSUED',
   'AUTH_REJECTED',
   'APPENDED_OPEN',
@@ -94,6 +97,11 @@ const validated =
 const authenticating = (challenge: boolean): Partial<Record<Label, Rule>> => ({
   // A resumed session is already committed: nothing is appended, it is OPEN again at once (C1).
   AUTHENTICATED: (m) => (m.resume ? 'OPEN' : 'AUTHENTICATED'),
+  'AUTHENTICATED(asked-for session still open)': (m) => (m.resume ? 'OPEN' : 'AUTHENTICATED'),
+  // A resume is taken only of a session still open, and only by its own principal; the facts about the
+  // session asked for mean nothing to a new session.
+  'AUTHENTICATED(asked-for session closed meanwhile)': (m) => (m.resume ? 'REJECTED' : 'AUTHENTICATED'),
+  "AUTHENTICATED(asked-for session another principal's)": (m) => (m.resume ? 'REJECTED' : 'AUTHENTICATED'),
   ...(challenge ? { CHALLENGE_ISSUED: 'CHALLENGED' as const } : {}),
   AUTH_REJECTED: 'REJECTED',
   'TIMEOUT_CHECK(now)': (m, now) => (authOverdue(m, now) ? 'REJECTED' : null),
@@ -179,7 +187,7 @@ const expectedEffects = (from: Model, label: Label, next: ClientSessionState): s
     case 'AUTHENTICATED':
       return ['requestOpenAppend'];
     case 'OPEN':
-      return label === 'AUTHENTICATED' ? ['notifyOpened'] : [];
+      return label.startsWith('AUTHENTICATED') ? ['notifyOpened'] : [];
     case 'CLOSING':
       return ['requestCloseAppend'];
     case 'CLOSED':
@@ -263,6 +271,17 @@ const eventFor = (label: Label, now: number): ClientSessionEvent => {
       return validate({ kind: 'SELF' }, 0, true, false, now);
     case 'AUTHENTICATED':
       return { type: 'AUTHENTICATED', now, principal: 'alice' };
+    case 'AUTHENTICATED(asked-for session still open)':
+      return { type: 'AUTHENTICATED', now, principal: 'alice', resumed: { open: true, principal: 'alice' } };
+    case 'AUTHENTICATED(asked-for session closed meanwhile)':
+      return { type: 'AUTHENTICATED', now, principal: 'alice', resumed: { open: false, principal: 'alice' } };
+    case "AUTHENTICATED(asked-for session another principal's)":
+      return {
+        type: 'AUTHENTICATED',
+        now,
+        principal: 'alice',
+        resumed: { open: true, principal: 'mallory' },
+      };
     case 'CHALLENGE_ISSUED':
       return { type: 'CHALLENGE_ISSUED', now, challenge: new Uint8Array([1, 2, 3]) };
     case 'AUTH_REJECTED':
