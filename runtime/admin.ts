@@ -8,26 +8,16 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import {
+  AdminKind,
+  type AdminRequest,
+  type AdminResponse,
+  parseAdminRequest,
+  parseAdminResponse,
+} from './wire/admin-frames.ts';
 import { FramedConnection, type Limit, TcpListener } from './wire/transport.ts';
 
 export const ADMIN_SOCKET = 'admin.sock';
-
-export const AdminKind = {
-  REQUEST: 30,
-  RESPONSE: 31,
-} as const;
-
-export type AdminCommand = 'status' | 'snapshot' | 'suspend' | 'resume' | 'transfer-leadership';
-
-export interface AdminRequest {
-  readonly command: AdminCommand;
-  /** For transfer-leadership: the member to hand over to (default: the most up-to-date follower). */
-  readonly to?: number;
-}
-
-export type AdminResponse =
-  | { readonly ok: true; readonly result: unknown }
-  | { readonly ok: false; readonly error: string };
 
 export const adminSocketPath = (memberDir: string): string => join(memberDir, ADMIN_SOCKET);
 
@@ -55,7 +45,9 @@ export class AdminServer {
             return;
           }
           connection.establish();
-          void this.answer(connection, body as AdminRequest);
+          const request = parseAdminRequest(body);
+          if (typeof request === 'string') connection.send(AdminKind.RESPONSE, { ok: false, error: request });
+          else void this.answer(connection, request);
         }),
     );
   }
@@ -120,8 +112,10 @@ export const adminRequest = (memberDir: string, request: AdminRequest, timeoutMs
       connection.on('frame', (kind, body) => {
         clearTimeout(timer);
         connection.close('done');
-        const response = body as AdminResponse;
+        const response = parseAdminResponse(body);
         if (kind !== AdminKind.RESPONSE) reject(new Error(`unexpected answer kind ${kind} from the member`));
+        else if (typeof response === 'string')
+          reject(new Error(`the member's answer is not understood: ${response}`));
         else if (response.ok) resolve(response.result);
         else reject(new Error(response.error));
       });

@@ -3,7 +3,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { ConsensusModule, ModuleInput } from '../actors/consensus/consensus-module.ts';
-import type { AdminRequest } from './admin.ts';
+import type { AdminRequest } from './wire/admin-frames.ts';
 
 export interface AdminHost {
   readonly memberId: number;

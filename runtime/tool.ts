@@ -1,8 +1,9 @@
 // `npx chorus tool DIR COMMAND`: the cluster tool, after Aeron's ClusterTool. DIR is a member's directory;
 // the tool talks to the running member through its admin socket (runtime/admin.ts).
 
-import { type AdminCommand, adminRequest } from './admin.ts';
+import { adminRequest } from './admin.ts';
 import type { MemberConfig } from './config.ts';
+import type { AdminCommand } from './wire/admin-frames.ts';
 
 export const TOOL_COMMANDS: Record<string, string> = {
   'list-members': 'the members this member knows, which leads, and which are connected',
