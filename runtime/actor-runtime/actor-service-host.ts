@@ -12,6 +12,7 @@
 // that: their timers and outbox follow the log all the same. Replay never performs an effect: only
 // `lead()` (the pending ones, handed over) and entries applied after it do.
 
+import { dueEntries, followApplied } from '../../actors/actor-runtime/log-followers.ts';
 import { Outbox } from '../../actors/actor-runtime/outbox.ts';
 import {
   effectDonePayload,
@@ -83,6 +84,21 @@ export type EffectResult =
   | { readonly ok: true; readonly value: unknown }
   | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } };
 
+/** The service edge of actor services: the body to append, or the refusal reply (as a shard would encode it). */
+export const admitActorCommand = (
+  services: ReadonlyMap<string, Service>,
+  body: Uint8Array,
+  maxBytes: number,
+): Admitted => {
+  const tooLarge = oversize(body, maxBytes);
+  const admission: Admission = tooLarge
+    ? { ok: false, error: { code: 'BAD_COMMAND', message: tooLarge } }
+    : admitCommand(services, body);
+  return admission.ok
+    ? admission
+    : { ok: false, payload: encodeReply(replyOutput(0, 0, 0, false, undefined, admission.error, false)) };
+};
+
 export interface ActorServiceHostOptions extends Omit<ShardPoolOptions, 'snapshot'> {
   /** Called for each EFFECT output in log order (every member): only the live leader performs it. */
   readonly onEffect?: (effect: Extract<ShardOutput, { type: 'EFFECT' }>) => void;
@@ -118,13 +134,7 @@ export class ActorServiceHost implements ServiceHost {
 
   /** ServiceHost: the service edge — the service's schemas and route run here, on the leader. */
   admit(body: Uint8Array, maxBytes: number): Admitted {
-    const tooLarge = oversize(body, maxBytes);
-    const admission: Admission = tooLarge
-      ? { ok: false, error: { code: 'BAD_COMMAND', message: tooLarge } }
-      : admitCommand(this.services, body);
-    return admission.ok
-      ? admission
-      : { ok: false, payload: encodeReply(replyOutput(0, 0, 0, false, undefined, admission.error, false)) };
+    return admitActorCommand(this.services, body, maxBytes);
   }
 
   /**
@@ -170,18 +180,7 @@ export class ActorServiceHost implements ServiceHost {
   /** Apply committed entries; every output, in log order. Timers and outbox follow them in order. */
   applyOutputs(entries: readonly LogEntry[]): Promise<ShardOutput[]> {
     return this.pool.apply(entries).then((outputs) => {
-      // Timer bookkeeping in log order: an entry's expiry, then the outputs that entry caused, so a timer
-      // scheduled and fired within one batch is scheduled before its expiry is seen.
-      const ordered = [...outputs].sort((a, b) => a.index - b.index);
-      let next = 0;
-      for (const entry of entries) {
-        const from = next;
-        while (next < ordered.length && ordered[next].index < entry.index) next++;
-        if (next > from) this.timerState.applyOutputs(ordered.slice(from, next));
-        if (entry.kind === EntryKind.TIMER_EVENT) this.timerState.onTimerEvent(entry.payload);
-      }
-      if (next < ordered.length) this.timerState.applyOutputs(ordered.slice(next));
-      this.outboxState.apply(entries, outputs);
+      followApplied(this.timerState, this.outboxState, entries, outputs);
       const onEffect = this.onEffect;
       const leader = this.leader?.active ? this.leader : null;
       if (onEffect || leader) {
@@ -213,12 +212,7 @@ export class ActorServiceHost implements ServiceHost {
 
   /** Leader: the entries to append now — due timer expiries and pending actor-to-actor sends. */
   dueEntries(now: number): { kind: EntryKind; payload: Uint8Array }[] {
-    const due: { kind: EntryKind; payload: Uint8Array }[] = [];
-    for (const timer of this.timerState.expire(now))
-      due.push({ kind: EntryKind.TIMER_EVENT, payload: timer.payload });
-    for (const payload of this.outboxState.takeUnappended())
-      due.push({ kind: EntryKind.SERVICE_MESSAGE, payload });
-    return due;
+    return dueEntries(this.timerState, this.outboxState, now);
   }
 
   /** A member that just became leader: re-append what the previous leadership may not have (duplicates

@@ -1,176 +1,146 @@
-// The simulated KV clients: each runs one operation at a time through a member, resends to another
-// member when no answer comes (same correlation id: the service's de-duplication applies it once),
-// follows a leader hint on a refusal, gives up after a while (outcome unknown), and records every
-// operation in the history the linearizability check reads.
+// The simulated clients: real client libraries (runtime/client/client.ts: the connection statechart,
+// leader search, session resume, resends, BUSY back-off, silence detection) over the simulated client
+// network. The KV workload runs one operation at a time per client and records every operation in the
+// history the linearizability check reads; a command with no reply in time, or whose outcome the
+// cluster cannot tell, stays in the history with an unknown outcome.
 
-import { encodeKvCommand, type KvResult } from '../../actors/services/kv.ts';
+import { unpack } from 'msgpackr';
+import { encodeKvCommand } from '../../actors/services/kv.ts';
 import type { Random } from '../../machines/random.ts';
-import type { HistoryOperation, KvInput } from './kv-history.ts';
-import type { NetworkConditions } from './simulation.ts';
+import { ChorusClient, type CommandOutcome } from '../client/client.ts';
+import type { ClientTransport } from '../client/client-transport.ts';
+import { endpointOf } from './client-network.ts';
+import type { HistoryOperation, KvInput, KvOutput } from './kv-history.ts';
 
-export type ClientEvent =
-  | {
-      kind: 'request';
-      to: number;
-      client: number;
-      correlationId: number;
-      lowestAwaited: number;
-      payload: Uint8Array;
-    }
-  | {
-      kind: 'response';
-      client: number;
-      correlationId: number;
-      result: KvResult | null;
-      leaderHint: number | null;
-    }
-  | { kind: 'client'; client: number; token: number }
-  | { kind: 'script'; run: () => void };
-
-/** What the clients need from the simulation: its clock, generator, network and event queue. */
+/** What the clients need from the simulation. */
 export interface ClientHost {
   readonly rng: Random;
   readonly memberIds: readonly number[];
   now(): number;
-  network(): NetworkConditions;
-  delay(): number;
-  schedule(delay: number, event: ClientEvent): void;
+  schedule(ms: number, run: () => void): void;
+  transportFor(client: number): ClientTransport;
 }
 
-interface Client {
-  readonly id: number;
-  readonly sessionId: number;
-  target: number;
-  nextCorrelation: number;
-  op: { correlationId: number; record: HistoryOperation; giveUpAt: number; token: number } | null;
-  token: number;
-  active: boolean;
-  completed: number;
+export interface ClientSettings {
+  readonly count: number;
+  /** A command with no reply in this long is given up (outcome unknown). */
+  readonly commandTimeoutMs: number;
+  /** Commands one client keeps in flight. */
+  readonly maxInFlight: number;
 }
 
-const CLIENT_RETRY_MS = 150;
+/** Start `count` real clients on the simulated network, each with its own seed. */
+export const startClients = (host: ClientHost, settings: ClientSettings): ChorusClient[] =>
+  Array.from({ length: settings.count }, (_, i) =>
+    ChorusClient.start({
+      endpoints: host.memberIds.map(endpointOf),
+      seed: host.rng.uint32(),
+      transport: host.transportFor(i),
+      commandTimeoutMs: settings.commandTimeoutMs,
+      maxInFlight: settings.maxInFlight,
+    }),
+  );
+
+/** A workload: clients issuing commands, recording what they see. */
+export interface Workload {
+  start(): void;
+  setActive(active: boolean): void;
+  /** Commands issued. */
+  readonly issued: number;
+  /** Commands answered. */
+  readonly completed: number;
+  /** When each answered command was issued and answered, in answer order. */
+  readonly answered: readonly Answered[];
+  /** Stop issuing; what is still pending keeps an unknown outcome. */
+  close(): void;
+}
+
+export interface Answered {
+  readonly call: number;
+  readonly ret: number;
+}
+
 const KEYS = ['x', 'y', 'z'];
-const FIRST_SESSION = 1000;
 
-export class KvClients {
+/** Get, put and compare-and-set on three keys, one at a time per client; every operation in `history`. */
+export class KvWorkload implements Workload {
   readonly history: HistoryOperation[] = [];
-  private readonly clients: Client[] = [];
-  /** Client-to-member links cut (`client>member`): a partition can cut clients off too. */
-  private readonly blocked = new Set<string>();
+  readonly answered: Answered[] = [];
+  completed = 0;
+  private active = true;
+  private closed = false;
+  private readonly clients: ChorusClient[];
+  private readonly busy: boolean[];
 
   constructor(
     private readonly host: ClientHost,
     count: number,
-    private readonly opTimeoutMs: number,
+    commandTimeoutMs: number,
   ) {
-    for (let i = 0; i < count; i++) {
-      this.clients.push({
-        id: i,
-        sessionId: FIRST_SESSION + i,
-        target: host.rng.pick(host.memberIds),
-        nextCorrelation: 1,
-        op: null,
-        token: 0,
-        active: true,
-        completed: 0,
-      });
-    }
+    this.clients = startClients(host, { count, commandTimeoutMs, maxInFlight: 1 });
+    this.busy = this.clients.map(() => false);
   }
 
-  get ids(): number[] {
-    return this.clients.map((c) => c.id);
-  }
-
-  sessionOf(client: number): number {
-    return this.clients[client].sessionId;
-  }
-
-  /** The client of a session id, or null (not one of the simulated clients). */
-  ofSession(sessionId: number): number | null {
-    const client = sessionId - FIRST_SESSION;
-    return client >= 0 && client < this.clients.length ? client : null;
-  }
-
-  block(client: number, member: number): void {
-    this.blocked.add(`${client}>${member}`);
-  }
-
-  unblockAll(): void {
-    this.blocked.clear();
-  }
-
-  setActive(active: boolean): void {
-    for (const client of this.clients) {
-      const wasActive = client.active;
-      client.active = active;
-      if (active && !wasActive && client.op === null) this.scheduleClient(client, this.host.rng.int(0, 20));
-    }
+  get issued(): number {
+    return this.history.length;
   }
 
   start(): void {
-    for (const client of this.clients) this.scheduleClient(client, this.host.rng.int(0, 50));
+    for (let i = 0; i < this.clients.length; i++) this.next(i, this.host.rng.int(0, 50));
   }
 
-  get completedOps(): number {
-    return this.clients.reduce((n, c) => n + c.completed, 0);
+  setActive(active: boolean): void {
+    const wasActive = this.active;
+    this.active = active;
+    if (active && !wasActive)
+      for (let i = 0; i < this.clients.length; i++) this.next(i, this.host.rng.int(0, 20));
   }
 
-  /** Close out operations still pending: their outcome is unknown. */
   close(): void {
-    for (const client of this.clients) {
-      client.op = null;
-      client.active = false;
+    this.closed = true;
+    this.active = false;
+  }
+
+  private next(client: number, delay: number): void {
+    this.host.schedule(delay, () => {
+      if (!this.active || this.closed || this.busy[client]) return;
+      this.busy[client] = true;
+      const input = this.newInput(client);
+      const record: HistoryOperation = {
+        clientId: client,
+        input,
+        call: this.host.now(),
+        ret: null,
+        output: null,
+      };
+      this.history.push(record);
+      this.clients[client].submit(encodeKvCommand(input), (outcome) => this.done(client, record, outcome));
+    });
+  }
+
+  private done(client: number, record: HistoryOperation, outcome: CommandOutcome): void {
+    this.busy[client] = false;
+    if (!this.closed && 'reply' in outcome) {
+      const output = unpack(outcome.reply) as KvOutput | { refused: string };
+      // A refusal was not applied; like an unknown outcome, it constrains nothing.
+      if (!('refused' in output)) {
+        record.ret = this.host.now();
+        record.output = output;
+        this.completed++;
+        this.answered.push({ call: record.call, ret: record.ret });
+      }
     }
+    this.next(client, this.host.rng.int(0, 10));
   }
 
-  private scheduleClient(client: Client, delay: number): void {
-    client.token++;
-    this.host.schedule(delay, { kind: 'client', client: client.id, token: client.token });
-  }
-
-  /** A member answers a client (a result, or a refusal with a leader hint). */
-  reply(
-    from: number,
-    client: number,
-    correlationId: number,
-    result: KvResult | null,
-    leaderHint: number | null,
-  ): void {
-    const { dropRate } = this.host.network();
-    if (dropRate > 0 && this.host.rng.chance(dropRate)) return;
-    if (this.blocked.has(`${client}>${from}`)) return;
-    this.host.schedule(this.host.delay(), { kind: 'response', client, correlationId, result, leaderHint });
-  }
-
-  private sendRequest(client: Client): void {
-    const op = client.op;
-    if (!op) return;
-    const payload = encodeKvCommand(op.record.input);
-    const request: ClientEvent = {
-      kind: 'request',
-      to: client.target,
-      client: client.id,
-      correlationId: op.correlationId,
-      lowestAwaited: op.correlationId,
-      payload,
-    };
-    const cut = this.blocked.has(`${client.id}>${client.target}`);
-    if (!cut && !(this.host.network().dropRate > 0 && this.host.rng.chance(this.host.network().dropRate))) {
-      this.host.schedule(this.host.delay(), request);
-      const late = this.host.network().lateResendRate ?? 0;
-      // A resend stuck in a queue: it arrives after the client has moved on to newer commands.
-      if (late > 0 && this.host.rng.chance(late)) this.host.schedule(this.host.rng.int(300, 2000), request);
-    }
-    this.scheduleClient(client, CLIENT_RETRY_MS);
-  }
-
-  private newInput(client: Client): KvInput {
-    const key = this.host.rng.pick(KEYS);
-    const roll = this.host.rng.float();
-    const value = `c${client.id}-${client.nextCorrelation}`;
+  private newInput(client: number): KvInput {
+    const rng = this.host.rng;
+    const key = rng.pick(KEYS);
+    const roll = rng.float();
+    const value = `c${client}-${this.history.length}`;
     if (roll < 0.3) return { op: 'get', key };
     if (roll < 0.7) return { op: 'put', key, value };
-    const expected = this.host.rng.chance(0.3) ? null : this.lastValueFor(key);
+    const expected = rng.chance(0.3) ? null : this.lastValueFor(key);
     return { op: 'cas', key, expected, value };
   }
 
@@ -182,58 +152,5 @@ export class KvClients {
       if (h.output && 'value' in h.output) return h.output.value;
     }
     return null;
-  }
-
-  onTimer(id: number, token: number): void {
-    const client = this.clients[id];
-    if (token !== client.token) return;
-    if (client.op === null) {
-      if (!client.active) return;
-      const correlationId = client.nextCorrelation++;
-      const input = this.newInput(client);
-      const record: HistoryOperation = {
-        clientId: id,
-        input,
-        call: this.host.now(),
-        ret: null,
-        output: null,
-      };
-      this.history.push(record);
-      client.op = { correlationId, record, giveUpAt: this.host.now() + this.opTimeoutMs, token: 0 };
-      this.sendRequest(client);
-      return;
-    }
-    if (this.host.now() >= client.op.giveUpAt) {
-      // Unknown outcome: the history keeps ret = null; the client moves on.
-      client.op = null;
-      if (client.active) this.scheduleClient(client, this.host.rng.int(1, 20));
-      return;
-    }
-    // No answer in time: try another member with the same correlation id (dedup applies it once).
-    client.target = this.host.rng.pick(this.host.memberIds);
-    this.sendRequest(client);
-  }
-
-  onResponse(id: number, correlationId: number, result: KvResult | null, leaderHint: number | null): void {
-    const client = this.clients[id];
-    const op = client.op;
-    if (!op || op.correlationId !== correlationId) return;
-    if (result === null) {
-      client.target = leaderHint ?? this.host.rng.pick(this.host.memberIds);
-      client.token++;
-      const token = client.token;
-      this.host.schedule(this.host.rng.int(5, 25), {
-        kind: 'script',
-        run: () => {
-          if (client.token === token && client.op === op) this.sendRequest(client);
-        },
-      });
-      return;
-    }
-    op.record.ret = this.host.now();
-    op.record.output = result;
-    client.op = null;
-    client.completed++;
-    if (client.active) this.scheduleClient(client, this.host.rng.int(0, 10));
   }
 }

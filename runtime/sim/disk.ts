@@ -6,7 +6,8 @@
 // cut the last append of that prefix short (a torn last record): never more than was written, never
 // out of order within a queue.
 
-import type { ConsensusInput, PersistedState, SnapshotImage } from '../../actors/consensus/types.ts';
+import type { ModuleInput } from '../../actors/consensus/module-types.ts';
+import type { PersistedState, SnapshotImage } from '../../actors/consensus/types.ts';
 import type { LogEntry } from '../../actors/log/log-entry.ts';
 import type { Random } from '../../machines/random.ts';
 
@@ -28,7 +29,7 @@ export interface PendingWrite {
   readonly op: DiskOp;
   readonly seq: number;
   readonly queue: FlushQueue;
-  readonly done: ConsensusInput | null;
+  readonly done: ModuleInput | null;
 }
 
 export class VirtualDisk {
@@ -56,7 +57,7 @@ export class VirtualDisk {
     return this.snapshot?.index ?? 0;
   }
 
-  issue(op: DiskOp, done: ConsensusInput | null): PendingWrite {
+  issue(op: DiskOp, done: ModuleInput | null): PendingWrite {
     const write: PendingWrite = { op, seq: ++this.issued, queue: queueOf(op), done };
     this.pending.push(write);
     return write;

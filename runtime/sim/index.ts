@@ -5,17 +5,25 @@
 
 import { type ConsensusTimeouts, DEFAULT_TIMEOUTS, type FaultyRules } from '../../actors/consensus/types.ts';
 import { Random } from '../../machines/random.ts';
+import { ActorWorkload, COUNTERS } from './actor-clients.ts';
 import { type FaultKind, planFaults } from './faults.ts';
 import type { Violation } from './invariants.ts';
 import { checkKvHistory } from './kv-history.ts';
-import { Simulation, SimulationBudgetExceeded } from './simulation.ts';
+import { ActorSimServices } from './services.ts';
+import { Simulation, SimulationBudgetExceeded, type SimWorkload } from './simulation.ts';
 
 export { DEFAULT_FAULT_KINDS, FAULT_KINDS, type FaultKind } from './faults.ts';
 export type { Violation } from './invariants.ts';
-export { Simulation } from './simulation.ts';
+export { Simulation, type SimWorkload } from './simulation.ts';
 
 export interface SeedOptions {
   members?: 3 | 5;
+  /**
+   * What the members host and the clients run: the KV service with a linearizability check of the
+   * history, or the actor services (counters, order book) with exactly-once checks. Default: by seed,
+   * KV on odd seeds and actors on even ones.
+   */
+  workload?: SimWorkload;
   /** Virtual ms of the faulty phase (default 5000). */
   faultMs?: number;
   /** Virtual ms after healing during which clients keep working (default 3000). */
@@ -45,6 +53,7 @@ export const livenessBoundMs = (t: ConsensusTimeouts = DEFAULT_TIMEOUTS): number
 export interface SeedReport {
   seed: number;
   members: number;
+  workload: SimWorkload;
   steps: number;
   faultsInjected: number;
   /** How many faults of each kind the plan drew. */
@@ -99,6 +108,7 @@ export const replayCommand = (seed: number, options: SeedOptions = {}): string =
   const parts = ['npx chorus sim', `--seed ${seed}`];
   if ((options.members ?? 3) !== 3) parts.push(`--members ${options.members}`);
   if (options.intensity !== undefined) parts.push(`--intensity ${options.intensity}`);
+  if (options.workload !== undefined) parts.push(`--workload ${options.workload}`);
   return parts.join(' ');
 };
 
@@ -110,6 +120,7 @@ export const runSeed = (seed: number, options: SeedOptions = {}): SeedReport => 
   const sim = new Simulation({
     seed,
     members: options.members ?? 3,
+    workload: workloadOf(seed, options),
     faultyRules: options.faultyRules,
     clockRateSkew: 0.05,
     network: {
@@ -144,11 +155,42 @@ export const runSeed = (seed: number, options: SeedOptions = {}): SeedReport => 
   return { ...finishReport(sim, seed, options, healAt), faultKinds: planned };
 };
 
+/** The workload a seed runs: the one asked for, or by seed (KV on odd seeds, actors on even ones). */
+export const workloadOf = (seed: number, options: SeedOptions = {}): SimWorkload =>
+  options.workload ?? (seed % 2 === 0 ? 'actors' : 'kv');
+
+/**
+ * The actor workload's end-of-run check: every counter, on every member that applied everything, holds
+ * at least the increments acknowledged and at most those plus the ones of unknown outcome.
+ */
+const checkCounters = (sim: Simulation, appliedIndex: number): void => {
+  const workload = sim.workload;
+  if (!(workload instanceof ActorWorkload)) return;
+  for (const id of sim.memberIds) {
+    const member = sim.member(id);
+    if (!(member.services instanceof ActorSimServices) || member.node?.appliedIndex !== appliedIndex)
+      continue;
+    for (const counter of COUNTERS) {
+      const tally = workload.tallies.get(counter);
+      if (!tally) continue;
+      const value = member.services.counter(counter) ?? 0;
+      const most = tally.acked + tally.unknown + tally.pending;
+      if (value < tally.acked || value > most) {
+        sim.checker.fail(
+          value < tally.acked ? 'ACKNOWLEDGED_COMMAND_LOST' : 'COMMAND_APPLIED_TWICE',
+          id,
+          `counter ${counter} is ${value} on member ${id}: ${tally.acked} increments acknowledged, ${tally.unknown + tally.pending} of unknown outcome`,
+        );
+      }
+    }
+  }
+};
+
 /** After the heal phase: progress resumed in time, and every member converged on the same applied log. */
 export const finalChecks = (sim: Simulation, healAt: number): void => {
   const leader = sim.leader();
   if (leader === null) sim.checker.fail('NO_PROGRESS_AFTER_HEAL', -1, 'no leader after the heal phase');
-  const progressed = sim.history.some((op) => op.call >= healAt && op.ret !== null);
+  const progressed = sim.completedAfter(healAt);
   if (!progressed)
     sim.checker.fail('NO_PROGRESS_AFTER_HEAL', -1, 'no client operation completed after the heal');
   const bound = livenessBoundMs(sim.timeouts);
@@ -178,6 +220,7 @@ export const finalChecks = (sim: Simulation, healAt: number): void => {
       );
     }
   }
+  checkCounters(sim, maxCommit);
   sim.checker.checkDurability();
 };
 
@@ -186,10 +229,7 @@ const recovery = (
   sim: Simulation,
   healAt: number,
 ): { leaderMs: number | null; progressMs: number | null } => {
-  let first: number | null = null;
-  for (const op of sim.history) {
-    if (op.ret !== null && op.ret >= healAt && (first === null || op.ret < first)) first = op.ret;
-  }
+  const first = sim.firstAnswerAfter(healAt);
   const ready = sim.readyLeaderAfterHeal;
   return {
     leaderMs: ready === null ? null : ready - healAt,
@@ -210,11 +250,12 @@ export const finishReport = (
   return {
     seed,
     members: sim.memberIds.length,
+    workload: sim.workloadKind,
     steps: sim.steps,
     faultsInjected: sim.faultsInjected,
     faultKinds: {},
     elections: sim.elections,
-    operations: sim.history.length,
+    operations: sim.workload.issued,
     completedOperations: sim.completedOps,
     violations: [...sim.checker.violations],
     leaderAfterHealMs: leaderMs,

@@ -1,26 +1,30 @@
-// The deterministic simulator: 3 or 5 consensus cores in one process with a seeded virtual clock,
-// network and disk. Every random choice comes from one seeded generator, events run in (time, seq)
-// order, so one seed replays a run exactly. The simulator carries out each core's effects the way a
-// real member would (SEND over a lossy network, APPEND to a disk that loses unflushed writes on a
-// crash, APPLY into a KV service) and checks the safety invariants as it goes.
+// The deterministic simulator: 3 or 5 members in one process with a seeded virtual clock, network and
+// disk, running the production code everywhere else — the consensus module with its session manager
+// (sim-member.ts), the services (services.ts: the KV service, or the actor runtime's shards), and real
+// client libraries over a simulated client network (client-network.ts, clients.ts). Every random choice
+// comes from one seeded generator, events run in (time, seq) order, so one seed replays a run exactly.
+// The safety invariants are checked as the members carry out their effects.
 
-import { ConsensusNode } from '../../actors/consensus/node.ts';
+import type { ModuleInput } from '../../actors/consensus/module-types.ts';
+import type { ConsensusNode } from '../../actors/consensus/node.ts';
 import {
-  type ConsensusEffect,
-  type ConsensusInput,
   type ConsensusTimeouts,
   DEFAULT_TIMEOUTS,
   type FaultyRules,
   type PeerMessage,
-  type SnapshotImage,
 } from '../../actors/consensus/types.ts';
-import { KvService } from '../../actors/services/kv.ts';
 import { Random } from '../../machines/random.ts';
-import { type ClientEvent, KvClients } from './clients.ts';
-import { type DiskOp, type FlushQueue, VirtualDisk } from './disk.ts';
+import { ActorWorkload } from './actor-clients.ts';
+import { ClientNetwork } from './client-network.ts';
+import { KvWorkload, type Workload } from './clients.ts';
+import type { DiskOp, FlushQueue } from './disk.ts';
 import { EventQueue, type Queued } from './event-queue.ts';
 import { InvariantChecker, type MemberView } from './invariants.ts';
 import type { HistoryOperation } from './kv-history.ts';
+import { ActorSimServices, KvSimServices } from './services.ts';
+import { type RoleEvent, SimMember } from './sim-member.ts';
+
+export type { RoleEvent } from './sim-member.ts';
 
 export interface NetworkConditions {
   dropRate: number;
@@ -31,7 +35,7 @@ export interface NetworkConditions {
   lateRate?: number;
   /** Chance that a TIMEOUT_NOW is delivered once more, late (after a later election began). */
   echoTimeoutNowRate?: number;
-  /** Chance that a client's request is delivered once more, late (behind the client's newer commands). */
+  /** Chance that a client's command is delivered once more, late (behind the client's newer commands). */
   lateResendRate?: number;
 }
 
@@ -42,18 +46,25 @@ export const CALM_NETWORK: NetworkConditions = Object.freeze({
   maxDelayMs: 3,
 });
 
+/** What the members host and the clients do: the KV service (linearizability) or the actor services. */
+export type SimWorkload = 'kv' | 'actors';
+
 export interface SimulationOptions {
   seed: number;
   members?: 3 | 5;
   clients?: number;
+  /** Default 'kv'. */
+  workload?: SimWorkload;
   timeouts?: Partial<ConsensusTimeouts>;
   faultyRules?: FaultyRules;
-  /** Take a snapshot on a member after this many newly applied entries (0: never). */
+  /** Take a snapshot on a member after this many newly applied entries (0: never; default 60 for KV, 200 for actors). */
   snapshotEvery?: number;
   /** Clock skew: each member's clock gets a large random offset and a rate in [1 - skew, 1 + skew]. */
   clockRateSkew?: number;
-  /** A client gives up on an operation after this long (ret null) and moves on. */
+  /** A client gives up on a command after this long (outcome unknown) and moves on. */
   clientOpTimeoutMs?: number;
+  /** A session idle this long is closed by the cluster (C5). Default 4000. */
+  sessionTimeoutMs?: number;
   network?: Partial<NetworkConditions>;
   /** Budget: the run throws SimulationBudgetExceeded past this many events (default: none). */
   maxSteps?: number;
@@ -72,30 +83,10 @@ export class SimulationBudgetExceeded extends Error {}
 type SimEvent =
   | { kind: 'tick'; member: number }
   | { kind: 'deliver'; to: number; from: number; message: PeerMessage; epoch: number }
-  | { kind: 'disk'; member: number; incarnation: number; input: ConsensusInput | null }
-  | ClientEvent
+  | { kind: 'disk'; member: number; incarnation: number; input: ModuleInput | null }
+  /** Something that happens at a member (a client frame): deferred while it is paused, lost if it restarts. */
+  | { kind: 'at-member'; member: number; incarnation: number; run: () => void }
   | { kind: 'script'; run: () => void };
-
-interface Member {
-  readonly id: number;
-  node: ConsensusNode | null;
-  kv: KvService;
-  readonly disk: VirtualDisk;
-  incarnation: number;
-  paused: boolean;
-  deferred: SimEvent[];
-  clockOffset: number;
-  clockRate: number;
-  appliedSinceSnapshot: number;
-  staleLeaderMs: number;
-}
-
-export interface RoleEvent {
-  readonly time: number;
-  readonly member: number;
-  readonly to: string;
-  readonly term: number;
-}
 
 const TICK_MS = 10;
 
@@ -105,7 +96,10 @@ export class Simulation {
   readonly memberIds: number[];
   readonly timeouts: ConsensusTimeouts;
   readonly checker: InvariantChecker;
+  /** The KV workload's history (empty for the actor workload). */
   readonly history: HistoryOperation[];
+  readonly workload: Workload;
+  readonly workloadKind: SimWorkload;
   readonly roleEvents: RoleEvent[] = [];
   /** Election state changes (`to` is the new election state). */
   readonly electionEvents: RoleEvent[] = [];
@@ -113,8 +107,6 @@ export class Simulation {
   steps = 0;
   faultsInjected = 0;
   elections = 0;
-  /** Retried commands a leader answered from the service's dedup table (applied once: C2, C3). */
-  duplicateReplies = 0;
   network: NetworkConditions;
   /** Set by healAll(): scripted faults scheduled earlier no longer fire. */
   healed = false;
@@ -129,14 +121,14 @@ export class Simulation {
   private readonly diskLatency = new Map<number, number>();
   private readonly queue = new EventQueue<SimEvent>();
   private seqCounter = 0;
-  private readonly members = new Map<number, Member>();
-  private readonly clients: KvClients;
+  private readonly members = new Map<number, SimMember>();
+  private readonly clientNetwork: ClientNetwork;
+  private readonly clientCount: number;
   private readonly blocked = new Set<string>();
   /** A connection's generation per directed link: a message of an older one was lost with it. */
   private readonly linkEpoch = new Map<string, number>();
   private readonly startedAt = performance.now();
   private readonly options: SimulationOptions;
-  private readonly snapshotEvery: number;
 
   constructor(options: SimulationOptions) {
     this.options = options;
@@ -146,23 +138,34 @@ export class Simulation {
     this.memberIds = Array.from({ length: count }, (_, i) => i + 1);
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.network = { ...CALM_NETWORK, ...options.network };
-    this.snapshotEvery = options.snapshotEvery ?? 60;
+    const workload = options.workload ?? 'kv';
+    // The actor state (order book, dedup tables) costs more to snapshot than the KV service's.
+    const snapshotEvery = options.snapshotEvery ?? (workload === 'kv' ? 60 : 200);
     const skew = options.clockRateSkew ?? 0;
+    this.workloadKind = workload;
     const views = new Map<number, MemberView>();
+    const host = {
+      rng: this.rng,
+      memberIds: this.memberIds,
+      timeouts: this.timeouts,
+      faultyRules: options.faultyRules,
+      snapshotEvery: snapshotEvery > 0 ? snapshotEvery : null,
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 4000,
+      now: () => this.now,
+      transmit: (from: number, to: number, message: PeerMessage) => this.transmit(from, to, message),
+      write: (member: SimMember, op: DiskOp, done: ModuleInput | null) => this.write(member, op, done),
+      onRole: (event: RoleEvent) => this.onRole(event),
+      onElection: (event: RoleEvent) => this.onElection(event),
+      stopped: (member: number) => this.clientNetwork.memberStopped(member),
+      get checker() {
+        return checker;
+      },
+    };
     for (const id of this.memberIds) {
-      const member: Member = {
-        id,
-        node: null,
-        kv: new KvService(),
-        disk: new VirtualDisk(),
-        incarnation: 0,
-        paused: false,
-        deferred: [],
-        clockOffset: skew > 0 ? this.rng.int(0, 3_600_000) : 0,
-        clockRate: skew > 0 ? 1 - skew + this.rng.float() * 2 * skew : 1,
-        appliedSinceSnapshot: 0,
-        staleLeaderMs: 0,
-      };
+      const services = workload === 'kv' ? new KvSimServices() : new ActorSimServices();
+      const clockOffset = skew > 0 ? this.rng.int(0, 3_600_000) : 0;
+      const clockRate = skew > 0 ? 1 - skew + this.rng.float() * 2 * skew : 1;
+      const member = new SimMember(id, host, services, clockOffset, clockRate);
       this.members.set(id, member);
       views.set(id, {
         entryAt: (index) => member.node?.entryAt(index),
@@ -170,31 +173,47 @@ export class Simulation {
         durablyHolds: (entry) => member.disk.holds(entry),
       });
     }
-    this.checker = new InvariantChecker(Math.floor(count / 2) + 1, views, () => this.now);
+    const checker = new InvariantChecker(Math.floor(count / 2) + 1, views, () => this.now);
+    this.checker = checker;
+    this.clientNetwork = new ClientNetwork({
+      now: () => this.now,
+      delay: () => this.delay(),
+      schedule: (ms, run) => this.schedule(ms, { kind: 'script', run }),
+      scheduleAtMember: (member, ms, run) => this.scheduleAtMember(member, ms, run),
+      port: (member) => this.member(member),
+      lateResendRate: () => this.network.lateResendRate ?? 0,
+      chance: (probability) => this.rng.chance(probability),
+    });
     for (const id of this.memberIds) {
-      this.boot(this.member(id));
+      this.member(id).boot();
       this.schedule(this.rng.int(0, TICK_MS - 1), { kind: 'tick', member: id });
     }
-    this.clients = new KvClients(
-      {
-        rng: this.rng,
-        memberIds: this.memberIds,
-        now: () => this.now,
-        network: () => this.network,
-        delay: () => this.delay(),
-        schedule: (delay, event) => this.schedule(delay, event),
-      },
-      options.clients ?? count,
-      options.clientOpTimeoutMs ?? 1500,
-    );
-    this.history = this.clients.history;
+    this.clientCount = options.clients ?? count;
+    const clientHost = {
+      rng: this.rng,
+      memberIds: this.memberIds,
+      now: () => this.now,
+      schedule: (ms: number, run: () => void) => this.schedule(ms, { kind: 'script', run }),
+      transportFor: (client: number) => this.clientNetwork.transportFor(client),
+    };
+    const opTimeoutMs = options.clientOpTimeoutMs ?? 1500;
+    if (workload === 'kv') {
+      const kv = new KvWorkload(clientHost, this.clientCount, opTimeoutMs);
+      this.workload = kv;
+      this.history = kv.history;
+    } else {
+      this.workload = new ActorWorkload(clientHost, this.clientCount, opTimeoutMs, (detail) =>
+        this.checker.fail('ACKNOWLEDGED_COMMAND_LOST', -1, detail),
+      );
+      this.history = [];
+    }
   }
 
   // ----------------------------------------------------------------------------------------------
   // Scripting and observation
   // ----------------------------------------------------------------------------------------------
 
-  member(id: number): Member {
+  member(id: number): SimMember {
     const member = this.members.get(id);
     if (!member) throw new RangeError(`no member ${id}: members are ${this.memberIds.join(', ')}`);
     return member;
@@ -246,18 +265,15 @@ export class Simulation {
    */
   crash(id: number, options: { keepUnflushed?: boolean; notifyPeers?: boolean } = {}): void {
     const member = this.member(id);
-    if (!member.node) return;
+    if (!member.module) return;
     this.faultsInjected++;
-    member.node = null;
-    member.incarnation++;
+    const wasPaused = member.paused;
+    member.paused = false;
+    member.stop();
     member.disk.crash(this.rng, options.keepUnflushed === true);
     if (options.notifyPeers) for (const other of this.memberIds) if (other !== id) this.disconnect(id, other);
-    if (member.paused) {
-      // The member's clock keeps ticking across the crash: keep its (deferred) tick.
-      member.paused = false;
-      this.schedule(TICK_MS, { kind: 'tick', member: id });
-    }
-    member.deferred = [];
+    // The member's clock keeps ticking across the crash: keep its (deferred) tick.
+    if (wasPaused) this.schedule(TICK_MS, { kind: 'tick', member: id });
     this.checker.checkDurability();
   }
 
@@ -303,22 +319,22 @@ export class Simulation {
 
   /** Cut a client off from a member (both directions). */
   blockClient(client: number, member: number): void {
-    this.clients.block(client, member);
+    this.clientNetwork.block(client, member);
   }
 
   get clientIds(): number[] {
-    return this.clients.ids;
+    return Array.from({ length: this.clientCount }, (_, i) => i);
   }
 
   restart(id: number): void {
     const member = this.member(id);
-    if (member.node) return;
-    this.boot(member);
+    if (member.module) return;
+    member.boot();
   }
 
   pause(id: number): void {
     const member = this.member(id);
-    if (!member.node || member.paused) return;
+    if (!member.module || member.paused) return;
     this.faultsInjected++;
     member.paused = true;
   }
@@ -329,7 +345,7 @@ export class Simulation {
     member.paused = false;
     const deferred = member.deferred;
     member.deferred = [];
-    for (const event of deferred) this.schedule(0, event);
+    for (const run of deferred) this.schedule(0, { kind: 'script', run });
   }
 
   /** Extra flush latency for one member's disk (a slow fsync; writes queued meanwhile share a flush). */
@@ -338,9 +354,9 @@ export class Simulation {
   }
 
   /** Feed an operator input (transfer leadership, snapshot, suspend...) to a running member. */
-  input(id: number, input: ConsensusInput): void {
+  input(id: number, input: ModuleInput): void {
     const member = this.member(id);
-    if (member.node && !member.paused) this.feed(member, input);
+    if (member.module && !member.paused) member.feed(input);
   }
 
   /** Block the directed link from -> to. */
@@ -370,7 +386,7 @@ export class Simulation {
 
   healNetwork(): void {
     this.blocked.clear();
-    this.clients.unblockAll();
+    this.clientNetwork.unblockAll();
   }
 
   /** Heal everything: links, crashed and paused members, and a calm network. */
@@ -389,22 +405,43 @@ export class Simulation {
   }
 
   setClientsActive(active: boolean): void {
-    this.clients.setActive(active);
+    this.workload.setActive(active);
   }
 
-  /** Start the client workload (each client runs one operation at a time). */
+  /** Start the client workload. */
   startClients(): void {
-    this.clients.start();
+    this.workload.start();
   }
 
-  /** Operations completed (with a reply) by all clients. */
+  /** Commands completed (with a reply) by all clients. */
   get completedOps(): number {
-    return this.clients.completedOps;
+    return this.workload.completed;
   }
 
-  /** Close out operations still pending: their outcome is unknown. */
+  /** Retried KV commands a leader answered from the service's dedup table (applied once: C2, C3). */
+  get duplicateReplies(): number {
+    let total = 0;
+    for (const member of this.members.values())
+      if (member.services instanceof KvSimServices) total += member.services.duplicateReplies;
+    return total;
+  }
+
+  /** Whether a command issued at or after `time` was answered. */
+  completedAfter(time: number): boolean {
+    return this.workload.answered.some((op) => op.call >= time);
+  }
+
+  /** The first answer at or after `time` (null: none). */
+  firstAnswerAfter(time: number): number | null {
+    let first: number | null = null;
+    for (const op of this.workload.answered)
+      if (op.ret >= time && (first === null || op.ret < first)) first = op.ret;
+    return first;
+  }
+
+  /** Close out commands still pending: their outcome is unknown. */
   closeHistory(): void {
-    this.clients.close();
+    this.workload.close();
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -415,32 +452,22 @@ export class Simulation {
     this.queue.push({ time: this.now + delay, seq: this.seqCounter++, event });
   }
 
-  private localNow(member: Member): number {
-    return member.clockOffset + this.now * member.clockRate;
+  private scheduleAtMember(member: number, delay: number, run: () => void): void {
+    const { incarnation } = this.member(member);
+    this.schedule(delay, { kind: 'at-member', member, incarnation, run });
   }
 
-  private boot(member: Member): void {
-    const persisted = member.disk.load();
-    member.node = new ConsensusNode(
-      {
-        memberId: member.id,
-        members: this.memberIds,
-        timeouts: this.timeouts,
-        randomSeed: this.rng.uint32(),
-        faultyRules: this.options.faultyRules,
-        maxBatchBytes: 4096,
-        maxBytesInFlight: 16 * 1024,
-      },
-      persisted,
-    );
-    member.kv = persisted.snapshot ? KvService.restore(persisted.snapshot.data) : new KvService();
-    member.appliedSinceSnapshot = 0;
-    member.staleLeaderMs = 0;
-    member.disk.freeAt.log = this.now;
-    member.disk.freeAt.state = this.now;
-    this.checker.resetMember(member.id, persisted.snapshot?.index ?? 0);
-    if (persisted.snapshot)
-      this.checker.onServiceState(member.id, persisted.snapshot.index, member.kv.snapshot());
+  private onRole(event: RoleEvent): void {
+    this.roleEvents.push(event);
+    if (event.to === 'LEADER') {
+      this.elections++;
+      this.checker.onLeader(event.member, event.term);
+    }
+  }
+
+  private onElection(event: RoleEvent): void {
+    this.electionEvents.push(event);
+    for (const listener of this.electionListeners) listener(event);
   }
 
   private checkBudget(): void {
@@ -466,185 +493,43 @@ export class Simulation {
       case 'tick': {
         const member = this.member(event.member);
         if (member.paused) {
-          member.deferred.push(event);
+          member.deferred.push(() => this.process(event));
           return;
         }
         this.schedule(TICK_MS, event);
-        if (!member.node) return;
-        this.feed(member, { type: 'TICK', now: this.localNow(member) });
+        if (!member.module) return;
+        const now = member.localNow();
+        member.feed({ type: 'TICK', now, clusterTime: now });
         this.checkStaleLeader(member);
         if (this.healed && this.readyLeaderAfterHeal === null && member.node?.isReadyLeader)
           this.readyLeaderAfterHeal = this.now;
-        if (
-          this.snapshotEvery > 0 &&
-          member.appliedSinceSnapshot >= this.snapshotEvery &&
-          member.node?.moduleState === 'ACTIVE'
-        ) {
-          member.appliedSinceSnapshot = 0;
-          this.feed(member, { type: 'REQUEST_SNAPSHOT' });
-        }
         return;
       }
       case 'deliver': {
         const member = this.member(event.to);
         if (member.paused) {
-          member.deferred.push(event);
+          member.deferred.push(() => this.process(event));
           return;
         }
         const epoch = this.linkEpoch.get(`${event.from}>${event.to}`) ?? 0;
         if (!Number.isNaN(event.epoch) && event.epoch !== epoch) return; // lost with its connection
-        if (member.node)
-          this.feed(member, { type: 'PEER_MESSAGE', from: event.from, message: event.message });
+        member.feed({ type: 'PEER_MESSAGE', from: event.from, message: event.message });
         return;
       }
-      case 'disk': {
+      case 'disk':
+      case 'at-member': {
         const member = this.member(event.member);
         if (event.incarnation !== member.incarnation) return;
         if (member.paused) {
-          member.deferred.push(event);
+          member.deferred.push(() => this.process(event));
           return;
         }
-        if (member.node && event.input) this.feed(member, event.input);
+        if (event.kind === 'at-member') event.run();
+        else if (event.input) member.feed(event.input);
         return;
       }
-      case 'request': {
-        const member = this.member(event.to);
-        if (member.paused) {
-          member.deferred.push(event);
-          return;
-        }
-        if (!member.node) return;
-        this.feed(member, {
-          type: 'CLIENT_COMMAND',
-          sessionId: this.clients.sessionOf(event.client),
-          correlationId: event.correlationId,
-          // A simulated client awaits one command at a time: the one it sent.
-          lowestAwaited: event.lowestAwaited,
-          payload: event.payload,
-        });
-        return;
-      }
-      case 'response':
-        this.clients.onResponse(event.client, event.correlationId, event.result, event.leaderHint);
-        return;
-      case 'client':
-        this.clients.onTimer(event.client, event.token);
-        return;
       case 'script':
         event.run();
-        return;
-    }
-  }
-
-  private feed(member: Member, input: ConsensusInput): void {
-    const node = member.node;
-    if (!node) return;
-    let effects: ConsensusEffect[];
-    try {
-      effects = node.handle(input);
-    } catch (error) {
-      this.checker.fail('NODE_ASSERTION', member.id, error instanceof Error ? error.message : String(error));
-      this.crash(member.id);
-      return;
-    }
-    for (const effect of effects) {
-      if (member.node !== node) return; // crashed part-way (a scenario struck from a listener)
-      this.execute(member, node, effect);
-    }
-  }
-
-  private execute(member: Member, node: ConsensusNode, effect: ConsensusEffect): void {
-    switch (effect.type) {
-      case 'SEND':
-        if (effect.message.type === 'VOTE' && effect.message.granted)
-          this.checker.onVote(member.id, effect.to, effect.message.term);
-        this.transmit(member.id, effect.to, effect.message);
-        return;
-      case 'APPEND':
-        this.checker.onAppend(member.id, effect.entries, (index) => node.termAt(index));
-        this.write(member, { op: 'append', entries: effect.entries }, { type: 'APPENDED', seq: effect.seq });
-        return;
-      case 'TRUNCATE':
-        this.write(member, { op: 'truncate', fromIndex: effect.fromIndex }, null);
-        return;
-      case 'PURGE':
-        this.write(member, { op: 'purge', toIndex: effect.toIndex }, null);
-        return;
-      case 'SAVE_NODE_STATE':
-        this.write(
-          member,
-          {
-            op: 'state',
-            currentTerm: effect.currentTerm,
-            candidateTermId: effect.candidateTermId,
-            votedFor: effect.votedFor,
-          },
-          { type: 'NODE_STATE_SAVED', seq: effect.seq },
-        );
-        return;
-      case 'COMMIT':
-        this.checker.onCommit(member.id, effect.commitIndex);
-        return;
-      case 'APPLY':
-        for (const entry of effect.entries) {
-          this.checker.onApply(member.id, entry);
-          const reply = member.kv.apply(entry);
-          member.appliedSinceSnapshot++;
-          if (reply && node.role === 'LEADER') {
-            if (reply.duplicate) this.duplicateReplies++;
-            const client = this.clients.ofSession(reply.sessionId);
-            // A command not applied (a stale copy: outcome unknown) answers nothing the client awaits.
-            if (client !== null && reply.outcome.applied)
-              this.clients.reply(member.id, client, reply.correlationId, reply.outcome.result, null);
-          }
-        }
-        if (effect.entries.length > 0)
-          this.checker.onServiceState(
-            member.id,
-            effect.entries[effect.entries.length - 1].index,
-            member.kv.snapshot(),
-          );
-        return;
-      case 'REJECT': {
-        const client = this.clients.ofSession(effect.sessionId);
-        if (client !== null)
-          this.clients.reply(member.id, client, effect.correlationId, null, effect.leaderId);
-        return;
-      }
-      case 'TAKE_SNAPSHOT': {
-        this.checker.onSnapshot(member.id, effect.index, node.commitIndex);
-        this.checker.onSnapshotTerm(member.id, effect.index, effect.term);
-        const image: SnapshotImage = { index: effect.index, term: effect.term, data: member.kv.snapshot() };
-        this.write(member, { op: 'snapshot', image }, { type: 'SNAPSHOT_TAKEN', snapshot: image });
-        return;
-      }
-      case 'INSTALL_SNAPSHOT':
-        this.checker.onSnapshot(member.id, effect.snapshot.index, this.checker.committedMax);
-        this.checker.onSnapshotTerm(member.id, effect.snapshot.index, effect.snapshot.term);
-        member.kv = KvService.restore(effect.snapshot.data);
-        this.checker.resetMember(member.id, effect.snapshot.index);
-        this.checker.onServiceState(member.id, effect.snapshot.index, member.kv.snapshot());
-        this.write(
-          member,
-          { op: 'install', image: effect.snapshot },
-          { type: 'SNAPSHOT_INSTALLED', index: effect.snapshot.index },
-        );
-        return;
-      case 'ROLE_CHANGE':
-        this.roleEvents.push({ time: this.now, member: member.id, to: effect.to, term: effect.term });
-        if (effect.to === 'LEADER') {
-          this.elections++;
-          this.checker.onLeader(member.id, effect.term);
-        }
-        return;
-      case 'ELECTION_STATE_CHANGE':
-        this.electionEvents.push({ time: this.now, member: member.id, to: effect.to, term: effect.term });
-        for (const listener of this.electionListeners)
-          listener(this.electionEvents[this.electionEvents.length - 1]);
-        return;
-      case 'MODULE_STATE_CHANGE':
-      case 'PROPOSED':
-      case 'PROPOSAL_REJECTED':
         return;
     }
   }
@@ -653,7 +538,7 @@ export class Simulation {
    * Queue a disk write on its flush queue; it becomes durable (and `done` is fed back) after a flush
    * delay, in order within its queue, no earlier than a stall ends.
    */
-  private write(member: Member, op: DiskOp, done: ConsensusInput | null): void {
+  private write(member: SimMember, op: DiskOp, done: ModuleInput | null): void {
     const disk = member.disk;
     const write = disk.issue(op, done);
     const extra = Math.max(this.diskLatency.get(member.id) ?? 0, disk.latency[write.queue]);
@@ -681,7 +566,11 @@ export class Simulation {
     });
   }
 
-  private flushed(member: Member, write: ReturnType<VirtualDisk['issue']>, incarnation: number): void {
+  private flushed(
+    member: SimMember,
+    write: ReturnType<SimMember['disk']['issue']>,
+    incarnation: number,
+  ): void {
     if (member.incarnation !== incarnation) return;
     member.disk.complete(write);
     this.process({ kind: 'disk', member: member.id, incarnation, input: write.done });
@@ -719,7 +608,7 @@ export class Simulation {
     }
   }
 
-  private checkStaleLeader(member: Member): void {
+  private checkStaleLeader(member: SimMember): void {
     const node = member.node;
     if (node?.role !== 'LEADER' || node.term >= this.checker.maxLeaderTerm) {
       member.staleLeaderMs = 0;

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { pack, unpack } from 'msgpackr';
+import { encodeSnapshotParts, snapshotParts } from '../../actors/consensus/snapshot-parts.ts';
 import type { FaultyRules, InstallSnapshot } from '../../actors/consensus/types.ts';
 import { livenessBoundMs, runSeed, type SeedOptions, type SeedReport } from '../../runtime/sim/index.ts';
 import {
@@ -163,8 +164,14 @@ describe('sim: broken rules are caught by the new invariants', () => {
 
   it('a snapshot image that is not the state it names: the installing member diverges (SERVICE_STATE_DIVERGED)', () => {
     const wrongState = (message: InstallSnapshot): InstallSnapshot => {
-      const [applied, data, sessions] = unpack(message.data) as [number, [string, string][], unknown[]];
-      return { ...message, data: pack([applied, [...data, ['x', 'never-written']], sessions]) };
+      const { module, service } = snapshotParts(message.data);
+      const [applied, data, sessions] = unpack(service as Uint8Array) as [
+        number,
+        [string, string][],
+        unknown[],
+      ];
+      const wrong = pack([applied, [...data, ['x', 'never-written']], sessions]);
+      return { ...message, data: encodeSnapshotParts({ module, service: wrong }) };
     };
     const broken = followerInstallsSnapshot(4, wrongState);
     expect(broken.installs).to.be.greaterThan(0);
@@ -204,5 +211,33 @@ describe('sim: broken rules are caught by the new invariants', () => {
     const sound = run(false);
     expect(sound.violations).to.deep.equal([]);
     expect(sound.leaderAfterHealMs).to.be.at.most(livenessBoundMs());
+  });
+});
+
+describe('sim: an overwritten tail catches broken flush marks and stale acknowledgements', () => {
+  // The sweep's own seeds, drawing only the 'overwritten-tail' sequence: the first seed that flags the
+  // broken rule (in a scratch copy) must run clean on the intact tree.
+  const caughtThenSound = async (mutation: string): Promise<void> => {
+    const options: SeedOptions = { faultKinds: ['overwritten-tail'] };
+    const seed = await firstSeedCatching(mutation, 'COMMIT_WITHOUT_QUORUM', options, 1, 80);
+    expect(seed, 'a seed of the sweep catches the broken rule').to.not.equal(null);
+    const sound = runSeed(seed as number, options);
+    expect(sound.violations).to.deep.equal([]);
+    expect(sound.linearizable).to.equal(true);
+  };
+
+  it('a leader that takes append responses of an older term counts a follower for entries it does not hold (COMMIT_WITHOUT_QUORUM)', async function () {
+    this.timeout(120_000);
+    await caughtThenSound('accept-append-responses-of-older-terms');
+  });
+
+  it('appends in flight when a truncation is issued count past it once flushed (COMMIT_WITHOUT_QUORUM)', async function () {
+    this.timeout(120_000);
+    await caughtThenSound('pending-flush-kept-on-truncate');
+  });
+
+  it('a snapshot install that discards the log keeps the old flush mark (COMMIT_WITHOUT_QUORUM)', async function () {
+    this.timeout(120_000);
+    await caughtThenSound('flush-mark-kept-on-install');
   });
 });

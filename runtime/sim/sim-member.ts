@@ -1,0 +1,378 @@
+// One simulated cluster member: the production consensus module (actors/consensus/consensus-module.ts:
+// the node, the session manager, back-pressure, the service edge, the snapshot policy) and the
+// production services, driven by the simulator's clock, network and disk. This is the simulator's
+// member shell: like runtime/member.ts it decides nothing, it carries out the module's effects in order
+// — APPEND to the virtual disk, SEND over the simulated peer network, APPLY to the services, client
+// events and replies over the simulated client connections — and feeds back what they produce.
+
+import {
+  ConsensusModule,
+  type ModuleEffect,
+  type ModuleInput,
+  type ServiceReply,
+} from '../../actors/consensus/consensus-module.ts';
+import type { ConsensusNode } from '../../actors/consensus/node.ts';
+import {
+  decodeModulePart,
+  encodeSnapshotParts,
+  snapshotParts,
+} from '../../actors/consensus/snapshot-parts.ts';
+import type { ConsensusTimeouts, FaultyRules, PeerMessage } from '../../actors/consensus/types.ts';
+import { allowAllAuthenticator } from '../../actors/sessions/authenticators.ts';
+import { parseClientRequest } from '../../actors/sessions/requests.ts';
+import type { Random } from '../../machines/random.ts';
+import { ClientKind } from '../wire/client-frames.ts';
+import { type ClientPort, endpointOf, type MemberEnd } from './client-network.ts';
+import { type DiskOp, VirtualDisk } from './disk.ts';
+import type { InvariantChecker } from './invariants.ts';
+import type { ProposedEntry, SimServices } from './services.ts';
+
+/** A role or election state change, as the simulation records it. */
+export interface RoleEvent {
+  readonly time: number;
+  readonly member: number;
+  readonly to: string;
+  readonly term: number;
+}
+
+/** What a member needs from the simulation. */
+export interface MemberHost {
+  readonly rng: Random;
+  readonly checker: InvariantChecker;
+  readonly memberIds: readonly number[];
+  readonly timeouts: ConsensusTimeouts;
+  readonly faultyRules: FaultyRules | undefined;
+  /** Take a snapshot after this many newly applied entries (null: never). */
+  readonly snapshotEvery: number | null;
+  readonly sessionTimeoutMs: number;
+  now(): number;
+  transmit(from: number, to: number, message: PeerMessage): void;
+  /** Queue a write on the member's disk; `done` is fed back once it is durable. */
+  write(member: SimMember, op: DiskOp, done: ModuleInput | null): void;
+  onRole(event: RoleEvent): void;
+  onElection(event: RoleEvent): void;
+  /** The member stopped: its client connections close. */
+  stopped(member: number): void;
+}
+
+export class SimMember implements ClientPort {
+  module: ConsensusModule | null = null;
+  readonly disk = new VirtualDisk();
+  incarnation = 0;
+  paused = false;
+  /** Events that reached the member while it was paused, run in order on resume. */
+  deferred: (() => void)[] = [];
+  staleLeaderMs = 0;
+  private readonly connections = new Map<number, MemberEnd>();
+  private nextConnectionId = 1;
+  /** Inputs that effects produced (service replies, a closed connection), fed after the current batch. */
+  private inbox: ModuleInput[] = [];
+  private draining = false;
+
+  constructor(
+    readonly id: number,
+    private readonly host: MemberHost,
+    readonly services: SimServices,
+    readonly clockOffset: number,
+    readonly clockRate: number,
+  ) {}
+
+  get node(): ConsensusNode | null {
+    return this.module?.node ?? null;
+  }
+
+  /** The member's own monotonic clock (skewed: offset and rate). */
+  localNow(): number {
+    return this.clockOffset + this.host.now() * this.clockRate;
+  }
+
+  /** Start from what the disk holds: its snapshot (services and session table) and log. */
+  boot(): void {
+    const host = this.host;
+    const persisted = this.disk.load();
+    const parts = persisted.snapshot ? snapshotParts(persisted.snapshot.data) : null;
+    this.services.restore(parts?.service ?? null);
+    this.module = new ConsensusModule(
+      {
+        consensus: {
+          memberId: this.id,
+          members: [...host.memberIds],
+          timeouts: host.timeouts,
+          randomSeed: host.rng.uint32(),
+          faultyRules: host.faultyRules,
+          maxBatchBytes: 4096,
+          maxBytesInFlight: 16 * 1024,
+        },
+        sessions: {
+          memberId: this.id,
+          maxSessions: 1000,
+          sessionTimeoutMs: host.sessionTimeoutMs,
+          authenticator: allowAllAuthenticator(),
+          resumeTokens: (length) => Uint8Array.from({ length }, () => host.rng.int(0, 255)),
+        },
+        clientEndpoints: new Map(host.memberIds.map((id) => [id, endpointOf(id)])),
+        maxUnappliedEntries: 2000,
+        snapshotPolicy: { everyEntries: host.snapshotEvery, everyBytes: null },
+        admit: (body) => this.services.admit(body),
+      },
+      { persisted, sessions: decodeModulePart(parts?.module ?? null) },
+    );
+    this.staleLeaderMs = 0;
+    this.disk.freeAt.log = host.now();
+    this.disk.freeAt.state = host.now();
+    host.checker.resetMember(this.id, persisted.snapshot?.index ?? 0);
+    if (persisted.snapshot)
+      host.checker.onServiceState(this.id, persisted.snapshot.index, this.services.state());
+  }
+
+  /** Stop at once: the module and its connections are gone (the disk decides what survives). */
+  stop(): void {
+    this.module = null;
+    this.incarnation++;
+    this.connections.clear();
+    this.inbox = [];
+    this.draining = false;
+    this.deferred = [];
+    this.host.stopped(this.id);
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // The client port (runtime/sim/client-network.ts)
+  // ----------------------------------------------------------------------------------------------
+
+  get accepting(): boolean {
+    return this.module !== null;
+  }
+
+  accept(end: MemberEnd): number {
+    const connectionId = this.nextConnectionId++;
+    this.connections.set(connectionId, end);
+    this.feed({ type: 'CLIENT', input: { type: 'CONNECTION_OPENED', now: this.localNow(), connectionId } });
+    return connectionId;
+  }
+
+  /** A client's frame, checked at the edge as the member's client port checks it. */
+  frame(connectionId: number, kind: number, body: unknown): void {
+    const end = this.connections.get(connectionId);
+    if (!end) return;
+    if (kind !== ClientKind.CLIENT_REQUEST) {
+      this.dropConnection(connectionId, `unexpected frame kind ${kind}`);
+      return;
+    }
+    const parsed = parseClientRequest(connectionId, this.localNow(), body);
+    if (!parsed.ok) {
+      end.send(ClientKind.SESSION_EVENT, { code: 'ERROR', detail: parsed.error, retryable: false });
+      this.dropConnection(connectionId, parsed.error);
+      return;
+    }
+    this.feed({ type: 'CLIENT', input: parsed.input });
+  }
+
+  closed(connectionId: number): void {
+    if (!this.connections.delete(connectionId)) return;
+    this.feed({ type: 'CLIENT', input: { type: 'CONNECTION_CLOSED', now: this.localNow(), connectionId } });
+  }
+
+  private dropConnection(connectionId: number, reason: string): void {
+    const end = this.connections.get(connectionId);
+    if (!end) return;
+    end.close(reason);
+    this.closed(connectionId);
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  // Inputs and effects
+  // ----------------------------------------------------------------------------------------------
+
+  /** Feed the module; effects are carried out in order, and what they feed back follows the batch. */
+  feed(input: ModuleInput): void {
+    if (!this.module) return;
+    this.inbox.push(input);
+    if (this.draining) return;
+    this.draining = true;
+    while (this.inbox.length > 0 && this.module) {
+      const module: ConsensusModule = this.module;
+      const inputs = this.inbox;
+      this.inbox = [];
+      let effects: ModuleEffect[];
+      try {
+        effects = module.handleAll(inputs);
+      } catch (error) {
+        this.draining = false;
+        this.host.checker.fail(
+          'NODE_ASSERTION',
+          this.id,
+          error instanceof Error ? error.message : String(error),
+        );
+        this.stop();
+        return;
+      }
+      for (const effect of effects) {
+        if (this.module !== module) break; // stopped part-way (a scenario struck from a listener)
+        this.execute(module, effect);
+      }
+    }
+    this.draining = false;
+  }
+
+  private execute(module: ConsensusModule, effect: ModuleEffect): void {
+    const { host, id } = this;
+    const checker = host.checker;
+    const node = module.node;
+    switch (effect.type) {
+      case 'SEND':
+        if (effect.message.type === 'VOTE' && effect.message.granted)
+          checker.onVote(id, effect.to, effect.message.term);
+        host.transmit(id, effect.to, effect.message);
+        return;
+      case 'APPEND':
+        checker.onAppend(id, effect.entries, (index) => node.termAt(index));
+        host.write(this, { op: 'append', entries: effect.entries }, { type: 'APPENDED', seq: effect.seq });
+        return;
+      case 'TRUNCATE':
+        host.write(this, { op: 'truncate', fromIndex: effect.fromIndex }, null);
+        return;
+      case 'PURGE':
+        host.write(this, { op: 'purge', toIndex: effect.toIndex }, null);
+        return;
+      case 'SAVE_NODE_STATE': {
+        const { currentTerm, candidateTermId, votedFor, seq } = effect;
+        host.write(
+          this,
+          { op: 'state', currentTerm, candidateTermId, votedFor },
+          { type: 'NODE_STATE_SAVED', seq },
+        );
+        return;
+      }
+      case 'COMMIT':
+        checker.onCommit(id, effect.commitIndex);
+        return;
+      case 'APPLY': {
+        const { entries } = effect;
+        if (entries.length === 0) return;
+        for (const entry of entries) checker.onApply(id, entry);
+        const index = entries[entries.length - 1].index;
+        const every = this.services.stateEvery;
+        if (every === undefined) {
+          const replies = this.services.apply(entries, effect.replies);
+          checker.onServiceState(id, index, this.services.state());
+          this.inbox.push({ type: 'SERVICES_REPLAYED', index, replies });
+          return;
+        }
+        // Applied in runs cut at every multiple of `every`, the state compared there: every member
+        // reports the same indexes, whatever its batches.
+        const replies: ServiceReply[] = [];
+        let from = 0;
+        for (let i = 0; i < entries.length; i++) {
+          const at = entries[i].index;
+          if (at % every !== 0 && i < entries.length - 1) continue;
+          for (const reply of this.services.apply(entries.slice(from, i + 1), effect.replies))
+            replies.push(reply);
+          from = i + 1;
+          if (at % every === 0) checker.onServiceState(id, at, this.services.state());
+        }
+        this.inbox.push({ type: 'SERVICES_REPLAYED', index, replies });
+        return;
+      }
+      case 'TAKE_SNAPSHOT': {
+        const { index, term } = effect;
+        checker.onSnapshot(id, index, node.commitIndex);
+        checker.onSnapshotTerm(id, index, term);
+        const data = encodeSnapshotParts({ module: effect.module, service: this.services.snapshot() });
+        host.write(
+          this,
+          { op: 'snapshot', image: { index, term, data } },
+          { type: 'SNAPSHOT_TAKEN', index, term, data },
+        );
+        return;
+      }
+      case 'INSTALL_SNAPSHOT': {
+        const { snapshot } = effect;
+        checker.onSnapshot(id, snapshot.index, checker.committedMax);
+        checker.onSnapshotTerm(id, snapshot.index, snapshot.term);
+        this.services.restore(snapshotParts(snapshot.data).service);
+        checker.resetMember(id, snapshot.index);
+        checker.onServiceState(id, snapshot.index, this.services.state());
+        host.write(
+          this,
+          { op: 'install', image: snapshot },
+          { type: 'SNAPSHOT_INSTALLED', index: snapshot.index },
+        );
+        return;
+      }
+      case 'ROLE_CHANGE':
+        host.onRole({ time: host.now(), member: id, to: effect.to, term: effect.term });
+        return;
+      case 'ELECTION_STATE_CHANGE':
+        host.onElection({ time: host.now(), member: id, to: effect.to, term: effect.term });
+        return;
+      case 'CLIENT_EVENT':
+        this.connections.get(effect.connectionId)?.send(ClientKind.SESSION_EVENT, effect.event);
+        return;
+      case 'CLIENT_REPLY': {
+        const { correlationId, payload, outcomeUnknown } = effect;
+        this.connections
+          .get(effect.connectionId)
+          ?.send(
+            ClientKind.REPLY,
+            outcomeUnknown ? { correlationId, payload, outcomeUnknown } : { correlationId, payload },
+          );
+        return;
+      }
+      case 'CLIENT_BUSY': {
+        const { correlationId, retryAfterMs, detail } = effect;
+        this.connections
+          .get(effect.connectionId)
+          ?.send(ClientKind.BUSY, { correlationId, retryAfterMs, detail });
+        return;
+      }
+      case 'CLOSE_CONNECTION': {
+        const end = this.connections.get(effect.connectionId);
+        if (!end) return;
+        end.close(effect.reason);
+        this.connections.delete(effect.connectionId);
+        const input = {
+          type: 'CONNECTION_CLOSED',
+          now: this.localNow(),
+          connectionId: effect.connectionId,
+        } as const;
+        this.inbox.push({ type: 'CLIENT', input });
+        return;
+      }
+      case 'LEAD_SERVICES': {
+        const self = this;
+        const term = effect.term;
+        this.services.lead?.({
+          propose: (entries) => this.propose(module, entries),
+          get active() {
+            return self.module === module && module.node.isReadyLeader && module.node.term === term;
+          },
+        });
+        return;
+      }
+      case 'SERVICE_TICK':
+        this.services.tick?.(effect.clusterTime);
+        return;
+      case 'STORAGE_FENCED':
+      case 'REJOIN':
+      case 'MODULE_STATE_CHANGE':
+      case 'PROPOSED':
+      case 'PROPOSAL_REJECTED':
+        return;
+    }
+  }
+
+  /** The services' own entries (timer expiries, actor-to-actor sends): how many the module took. */
+  private propose(module: ConsensusModule, entries: readonly ProposedEntry[]): number {
+    if (this.module !== module || entries.length === 0) return 0;
+    const effects = module.handleAll(
+      entries.map(({ kind, payload }) => ({ type: 'PROPOSE', kind, payload }) as const),
+    );
+    let taken = 0;
+    for (const effect of effects) {
+      if (effect.type === 'PROPOSED') taken++;
+      if (this.module === module) this.execute(module, effect);
+    }
+    return taken;
+  }
+}
