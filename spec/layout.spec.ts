@@ -6,6 +6,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { AdminKind } from '../runtime/wire/admin-frames.ts';
+import { ClientKind } from '../runtime/wire/client-frames.ts';
+import { PeerKind } from '../runtime/wire/peer-frames.ts';
+import { TransportKind } from '../runtime/wire/transport.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -95,6 +99,17 @@ describe('layout', () => {
     expect(
       reached.filter((module) => SERVER_MODULES.some((prefix) => module.startsWith(prefix))),
     ).to.deep.equal([]);
+  });
+
+  it('every frame kind is declared under runtime/wire/, each number once', () => {
+    const declaredElsewhere = ['actors', 'runtime', 'persistence', 'benchmarks']
+      .flatMap(sourcesUnder)
+      .filter((file) => !file.startsWith('runtime/wire/'))
+      .filter((file) => /^export const \w*Kind = \{/m.test(readFileSync(join(root, file), 'utf8')))
+      .filter((file) => file !== 'actors/log/log-entry.ts'); // EntryKind: log entries, not frames
+    expect(declaredElsewhere).to.deep.equal([]);
+    const kinds = [TransportKind, PeerKind, ClientKind, AdminKind].flatMap((kind) => Object.values(kind));
+    expect(new Set(kinds).size).to.equal(kinds.length);
   });
 
   it('the CLI loads benchmarks/ only when a benchmark runs (no static import)', () => {
