@@ -1,5 +1,5 @@
 // Payloads of the session log entries SESSION_OPEN and SESSION_CLOSE, msgpack-encoded. (SESSION_MESSAGE's
-// payload is the consensus module's: actors/consensus/session-message.ts.)
+// payload is the consensus module's: actors/log/session-message.ts.)
 //
 // These bytes are replicated and replayed on every member, so decoding is strict: a payload that does
 // not have the expected shape throws a `SessionPayloadError` naming the entry kind and the field (the

@@ -43,7 +43,7 @@ export type SessionEffect =
   | { readonly type: 'CLOSE_CONNECTION'; readonly connectionId: number; readonly reason: string }
   /**
    * A client's message for the services, from an open session (leader only): the host hands it to the
-   * consensus module, which appends it as a SESSION_MESSAGE entry (actors/consensus/session-message.ts).
+   * consensus module, which appends it as a SESSION_MESSAGE entry (actors/log/session-message.ts).
    */
   | {
       readonly type: 'FORWARD';
