@@ -10,13 +10,13 @@ import {
   allowAllAuthenticator,
   challengeResponseAuthenticator,
   seededNonceSource,
-} from '../../actors/sessions/authenticators.ts';
-import { parseClientRequest } from '../../actors/sessions/requests.ts';
-import { type SessionEffect, SessionManager } from '../../actors/sessions/session-manager.ts';
-import { ChorusClient } from '../../runtime/client/client.ts';
-import { ClientKind } from '../../runtime/wire/client-frames.ts';
-import { type FramedConnection, TcpListener } from '../../runtime/wire/transport.ts';
-import { eventually, freePort } from '../support/ports.ts';
+} from '../../../actors/sessions/authenticators.ts';
+import { parseClientRequest } from '../../../actors/sessions/requests.ts';
+import { type SessionEffect, SessionManager } from '../../../actors/sessions/session-manager.ts';
+import { ChorusClient } from '../../../runtime/client/client.ts';
+import { ClientKind } from '../../../runtime/wire/client-frames.ts';
+import { type FramedConnection, TcpListener } from '../../../runtime/wire/transport.ts';
+import { eventually, freePort } from '../../support/ports.ts';
 
 /** Short, so a test sees several of them; the probe goes out at half of it. */
 const REPLY_TIMEOUT_MS = 200;
