@@ -32,6 +32,8 @@ export abstract class ConsensusReplication extends ConsensusCore {
   // Follower state.
   protected lastLeaderContact = 0;
   protected lastAckSent = -1;
+  /** When this member last answered an append (any answer): the leader's proof that it is alive. */
+  protected lastReplyAt = Number.NEGATIVE_INFINITY;
   protected leaderCommitSeen = 0;
   protected logMatched = false;
   protected catchupData = false;
@@ -84,8 +86,11 @@ export abstract class ConsensusReplication extends ConsensusCore {
       this.out.push({ type: 'COMMIT', commitIndex: newCommit });
       this.applyCommitted();
     }
-    // New entries are acknowledged when flushed (APPENDED); anything else is answered now.
-    if (!appended) this.ackLeader(true);
+    // New entries are acknowledged when flushed (APPENDED); anything else is answered now. A leader
+    // that streams entries to a follower whose disk is slow still hears from it at least once per
+    // heartbeat interval (with the position flushed so far, as etcd answers heartbeats): the leader's
+    // quorum check measures whether followers are alive, not how fast they flush (issue 10).
+    if (!appended || this.now - this.lastReplyAt >= this.timeouts.heartbeatIntervalMs) this.ackLeader(true);
   }
 
   /** Reconcile the log with entries that follow a matching position; returns true if any were appended. */
@@ -195,6 +200,7 @@ export abstract class ConsensusReplication extends ConsensusCore {
       hintIndex,
       hintTerm,
     };
+    this.lastReplyAt = this.now;
     this.send(to, message);
   }
 
