@@ -20,7 +20,7 @@ import { SESSION_PROTOCOL_VERSION } from '../../../machines/client-session.ts';
 
 const endpointOf = (memberId: number): string => `m${memberId}:9010`;
 
-/** The client, with the backoff the client library uses (runtime/client.ts: 20 ms to 200 ms). */
+/** The client, with the backoff the client library uses (runtime/client/client.ts: 20 ms to 200 ms). */
 const CLIENT_INPUT = {
   endpoints: [endpointOf(1), endpointOf(0), endpointOf(2)],
   seed: 7,
