@@ -162,13 +162,17 @@ export const nextEndpointIndex = (
   return (context.endpointIndex + 1) % count;
 };
 
+/** `host:port` or `[ipv6]:port`: the form of a member's client endpoint. */
+export const isEndpoint = (endpoint: string): boolean =>
+  /^[^\s:]+:\d{1,5}$/.test(endpoint) || /^\[[^\]]+\]:\d{1,5}$/.test(endpoint);
+
 /** Build the machine's starting context; bad options throw a RangeError naming the option. */
 export const initialConnectionContext = (input: ClientConnectionInput): ClientConnectionContext => {
   if (input.endpoints.length === 0) {
     throw new RangeError('client connection needs at least one cluster endpoint (host:port) in `endpoints`');
   }
   for (const endpoint of input.endpoints) {
-    if (!/^[^\s:]+:\d{1,5}$/.test(endpoint) && !/^\[[^\]]+\]:\d{1,5}$/.test(endpoint)) {
+    if (!isEndpoint(endpoint)) {
       throw new RangeError(`client connection endpoint '${endpoint}' is not host:port (e.g. 10.0.0.5:9010)`);
     }
   }

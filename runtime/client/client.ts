@@ -11,11 +11,10 @@
 import { type Actor, createActor } from 'xstate';
 import { challengeResponse } from '../../actors/sessions/authenticators.ts';
 import { MAX_UNANSWERED_PER_SESSION } from '../../actors/sessions/command-dedup.ts';
-import type { SessionEventToClient } from '../../actors/sessions/session-types.ts';
 import { type ClientConnectionEvent, clientConnectionMachine } from '../../machines/client-connection.ts';
 import { SESSION_PROTOCOL_VERSION } from '../../machines/client-session.ts';
 import { Random } from '../../machines/random.ts';
-import { type BusyBody, ClientKind, maxCommandBytes, type ReplyBody } from '../wire/client-frames.ts';
+import { ClientKind, maxCommandBytes } from '../wire/client-frames.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../wire/frame-codec.ts';
 import {
   type ClientLink,
@@ -23,6 +22,7 @@ import {
   type ClientTransport,
   socketTransport,
 } from './client-transport.ts';
+import { parseMemberFrame } from './member-frames.ts';
 
 export interface ClientOptions {
   /** Client endpoints of the members (`host:port`), any order; the client finds the leader. */
@@ -439,16 +439,21 @@ export class ChorusClient {
 
   private onFrame(kind: number, body: unknown): void {
     const now = this.transport.now();
-    switch (kind) {
-      case ClientKind.SESSION_EVENT: {
-        const event = body as SessionEventToClient;
-        // The answer to a KEEPALIVE only shows the member is alive (`lastHeardAt`, in the frame listener).
-        if (event.code === 'KEEPALIVE') return;
-        this.event({ ...event, type: event.code, now } as ClientConnectionEvent);
+    const frame = parseMemberFrame(kind, body, now);
+    if ('problem' in frame) {
+      // Refused: drop the connection as lost (the machine leaves this member and tries another).
+      this.connection?.close(`refused a frame from the member: ${frame.problem}`);
+      return;
+    }
+    switch (frame.kind) {
+      case 'EVENT':
+        this.event(frame.event);
         return;
-      }
-      case ClientKind.REPLY: {
-        const reply = body as ReplyBody;
+      case 'ALIVE':
+        // The answer to a KEEPALIVE only shows the member is alive (`lastHeardAt`, in the frame listener).
+        return;
+      case 'REPLY': {
+        const { reply } = frame;
         const command = this.pending.get(reply.correlationId);
         if (!command) return; // a reply to a resend already answered, or to a command that timed out
         this.pending.delete(reply.correlationId);
@@ -465,8 +470,8 @@ export class ChorusClient {
         this.pump();
         return;
       }
-      case ClientKind.BUSY: {
-        const busy = body as BusyBody;
+      case 'BUSY': {
+        const { busy } = frame;
         const command = this.pending.get(busy.correlationId);
         if (!command) return;
         // Back off with jitter so many clients told BUSY at once do not return at once.
@@ -475,8 +480,6 @@ export class ChorusClient {
         command.notBefore = now + busy.retryAfterMs * (1 + this.random.float());
         return;
       }
-      default:
-        this.connection?.close(`unexpected frame kind ${kind} from the member`);
     }
   }
 

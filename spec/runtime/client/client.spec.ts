@@ -13,6 +13,8 @@ import {
 } from '../../../actors/sessions/authenticators.ts';
 import { parseClientRequest } from '../../../actors/sessions/requests.ts';
 import { type SessionEffect, SessionManager } from '../../../actors/sessions/session-manager.ts';
+import { seededOrder } from '../../../machines/client-connection.ts';
+import { seedRandom } from '../../../machines/random.ts';
 import { ChorusClient } from '../../../runtime/client/client.ts';
 import { ClientKind } from '../../../runtime/wire/client-frames.ts';
 import { type FramedConnection, TcpListener } from '../../../runtime/wire/transport.ts';
@@ -173,6 +175,48 @@ describe('client library: a challenge it cannot answer', () => {
       expect(leader.requests).to.deep.equal(['CONNECT']);
     } finally {
       await leader.listener.stop();
+    }
+  });
+});
+
+describe('client library: a member that sends malformed frames', function () {
+  this.timeout(20_000);
+
+  it('a REDIRECT without an endpoint is refused: the client drops that member and opens its session on the next', async () => {
+    const good = new StuckLeader(await freePort());
+    await good.listener.start();
+    const hostilePort = await freePort();
+    const hostile = new TcpListener(
+      {
+        host: '127.0.0.1',
+        port: hostilePort,
+        maxFrameBytes: 1 << 20,
+        name: 'hostile member',
+        maxConnections: { value: 16, setting: 'limits.test' },
+      },
+      (connection) => {
+        connection.establish();
+        connection.on('frame', () =>
+          connection.send(ClientKind.SESSION_EVENT, { code: 'REDIRECT', leaderId: 1 }),
+        );
+      },
+    );
+    await hostile.start();
+    const endpoints = [`127.0.0.1:${hostilePort}`, `127.0.0.1:${good.port}`];
+    // A seed whose order tries the hostile member first.
+    let seed = 1;
+    while (seededOrder(endpoints, seedRandom(seed))[0][0] !== endpoints[0]) seed++;
+    const states: string[] = [];
+    let client: ChorusClient | null = null;
+    try {
+      client = await ChorusClient.connect({ endpoints, seed, onStateChange: (state) => states.push(state) });
+      expect(client.state).to.equal('CONNECTED');
+      expect(good.requests).to.include('CONNECT');
+      expect(states).to.include('AWAITING_NEW_LEADER');
+    } finally {
+      await client?.close();
+      await hostile.stop();
+      await good.listener.stop();
     }
   });
 });
