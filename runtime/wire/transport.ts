@@ -3,10 +3,11 @@
 // - `FramedConnection` wraps one socket: frames in (validated by the decoder), frames out (corked per
 //   event-loop turn so a burst of messages becomes one write), and a clear close reason. A bad frame
 //   closes that connection only; it never throws out of the member.
-// - `PeerNetwork` keeps one connection per pair of members: the member with the lower id dials, the
-//   other accepts; the dialer redials with backoff after a loss. The first frame each way is HELLO naming
-//   the member, so an acceptor knows who is talking. Messages to an unreachable peer are dropped: the
-//   consensus protocol tolerates loss and retries on its own schedule.
+// - `PeerNetwork` (runtime/peer-network.ts, over this transport) keeps one connection per pair of
+//   members: the member with the lower id dials, the other accepts; the dialer redials with backoff after
+//   a loss. The first frame each way is HELLO naming the member, so an acceptor knows who is talking.
+//   Messages to an unreachable peer are dropped: the consensus protocol tolerates loss and retries on its
+//   own schedule.
 // - `TcpListener` (TCP, or a Unix socket for the admin channel) accepts connections within its limits —
 //   in all, per remote address, a handshake timeout, an idle timeout — and refuses or closes the rest with
 //   a reason naming the setting that raises the limit (failure case R2).
