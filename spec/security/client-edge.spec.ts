@@ -22,7 +22,7 @@ import { EntryKind, type LogEntry } from '../../actors/log/log-entry.ts';
 import { ClientKind } from '../../runtime/wire/client-frames.ts';
 import { encodeFrame } from '../../runtime/wire/frame-codec.ts';
 import { connectClient, TestCluster } from '../runtime/cluster/support.ts';
-import { checkProperty } from '../support/property.ts';
+import { checkProperty, propertySeed } from '../support/property.ts';
 
 const TOKEN = 'a-shared-token-of-32-bytes-length';
 const VICTIM = 1;
@@ -153,6 +153,8 @@ describe('security: the client edge under fuzzing', () => {
       await cluster.whole();
       const leader = cluster.cluster.leader() as number;
       const [host, port] = cluster.endpoint(leader).split(':');
+      // Fresh inputs every run; the seed is in every failure message below.
+      const seed = propertySeed();
       const inputs = fc.sample(
         fc.oneof(
           fc.uint8Array({ minLength: 1, maxLength: 256 }).map((bytes) => Buffer.from(bytes)),
@@ -169,7 +171,7 @@ describe('security: the client edge under fuzzing', () => {
               }
             }),
         ),
-        { numRuns: 400 },
+        { numRuns: 400, seed },
       );
       // Eight inputs per connection, forty connections at a time at most.
       for (let at = 0; at < inputs.length; at += 8 * 40) {
@@ -190,9 +192,9 @@ describe('security: the client edge under fuzzing', () => {
       }
       expect(
         cluster.cluster.views.every((v) => v.running),
-        'every member is still running',
+        `every member is still running (inputs: FC_SEED=${seed})`,
       ).to.equal(true);
-      expect(cluster.cluster.leader()).to.equal(leader);
+      expect(cluster.cluster.leader(), `the same leader (inputs: FC_SEED=${seed})`).to.equal(leader);
       const client = await connectClient(cluster);
       try {
         const reply = await client.send(encodeKvCommand({ op: 'put', key: 'fuzzed', value: 'still-up' }));
