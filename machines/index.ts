@@ -11,13 +11,11 @@ import { clientConnectionMachine } from './client-connection.ts';
 import { clientSessionMachine } from './client-session.ts';
 import { consensusModuleMachine } from './consensus-module.ts';
 import { electionMachine } from './election.ts';
-import { roleMachine } from './role.ts';
 import { tradingPhaseMachine } from './trading-phase.ts';
 
 /** Every statechart, by the name of its file in machines/ (without `.ts`). */
 export const machines = {
   election: electionMachine,
-  role: roleMachine,
   'consensus-module': consensusModuleMachine,
   'client-session': clientSessionMachine,
   'client-connection': clientConnectionMachine,
@@ -37,36 +35,35 @@ export const machineInfo: Readonly<Record<MachineName, MachineInfo>> = {
   election: {
     title: 'Election',
     summary:
-      "The phases of one election, as Aeron Cluster runs it. The consensus module measures the conditions (answers, votes, replicated positions), sends the events and runs the entry actions by name; the machine itself is stepped with xstate's pure transition().",
+      "The phases of one election, as Aeron Cluster runs it, with the behaviour: tallies, votes, deadlines and positions in its context; the consensus node sends it facts (time, canvass positions, votes, flushed and matched appends, the services' replay) and carries out the effects its actions return. The member's role is derived from it.",
     states: {
-      INIT: 'An election is about to start (start-up, the leader was lost, or this member stepped down).',
-      CANVASS: 'Pre-vote: exchange log term, append position and leadership term without raising the term.',
-      NOMINATE: 'Wait a seeded random delay so two equal members rarely ballot at once.',
-      CANDIDATE_BALLOT: 'Raise the term, vote for self durably and ask for votes; a quorum wins.',
-      FOLLOWER_BALLOT: 'This member voted for another candidate and waits to hear from a leader.',
-      LEADER_LOG_REPLICATION: 'New leader: bring a quorum up to its append position.',
-      LEADER_REPLAY: 'New leader: replay the committed log into the services.',
-      LEADER_INIT: 'New leader: append the NEW_LEADERSHIP_TERM entry.',
-      LEADER_READY: "New leader: announce the term and wait for the term's first entry to commit.",
-      FOLLOWER_LOG_REPLICATION: "Follower: reconcile the log with the leader's (uncommitted tail truncated).",
-      FOLLOWER_REPLAY: 'Follower: replay the committed log into the services.',
-      FOLLOWER_CATCHUP_INIT: "Follower behind the leader's commit position: ask for the missing log.",
-      FOLLOWER_CATCHUP_AWAIT: 'Follower: wait for the first catch-up entries (or a snapshot).',
-      FOLLOWER_CATCHUP: 'Follower: receive catch-up data until caught up.',
-      FOLLOWER_LOG_INIT: 'Follower: prepare to join the live log.',
-      FOLLOWER_LOG_AWAIT: 'Follower: wait until it holds everything the leader had committed.',
-      FOLLOWER_READY: 'Follower: tell the leader it is live.',
+      INIT: 'An election is about to start (start-up, the leader was lost, this member stepped down or voted).',
+      BALLOT:
+        'Choosing a leader: a leader heard from, or a vote for another member, moves on from any phase.',
+      'BALLOT.CANVASS': 'Pre-vote: exchange log term and append position without raising the term.',
+      'BALLOT.NOMINATE': 'Wait a delay staggered by rank among equal logs plus a seeded random part.',
+      'BALLOT.CANDIDATE_BALLOT': 'Raise the term, vote for self durably and ask for votes; a quorum wins.',
+      'BALLOT.FOLLOWER_BALLOT': 'This member voted for another candidate and waits to hear from a leader.',
+      LEADER_PATH: 'Elected: the member is leader; STEP_DOWN leaves from any phase.',
+      'LEADER_PATH.LEADER_LOG_REPLICATION': 'New leader: bring a quorum up to its append position.',
+      'LEADER_PATH.LEADER_REPLAY': 'New leader: wait until the services have replayed the committed log.',
+      'LEADER_PATH.LEADER_INIT': 'New leader: append the NEW_LEADERSHIP_TERM entry.',
+      'LEADER_PATH.LEADER_READY':
+        "New leader: announce the term and wait for the term's first entry to commit.",
+      FOLLOWER_PATH: 'Following a leader; LEADER_LOST leaves from any phase.',
+      'FOLLOWER_PATH.FOLLOWER_LOG_REPLICATION':
+        'Follower: wait until an append of the leader matches the log.',
+      'FOLLOWER_PATH.FOLLOWER_REPLAY': 'Follower: wait until the services have replayed the committed log.',
+      'FOLLOWER_PATH.FOLLOWER_CATCHUP_INIT':
+        "Follower behind the leader's commit position: ask for the missing log.",
+      'FOLLOWER_PATH.FOLLOWER_CATCHUP_AWAIT':
+        'Follower: wait for the first catch-up entries (or a snapshot).',
+      'FOLLOWER_PATH.FOLLOWER_CATCHUP': 'Follower: receive catch-up data until caught up.',
+      'FOLLOWER_PATH.FOLLOWER_LOG_INIT': 'Follower: prepare to join the live log.',
+      'FOLLOWER_PATH.FOLLOWER_LOG_AWAIT':
+        'Follower: wait until it holds everything the leader had committed.',
+      'FOLLOWER_PATH.FOLLOWER_READY': 'Follower: tell the leader it is live.',
       CLOSED: 'The election is over (or the member is shutting down).',
-    },
-  },
-  role: {
-    title: 'Role',
-    summary:
-      "A member's Raft role. The consensus module steps it whenever the election changes the role, and logs every change as ROLE_CHANGE.",
-    states: {
-      FOLLOWER: 'Follows a leader, or waits for one.',
-      CANDIDATE: 'Raised its term and asks for votes.',
-      LEADER: 'Won a quorum: appends client input and replicates it.',
     },
   },
   'consensus-module': {

@@ -14,9 +14,15 @@ import {
   type ModuleEvent,
   type ModuleState,
 } from '../../machines/consensus-module.ts';
-import { type ElectionState, electionMachine } from '../../machines/election.ts';
-import { type RandomState, seedRandom } from '../../machines/random.ts';
-import { type Role, type RoleEvent, roleMachine } from '../../machines/role.ts';
+import {
+  type ElectionSnapshot,
+  type ElectionState,
+  electionMachine,
+  electionStateOf,
+  type Role,
+  roleOf,
+} from '../../machines/election.ts';
+import { seedRandom } from '../../machines/random.ts';
 import type { LogEntry } from '../log/log-entry.ts';
 import {
   type ConsensusConfig,
@@ -29,8 +35,6 @@ import {
   type SnapshotImage,
 } from './types.ts';
 
-type ElectionSnapshot = ReturnType<typeof initialTransition<typeof electionMachine>>[0];
-type RoleSnapshot = ReturnType<typeof initialTransition<typeof roleMachine>>[0];
 type ModuleSnapshot = ReturnType<typeof initialTransition<typeof consensusModuleMachine>>[0];
 
 export abstract class ConsensusCore {
@@ -42,7 +46,6 @@ export abstract class ConsensusCore {
   protected readonly faulty: FaultyRules;
   protected readonly maxBytesInFlight: number;
   protected readonly maxBatchBytes: number;
-  protected rng: RandomState;
 
   // Durable (once saved) Raft state.
   protected currentTerm: number;
@@ -75,7 +78,6 @@ export abstract class ConsensusCore {
 
   // Machines.
   protected election: ElectionSnapshot;
-  protected roleSnapshot: RoleSnapshot;
   protected module: ModuleSnapshot;
 
   // Clock.
@@ -86,6 +88,13 @@ export abstract class ConsensusCore {
   protected leader: number | null = null;
   /** Follower: highest index known to match the current leader's log (this term). */
   protected verified = 0;
+
+  /**
+   * The highest index the services have replayed (SERVICES_REPLAYED), the replay phases of an election
+   * wait for it. Unless `awaitServicesReplay` is configured, an APPLY handed to the shell counts.
+   */
+  protected replayed: number;
+  protected readonly awaitServicesReplay: boolean;
 
   protected out: ConsensusEffect[] = [];
 
@@ -111,7 +120,6 @@ export abstract class ConsensusCore {
     this.faulty = config.faultyRules ?? {};
     this.maxBytesInFlight = config.maxBytesInFlight ?? 256 * 1024;
     this.maxBatchBytes = config.maxBatchBytes ?? 64 * 1024;
-    this.rng = typeof config.randomSeed === 'number' ? seedRandom(config.randomSeed) : config.randomSeed;
 
     this.currentTerm = persisted.currentTerm;
     this.candidateTermId = persisted.candidateTermId;
@@ -130,9 +138,21 @@ export abstract class ConsensusCore {
     this.flushed = this.lastIndex;
     this.commit = this.base;
     this.applied = this.base;
+    this.replayed = this.base;
+    this.awaitServicesReplay = config.awaitServicesReplay ?? false;
 
-    this.election = initialTransition(electionMachine)[0];
-    this.roleSnapshot = initialTransition(roleMachine)[0];
+    this.election = initialTransition(electionMachine, {
+      memberId: this.memberId,
+      members: this.members,
+      timeouts: this.timeouts,
+      now: 0,
+      logTerm: this.lastTerm,
+      logIndex: this.lastIndex,
+      startup: true,
+      lostBallots: 0,
+      rng: typeof config.randomSeed === 'number' ? seedRandom(config.randomSeed) : config.randomSeed,
+      transfer: false,
+    })[0];
     this.module = initialTransition(consensusModuleMachine)[0];
   }
 
@@ -146,11 +166,12 @@ export abstract class ConsensusCore {
   get vote(): number | null {
     return this.votedFor;
   }
+  /** The Raft role, derived from the election (machines/election.ts `roleOf`). */
   get role(): Role {
-    return this.roleSnapshot.value as Role;
+    return roleOf(this.election);
   }
   get electionState(): ElectionState {
-    return this.election.value as ElectionState;
+    return electionStateOf(this.election);
   }
   get moduleState(): ModuleState {
     return this.module.value as ModuleState;
@@ -241,6 +262,8 @@ export abstract class ConsensusCore {
     if (to < from) return;
     this.out.push({ type: 'APPLY', entries: this.entries.slice(from - this.base - 1, to - this.base) });
     this.applied = to;
+    // Without SERVICES_REPLAYED from the shell, handing the entries over counts as replaying them.
+    if (!this.awaitServicesReplay) this.replayed = to;
   }
 
   protected onSnapshotTaken(snapshot: SnapshotImage): void {
@@ -284,22 +307,6 @@ export abstract class ConsensusCore {
       votedFor: this.votedFor,
     });
     return seq;
-  }
-
-  protected setRole(role: Role): void {
-    const from = this.role;
-    if (from === role && role !== 'CANDIDATE') return;
-    const event: RoleEvent =
-      role === 'CANDIDATE'
-        ? { type: 'BALLOT_STARTED' }
-        : role === 'LEADER'
-          ? { type: 'ELECTED' }
-          : { type: 'STEPPED_DOWN' };
-    this.roleSnapshot = transition(roleMachine, this.roleSnapshot, event)[0];
-    if (this.role !== role) {
-      throw new Error(`member ${this.memberId}: role cannot go from ${from} to ${role}`);
-    }
-    if (from !== role) this.out.push({ type: 'ROLE_CHANGE', from, to: role, term: this.currentTerm });
   }
 
   protected moduleSend(event: ModuleEvent): void {

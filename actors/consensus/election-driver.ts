@@ -1,137 +1,168 @@
-// The election driver: steps the election statechart (machines/election.ts) and acts on what it says.
+// The election driver: feeds the election statechart (machines/election.ts) the facts it decides on and
+// carries out the effect records its actions return. The chart holds the election's tallies, votes,
+// deadlines and positions and decides every phase change; this layer owns what only the node can do:
+// raise the term and vote durably, send, append, apply. The role is the chart's (`roleOf`).
+//
+// Facts reach the chart only while an election runs (not CLOSED): a pure `transition()` of the chart
+// costs 130-230 µs (measured, docs/architecture.md), more than handling an append, too much for every
+// append, acknowledgement and tick of a steady cluster; and even while one runs, TICK goes in only once a deadline of the phase is due
+// (`electionWakeAt`).
 //
 // Safety rules held here:
 // - A vote goes only to a candidate whose log is at least as up to date, once per term (`onRequestVote`).
-// - A candidate counts only votes of its current term, and leads only once its own term and vote are
-//   durable.
+// - A candidate counts only votes of its current term (node.ts, VOTE) and leads only once its own term
+//   and vote are durable (BALLOT_DURABLE, the chart's `ballotWon`).
 
 import { initialTransition, transition } from 'xstate';
 import {
-  ELECTION_STATES,
   type ElectionEvent,
   type ElectionState,
   electionMachine,
+  electionWakeAt,
+  type Role,
 } from '../../machines/election.ts';
-import { nextUint32 } from '../../machines/random.ts';
 import { EntryKind } from '../log/log-entry.ts';
 import { FollowerProgress, NEVER } from './progress.ts';
 import { ConsensusReplication } from './replication.ts';
 import type { CanvassPosition, RequestVote } from './types.ts';
 
-// The election's phases, grouped by which path they belong to (Aeron's naming carries the grouping).
-const FOLLOWER_PATH: ReadonlySet<string> = new Set(
-  ELECTION_STATES.filter((state) => state.startsWith('FOLLOWER_') && state !== 'FOLLOWER_BALLOT'),
-);
-const LEADER_PATH: ReadonlySet<string> = new Set(
-  ELECTION_STATES.filter((state) => state.startsWith('LEADER_')),
-);
-const BALLOT_PATH: ReadonlySet<string> = new Set([
-  'CANVASS',
-  'NOMINATE',
-  'CANDIDATE_BALLOT',
-  'FOLLOWER_BALLOT',
-]);
+/** An election event before the node stamps it with its clock. */
+type ElectionFact = ElectionEvent extends infer E
+  ? E extends ElectionEvent
+    ? Omit<E, 'now'>
+    : never
+  : never;
 
 const EMPTY_PAYLOAD = new Uint8Array(0);
 
 export abstract class ConsensusElection extends ConsensusReplication {
   protected started = false;
-  protected startup = true;
-  protected canvass = new Map<number, { logTerm: number; logIndex: number }>();
-  protected canvassStartedAt = 0;
-  protected lastStatusAt = NEVER;
-  protected nominationAt = 0;
-  protected ballotDeadline = 0;
+  /** The node-state save that makes the candidate's new term and self-vote durable. */
   protected ballotSeq = 0;
-  /** Ballots this member stood in and lost to the ballot timeout since its last election closed. */
-  protected lostBallots = 0;
-  protected votes = new Set<number>();
-  protected transferElection = false;
-  protected electionLastIndex = 0;
-  protected termEntryIndex = 0;
-  protected catchupTarget = 0;
+  /** Events raised while the chart's effects run wait here, so every transition completes first. */
+  private electionQueue: ElectionEvent[] = [];
+  private electionBusy = false;
 
-  // ----------------------------------------------------------------------------------------------
-  // Election
-  // ----------------------------------------------------------------------------------------------
-
-  protected electionSend(event: ElectionEvent): void {
-    const before = this.election.value as string;
-    const [next, actions] = transition(electionMachine, this.election, event);
-    this.election = next;
-    const after = next.value as string;
-    if (before === 'CANDIDATE_BALLOT' && event.type === 'BALLOT_TIMEOUT') this.lostBallots++;
-    if (after !== before) {
-      this.out.push({ type: 'ELECTION_STATE_CHANGE', from: before, to: after, term: this.currentTerm });
-    }
-    for (const action of actions) this.runElectionAction(action.type);
+  /** An election is running (the chart is not CLOSED): only then does it take facts. */
+  protected get electing(): boolean {
+    return this.election.status !== 'done';
   }
 
-  /** Begin a fresh election (a new machine, as Aeron creates a new Election object). */
-  protected startElection(kind: 'START' | 'START_TRANSFER'): void {
-    const before = this.election.value as string;
-    this.election = initialTransition(electionMachine)[0];
-    if (before !== 'INIT') {
-      this.out.push({ type: 'ELECTION_STATE_CHANGE', from: before, to: 'INIT', term: this.currentTerm });
+  /** Send the chart an event, stamped with the node's clock, and carry out the effects it returns. */
+  protected electionSend(fact: ElectionFact): void {
+    this.electionQueue.push({ ...fact, now: this.now } as ElectionEvent);
+    if (this.electionBusy) return;
+    this.electionBusy = true;
+    try {
+      while (this.electionQueue.length > 0) {
+        const event = this.electionQueue.shift() as ElectionEvent;
+        const state = this.electionState;
+        const role = this.role;
+        const [next, actions] = transition(electionMachine, this.election, event);
+        this.election = next;
+        this.noteElectionChange(state, role);
+        for (const action of actions) this.runElectionEffect(action.type, action.params);
+      }
+    } finally {
+      this.electionBusy = false;
     }
-    this.transferElection = kind === 'START_TRANSFER';
+  }
+
+  /** A fact for a running election (a steady cluster skips the chart). */
+  protected electionFact(fact: ElectionFact): void {
+    if (this.electing) this.electionSend(fact);
+  }
+
+  /** Time passed: tell a running election once one of its deadlines is due. */
+  protected electionTick(): void {
+    if (this.electing && this.now >= electionWakeAt(this.election)) this.electionSend({ type: 'TICK' });
+  }
+
+  private noteElectionChange(state: ElectionState, role: Role): void {
+    const term = this.currentTerm;
+    if (this.electionState !== state)
+      this.out.push({ type: 'ELECTION_STATE_CHANGE', from: state, to: this.electionState, term });
+    if (this.role !== role) this.out.push({ type: 'ROLE_CHANGE', from: role, to: this.role, term });
+  }
+
+  /** A new chart in INIT for this member as it is now (as Aeron creates a new Election object). */
+  private freshElection(transfer: boolean): void {
+    const { startup, lostBallots, rng } = this.election.context;
+    this.election = initialTransition(electionMachine, {
+      memberId: this.memberId,
+      members: this.members,
+      timeouts: this.timeouts,
+      now: this.now,
+      logTerm: this.lastTerm,
+      logIndex: this.lastIndex,
+      startup,
+      lostBallots,
+      rng,
+      transfer,
+    })[0];
+  }
+
+  /** Begin a fresh election. */
+  protected startElection(kind: 'START' | 'START_TRANSFER'): void {
+    const state = this.electionState;
+    const role = this.role;
+    this.freshElection(kind === 'START_TRANSFER');
+    this.noteElectionChange(state, role);
     this.electionSend({ type: kind });
   }
 
-  protected runElectionAction(name: string): void {
+  /** The member shuts down: the election closes, as a follower. */
+  protected closeElection(): void {
+    const state = this.electionState;
+    const role = this.role;
+    if (!this.electing) this.freshElection(false);
+    this.noteElectionChange(state, role);
+    this.electionSend({ type: 'CLOSE' });
+  }
+
+  /** Carry out one effect record of the chart. */
+  private runElectionEffect(name: string, params: unknown): void {
     switch (name) {
       case 'beginCanvass':
-        this.setRole('FOLLOWER');
         this.leader = null;
         this.progress.clear();
         this.transferTarget = null;
-        this.canvass = new Map([[this.memberId, { logTerm: this.lastTerm, logIndex: this.lastIndex }]]);
-        this.canvassStartedAt = this.now;
         return;
       case 'broadcastCanvass':
-        this.lastStatusAt = this.now;
         for (const peer of this.peers) this.send(peer, this.canvassPosition(false));
         return;
-      case 'scheduleNomination':
-        this.nominationAt = this.now + this.nominationDelay();
-        return;
-      case 'startBallot':
+      case 'startBallot': {
         this.currentTerm = Math.max(this.currentTerm, this.candidateTermId) + 1;
         this.candidateTermId = this.currentTerm;
         this.votedFor = this.memberId;
         this.leader = null;
         this.ballotSeq = this.saveNodeState();
-        this.votes = new Set([this.memberId]);
-        this.ballotDeadline = this.now + this.timeouts.electionTimeoutMs;
-        this.setRole('CANDIDATE');
+        const { transfer } = params as { transfer: boolean };
         for (const peer of this.peers) {
           const request: RequestVote = {
             type: 'REQUEST_VOTE',
             term: this.currentTerm,
             logTerm: this.lastTerm,
             logIndex: this.lastIndex,
-            transfer: this.transferElection,
+            transfer,
           };
           this.send(peer, request);
         }
         return;
-      case 'awaitLeader':
-        this.ballotDeadline = this.now + this.timeouts.electionTimeoutMs;
-        return;
+      }
       case 'becomeLeader':
-        this.setRole('LEADER');
         this.leader = this.memberId;
         this.leaderSince = this.now;
-        this.electionLastIndex = this.lastIndex;
         this.progress.clear();
-        for (const peer of this.peers) {
+        for (const peer of this.peers)
           this.progress.set(peer, new FollowerProgress(this.lastIndex + 1, this.now));
-        }
+        this.reportFlush();
         return;
-      case 'replayLog':
+      case 'replay':
         this.applyCommitted();
+        this.electionSend({ type: 'SERVICES_REPLAYED', index: this.replayed });
         return;
-      case 'appendNewLeadershipTerm':
+      case 'appendTermEntry':
         this.appendLocal([
           {
             index: this.lastIndex + 1,
@@ -141,137 +172,42 @@ export abstract class ConsensusElection extends ConsensusReplication {
             payload: EMPTY_PAYLOAD,
           },
         ]);
-        this.termEntryIndex = this.lastIndex;
+        this.electionSend({ type: 'TERM_APPENDED', index: this.lastIndex });
         return;
       case 'announceLeadership':
         for (const pr of this.progress.values()) pr.lastSentAt = NEVER;
         return;
-      case 'followLeader':
-        this.setRole('FOLLOWER');
-        return;
       case 'requestCatchup':
-        this.catchupTarget = this.leaderCommitSeen;
-        this.catchupData = false;
-        this.ackLeader(true);
-        return;
       case 'sendReady':
         this.ackLeader(true);
         return;
-      case 'closeElection':
-        this.startup = false;
-        this.lostBallots = 0;
-        return;
     }
   }
 
-  /**
-   * How long NOMINATE waits. The members that answered this canvass with a log equal to this member's
-   * (none is better, or it would not nominate) are ranked in member order, rotated by the log's last
-   * term so no member is always first; each rank waits a stride of half the election timeout plus the
-   * random window longer than the one before, so the first one's REQUEST_VOTE (after its term is
-   * durable) has that half election timeout to reach the others before the next nominates. The random
-   * window (a quarter of the election timeout) still separates members whose views (and so ranks)
-   * differ; it doubles after each ballot this member lost to the ballot timeout, to at most 4x its size.
-   */
-  protected nominationDelay(): number {
-    const [value, next] = nextUint32(this.rng);
-    this.rng = next;
-    const half = Math.max(1, Math.floor(this.timeouts.electionTimeoutMs / 2));
-    const window = Math.max(1, Math.floor(half / 2)) * 2 ** Math.min(this.lostBallots, 2);
-    return this.nominationRank() * (half + window) + (value % window);
+  /** Leader: an append was flushed or acknowledged (the chart waits on the quorum's and commit position). */
+  protected reportFlush(): void {
+    if (this.electing && this.role === 'LEADER')
+      this.electionSend({
+        type: 'APPEND_FLUSHED',
+        quorumIndex: this.quorumMatch(),
+        commitIndex: this.commit,
+      });
   }
 
-  /** This member's place among the canvass answers with a log equal to its own (0: nominates first). */
-  protected nominationRank(): number {
-    const n = this.members.length;
-    const shift = this.lastTerm % n;
-    const order = (id: number) => (this.members.indexOf(id) - shift + n) % n;
-    let rank = 0;
-    for (const [id, pos] of this.canvass) {
-      if (
-        pos.logTerm === this.lastTerm &&
-        pos.logIndex === this.lastIndex &&
-        order(id) < order(this.memberId)
-      )
-        rank++;
-    }
-    return rank;
+  /** Follower: an append or snapshot of the leader matched the log (`data`: it brought entries). */
+  protected reportMatch(data: boolean, leaderCommit: number): void {
+    this.electionFact({
+      type: 'APPEND_MATCHED',
+      verified: this.verified,
+      commitIndex: this.commit,
+      leaderCommit,
+      data,
+    });
   }
 
-  /** Send the election the event its current phase is waiting for, until none applies. */
-  protected advanceElection(): void {
-    for (let guard = 0; guard < 32; guard++) {
-      const state = this.electionState;
-      const event = this.nextElectionEvent(state);
-      if (event === null) return;
-      this.electionSend(event);
-      if (
-        this.electionState === state &&
-        event.type !== 'STATUS_INTERVAL' &&
-        event.type !== 'CANVASS_EXPIRED'
-      )
-        return;
-    }
-  }
-
-  protected nextElectionEvent(state: ElectionState): ElectionEvent | null {
-    const t = this.timeouts;
-    switch (state) {
-      case 'CANVASS': {
-        if (this.now - this.lastStatusAt >= t.electionStatusIntervalMs) return { type: 'STATUS_INTERVAL' };
-        const deadline =
-          this.canvassStartedAt +
-          (this.startup ? t.startupCanvassTimeoutMs : Math.floor(t.electionTimeoutMs / 2));
-        if (this.now >= deadline + 2 * t.electionTimeoutMs) return { type: 'CANVASS_EXPIRED' };
-        const mine = { logTerm: this.lastTerm, logIndex: this.lastIndex };
-        let betterLogSeen = false;
-        for (const pos of this.canvass.values()) {
-          if (pos.logTerm > mine.logTerm || (pos.logTerm === mine.logTerm && pos.logIndex > mine.logIndex)) {
-            betterLogSeen = true;
-          }
-        }
-        return {
-          type: 'CANVASS_UPDATE',
-          allAnswered: this.canvass.size === this.members.length,
-          quorumAnswered: this.canvass.size >= this.quorum,
-          betterLogSeen,
-          deadlinePassed: this.now >= deadline,
-        };
-      }
-      case 'NOMINATE':
-        return this.now >= this.nominationAt ? { type: 'NOMINATION_DUE' } : null;
-      case 'CANDIDATE_BALLOT':
-        if (this.savedSeq >= this.ballotSeq && this.votes.size >= this.quorum) return { type: 'BALLOT_WON' };
-        return this.now >= this.ballotDeadline ? { type: 'BALLOT_TIMEOUT' } : null;
-      case 'FOLLOWER_BALLOT':
-        return this.now >= this.ballotDeadline ? { type: 'BALLOT_TIMEOUT' } : null;
-      case 'LEADER_LOG_REPLICATION':
-        return this.quorumMatch() >= this.electionLastIndex ? { type: 'QUORUM_REPLICATED' } : null;
-      case 'LEADER_REPLAY':
-        return { type: 'REPLAY_DONE', behind: false };
-      case 'LEADER_INIT':
-        return { type: 'TERM_APPENDED' };
-      case 'LEADER_READY':
-        return this.commit >= this.termEntryIndex ? { type: 'TERM_COMMITTED' } : null;
-      case 'FOLLOWER_LOG_REPLICATION':
-        return this.logMatched ? { type: 'LOG_MATCHED' } : null;
-      case 'FOLLOWER_REPLAY':
-        return { type: 'REPLAY_DONE', behind: this.verified < this.leaderCommitSeen };
-      case 'FOLLOWER_CATCHUP_INIT':
-        return { type: 'CATCHUP_REQUESTED' };
-      case 'FOLLOWER_CATCHUP_AWAIT':
-        return this.catchupData ? { type: 'CATCHUP_DATA' } : null;
-      case 'FOLLOWER_CATCHUP':
-        return this.verified >= this.catchupTarget ? { type: 'CAUGHT_UP' } : null;
-      case 'FOLLOWER_LOG_INIT':
-        return { type: 'LOG_INIT_DONE' };
-      case 'FOLLOWER_LOG_AWAIT':
-        return this.verified >= this.leaderCommitSeen ? { type: 'LOG_JOINED' } : null;
-      case 'FOLLOWER_READY':
-        return { type: 'READY_SENT' };
-      default:
-        return null;
-    }
+  /** Follower: the leader's snapshot arrived and its install began. */
+  protected reportSnapshotArrived(): void {
+    this.electionFact({ type: 'SNAPSHOT_ARRIVED', commitIndex: this.commit });
   }
 
   protected canvassPosition(reply: boolean): CanvassPosition {
@@ -291,18 +227,13 @@ export abstract class ConsensusElection extends ConsensusReplication {
 
   protected leaderLost(): void {
     this.leader = null;
-    const state = this.electionState;
-    if (FOLLOWER_PATH.has(state)) this.electionSend({ type: 'LEADER_LOST' });
-    else if (state === 'CLOSED' || state === 'INIT') this.startElection('START');
+    if (!this.electing) this.startElection('START');
+    else this.electionSend({ type: 'LEADER_LOST', logTerm: this.lastTerm, logIndex: this.lastIndex });
   }
 
   protected stepDown(): void {
-    this.setRole('FOLLOWER');
-    this.leader = null;
-    this.progress.clear();
-    this.transferTarget = null;
-    if (LEADER_PATH.has(this.electionState)) this.electionSend({ type: 'STEP_DOWN' });
-    else this.startElection('START');
+    if (!this.electing) this.startElection('START');
+    else this.electionSend({ type: 'STEP_DOWN', logTerm: this.lastTerm, logIndex: this.lastIndex });
   }
 
   /** Adopt a newer term: forget the vote, persist, and leave any leadership or candidacy. */
@@ -316,21 +247,19 @@ export abstract class ConsensusElection extends ConsensusReplication {
     this.lastAckSent = -1;
     this.saveNodeState();
     if (this.role === 'LEADER') this.stepDown();
-    else if (this.electionState === 'CANDIDATE_BALLOT') this.electionSend({ type: 'HIGHER_TERM_SEEN' });
+    else this.electionFact({ type: 'HIGHER_TERM_SEEN' });
   }
 
   /** Record that `from` leads the current term; moves the election onto the follower path if needed. */
   protected discoverLeader(from: number): void {
     this.lastLeaderContact = this.now;
-    if (this.leader === from && (FOLLOWER_PATH.has(this.electionState) || this.electionState === 'CLOSED'))
-      return;
-    // Move the election first: entering CANVASS forgets any previous leader.
-    if (!BALLOT_PATH.has(this.electionState)) this.startElection('START');
+    if (this.leader === from && (!this.electing || this.election.matches('FOLLOWER_PATH'))) return;
+    // Only a ballot takes a leader: from anywhere else a new election starts (entering CANVASS forgets
+    // any previous leader).
+    if (!this.election.matches('BALLOT')) this.startElection('START');
     this.leader = from;
     this.verified = Math.min(this.commit, this.lastIndex);
     this.lastAckSent = -1;
-    this.logMatched = false;
-    this.catchupData = false;
     this.electionSend({ type: 'LEADER_DISCOVERED' });
   }
 
@@ -342,10 +271,13 @@ export abstract class ConsensusElection extends ConsensusReplication {
       return;
     }
     if (this.hasLiveLeader()) return; // a live follower does not help anyone unseat its leader (P4)
-    if (this.electionState === 'CANVASS') {
-      this.canvass.set(from, { logTerm: message.logTerm, logIndex: message.logIndex });
-    }
-    if (!message.reply && BALLOT_PATH.has(this.electionState)) this.send(from, this.canvassPosition(true));
+    this.electionFact({
+      type: 'CANVASS_POSITION',
+      from,
+      logTerm: message.logTerm,
+      logIndex: message.logIndex,
+    });
+    if (!message.reply && this.election.matches('BALLOT')) this.send(from, this.canvassPosition(true));
   }
 
   protected onRequestVote(from: number, message: RequestVote): void {
@@ -374,8 +306,7 @@ export abstract class ConsensusElection extends ConsensusReplication {
     const vote = { type: 'VOTE', term: this.currentTerm, granted: true } as const;
     if (this.faulty.voteBeforeDurable) this.out.push({ type: 'SEND', to: from, message: vote });
     else this.send(from, vote);
-    const state = this.electionState;
-    if (FOLLOWER_PATH.has(state) || state === 'CLOSED' || state === 'INIT') {
+    if (!this.electing || this.election.matches('FOLLOWER_PATH')) {
       this.leader = null;
       this.startElection('START');
     }

@@ -34,12 +34,8 @@ export class ConsensusNode extends ConsensusElection {
 
   protected finish(): void {
     if (this.moduleState === 'CLOSED') return;
-    this.advanceElection();
-    if (this.role === 'LEADER') {
-      this.replicate();
-      // A single-member cluster commits inside replicate(): let the election see it at once.
-      if (this.electionState !== 'CLOSED') this.advanceElection();
-    }
+    this.electionTick();
+    if (this.role === 'LEADER') this.replicate();
   }
 
   protected dispatch(input: ConsensusInput): void {
@@ -72,6 +68,8 @@ export class ConsensusNode extends ConsensusElection {
           for (const effect of this.held) this.out.push(effect);
           this.held = [];
         }
+        if (this.savedSeq >= this.ballotSeq && this.electionState === 'CANDIDATE_BALLOT')
+          this.electionSend({ type: 'BALLOT_DURABLE' });
         return;
       case 'SNAPSHOT_TAKEN':
         this.onSnapshotTaken(input.snapshot);
@@ -87,6 +85,10 @@ export class ConsensusNode extends ConsensusElection {
       case 'TRANSFER_LEADERSHIP':
         this.onTransferLeadership(input.to);
         return;
+      case 'SERVICES_REPLAYED':
+        if (input.index > this.replayed) this.replayed = input.index;
+        this.electionFact({ type: 'SERVICES_REPLAYED', index: this.replayed });
+        return;
       case 'SUSPEND':
         this.moduleSend({ type: 'SUSPEND' });
         return;
@@ -95,8 +97,7 @@ export class ConsensusNode extends ConsensusElection {
         return;
       case 'SHUTDOWN':
         this.moduleSend({ type: 'SHUTDOWN' });
-        this.electionSend({ type: 'CLOSE' });
-        this.setRole('FOLLOWER');
+        this.closeElection();
         this.moduleSend({ type: 'TERMINATED' });
         return;
     }
@@ -160,7 +161,7 @@ export class ConsensusNode extends ConsensusElection {
           message.granted &&
           this.electionState === 'CANDIDATE_BALLOT'
         ) {
-          this.votes.add(from);
+          this.electionSend({ type: 'VOTE', from });
         }
         return;
       case 'APPEND':

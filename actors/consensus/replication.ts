@@ -35,11 +35,16 @@ export abstract class ConsensusReplication extends ConsensusCore {
   /** When this member last answered an append (any answer): the leader's proof that it is alive. */
   protected lastReplyAt = Number.NEGATIVE_INFINITY;
   protected leaderCommitSeen = 0;
-  protected logMatched = false;
-  protected catchupData = false;
 
-  /** Move the election onto the follower path of `from`'s leadership (election-driver.ts). */
+  // The election's facts (election-driver.ts).
+  /** Move the election onto the follower path of `from`'s leadership. */
   protected abstract discoverLeader(from: number): void;
+  /** Leader: the quorum's flushed position or the commit position may have moved. */
+  protected abstract reportFlush(): void;
+  /** Follower: an append or snapshot of the leader matched the log. */
+  protected abstract reportMatch(data: boolean, leaderCommit: number): void;
+  /** Follower: the leader's snapshot arrived and its install began. */
+  protected abstract reportSnapshotArrived(): void;
 
   protected onAppend(from: number, message: AppendEntries): void {
     if (message.term < this.currentTerm) {
@@ -58,8 +63,8 @@ export abstract class ConsensusReplication extends ConsensusCore {
       const skip = this.base - prevIndex;
       if (skip > entries.length) {
         this.verified = Math.max(this.verified, this.base);
-        this.logMatched = true;
         this.ackLeader(true);
+        this.reportMatch(false, this.leaderCommitSeen);
         return;
       }
       entries = entries.slice(skip);
@@ -77,8 +82,6 @@ export abstract class ConsensusReplication extends ConsensusCore {
       return;
     }
     const appended = this.appendFromLeader(entries);
-    if (entries.length > 0) this.catchupData = true;
-    this.logMatched = true;
     this.verified = Math.max(this.verified, prevIndex + entries.length);
     const newCommit = Math.min(message.commitIndex, this.verified);
     if (newCommit > this.commit) {
@@ -91,6 +94,7 @@ export abstract class ConsensusReplication extends ConsensusCore {
     // heartbeat interval (with the position flushed so far, as etcd answers heartbeats): the leader's
     // quorum check measures whether followers are alive, not how fast they flush (issue 10).
     if (!appended || this.now - this.lastReplyAt >= this.timeouts.heartbeatIntervalMs) this.ackLeader(true);
+    this.reportMatch(entries.length > 0, this.leaderCommitSeen);
   }
 
   /** Reconcile the log with entries that follow a matching position; returns true if any were appended. */
@@ -139,11 +143,10 @@ export abstract class ConsensusReplication extends ConsensusCore {
     }
     if (this.role === 'LEADER') return;
     this.discoverLeader(from);
-    this.catchupData = true;
     if (message.index <= this.commit || this.installing >= message.index) {
       this.verified = Math.max(this.verified, this.commit);
-      this.logMatched = true;
       this.ackLeader(true);
+      this.reportMatch(true, this.leaderCommitSeen);
       return;
     }
     const image: SnapshotImage = { index: message.index, term: message.snapshotTerm, data: message.data };
@@ -163,9 +166,12 @@ export abstract class ConsensusReplication extends ConsensusCore {
     this.snapshot = image;
     this.commit = message.index;
     this.applied = message.index;
+    // The services restore the snapshot: they stand at its index.
+    if (message.index > this.replayed) this.replayed = message.index;
     this.installing = message.index;
     this.out.push({ type: 'INSTALL_SNAPSHOT', snapshot: image });
     this.out.push({ type: 'COMMIT', commitIndex: this.commit });
+    this.reportSnapshotArrived();
   }
 
   protected onSnapshotInstalled(index: number): void {
@@ -179,8 +185,8 @@ export abstract class ConsensusReplication extends ConsensusCore {
     }
     if (this.leader !== null) {
       this.verified = Math.max(this.verified, index);
-      this.logMatched = true;
       this.ackLeader(true);
+      this.reportMatch(false, this.leaderCommitSeen);
     }
   }
 
@@ -240,6 +246,7 @@ export abstract class ConsensusReplication extends ConsensusCore {
       this.out.push({ type: 'COMMIT', commitIndex: candidate });
       this.applyCommitted();
     }
+    this.reportFlush();
   }
 
   // ----------------------------------------------------------------------------------------------

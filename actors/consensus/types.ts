@@ -52,6 +52,12 @@ export interface ConsensusConfig {
   /** At most this many payload bytes in one append message. */
   readonly maxBatchBytes?: number;
   readonly faultyRules?: FaultyRules;
+  /**
+   * The replay phases of an election (LEADER_REPLAY, FOLLOWER_REPLAY) wait for SERVICES_REPLAYED from the
+   * shell. Off (the default), an APPLY handed to the shell counts as replayed, for shells that do not
+   * send SERVICES_REPLAYED yet.
+   */
+  readonly awaitServicesReplay?: boolean;
 }
 
 /** A snapshot of the services and the module at a committed log position. */
@@ -201,6 +207,8 @@ export type ConsensusInput =
   | { readonly type: 'REQUEST_SNAPSHOT' }
   /** Operator: hand leadership to `to` (leader only). */
   | { readonly type: 'TRANSFER_LEADERSHIP'; readonly to: number }
+  /** The services have applied every entry up to `index` (the last entry of an APPLY they replayed). */
+  | { readonly type: 'SERVICES_REPLAYED'; readonly index: number }
   | { readonly type: 'SUSPEND' }
   | { readonly type: 'RESUME' }
   | { readonly type: 'SHUTDOWN' };

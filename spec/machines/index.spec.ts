@@ -12,9 +12,8 @@ import { type AnyStateMachine, and, createMachine, not, StateMachine } from 'xst
 import { CLIENT_CONNECTION_STATES } from '../../machines/client-connection.ts';
 import { CLIENT_SESSION_STATES } from '../../machines/client-session.ts';
 import { MODULE_STATES } from '../../machines/consensus-module.ts';
-import { ELECTION_STATES } from '../../machines/election.ts';
+import { ELECTION_STATE_PATHS } from '../../machines/election.ts';
 import { getMachine, type MachineName, machineInfo, machineNames, machines } from '../../machines/index.ts';
-import { ROLES } from '../../machines/role.ts';
 import { TRADING_PHASES } from '../../machines/trading-phase.ts';
 import {
   defaultDiagramsDir,
@@ -33,6 +32,8 @@ interface WalkedNode {
   readonly path: readonly string[];
   readonly states: Record<string, WalkedNode>;
   readonly transitions: Map<string, unknown[]>;
+  /** Eventless transitions (drawn as `always`). */
+  readonly always?: unknown[];
   readonly after: { eventType: string; delay: string | number }[];
 }
 
@@ -43,6 +44,7 @@ const walk = (machine: AnyStateMachine) => {
   const delays = new Set<string>();
   let transitionCount = 0;
   const visit = (node: WalkedNode): void => {
+    transitionCount += node.always?.length ?? 0;
     for (const [eventType, candidates] of node.transitions) {
       transitionCount += candidates.length;
       const delayed = node.after.find((t) => t.eventType === eventType);
@@ -59,8 +61,7 @@ const walk = (machine: AnyStateMachine) => {
 };
 
 const declaredStates: Record<MachineName, readonly string[]> = {
-  election: ELECTION_STATES,
-  role: ROLES,
+  election: ELECTION_STATE_PATHS,
   'consensus-module': MODULE_STATES,
   'client-session': CLIENT_SESSION_STATES,
   'client-connection': CLIENT_CONNECTION_STATES,
@@ -126,7 +127,10 @@ describe('machines registry (machines/index.ts)', () => {
 
   it('getMachine finds a machine by name and refuses an unknown one, listing the names', () => {
     expect(getMachine('election')).to.equal(machines.election);
-    expect(() => getMachine('elections')).to.throw(RangeError, /unknown machine 'elections'.*election, role/);
+    expect(() => getMachine('elections')).to.throw(
+      RangeError,
+      /unknown machine 'elections'.*election, consensus-module/,
+    );
   });
 });
 
@@ -157,9 +161,14 @@ describe('diagrams (runtime/diagrams.ts)', () => {
     const election = renderMermaid(machines.election);
     expect(election).to.include('  [*] --> INIT\n');
     expect(election).to.include('  CLOSED --> [*]\n');
-    expect(election).to.include('  CANVASS --> NOMINATE : CANVASS_UPDATE [canNominate]\n');
-    expect(election).to.include('  CANVASS --> CANVASS : STATUS_INTERVAL / broadcastCanvass (internal)\n');
-    expect(election).to.include('  any_state --> CLOSED : CLOSE\n');
+    expect(election).to.include('    BALLOT__CANVASS --> BALLOT__NOMINATE : always [canNominate]\n');
+    expect(election).to.include(
+      '    BALLOT__CANVASS --> BALLOT__CANVASS : always [statusIntervalDue] / noteStatusSent, broadcastCanvass (internal)\n',
+    );
+    expect(election).to.include(
+      '  LEADER_PATH --> BALLOT__CANVASS : STEP_DOWN / recordTime, recordPosition\n',
+    );
+    expect(election).to.include('  any_state --> CLOSED : CLOSE / recordTime, leave\n');
     const trading = renderMermaid(machines['trading-phase']);
     expect(trading).to.include(
       '  HALTED --> OPENING_AUCTION : after HALT_DURATION [haltedByCircuitBreaker]\n',
@@ -276,10 +285,10 @@ describe('diagrams (runtime/diagrams.ts)', () => {
       const written = writeDiagrams(dir);
       expect(written.map((p) => basename(p))).to.deep.equal(machineNames().map((n) => `${n}.md`));
       expect(staleDiagrams(dir)).to.deep.equal([]);
-      const rolePage = join(dir, 'role.md');
-      writeFileSync(rolePage, readFileSync(rolePage, 'utf8').replace('LEADER', 'LEAD'));
+      const electionPage = join(dir, 'election.md');
+      writeFileSync(electionPage, readFileSync(electionPage, 'utf8').replace('LEADER', 'LEAD'));
       writeFileSync(join(dir, 'retired-machine.md'), '# gone\n');
-      expect(staleDiagrams(dir)).to.deep.equal([rolePage, join(dir, 'retired-machine.md')]);
+      expect(staleDiagrams(dir)).to.deep.equal([electionPage, join(dir, 'retired-machine.md')]);
       writeDiagrams(dir);
       expect(staleDiagrams(dir)).to.deep.equal([join(dir, 'retired-machine.md')]);
     } finally {

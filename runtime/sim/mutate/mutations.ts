@@ -69,8 +69,8 @@ export const MUTATIONS: readonly Mutation[] = [
     id: 'lead-before-own-vote-durable',
     rule: 'a candidate leads only once its own term and vote are durable (also held by send(): its vote requests wait for that save, so no vote can come back before it)',
     kind: 'redundant',
-    find: 'if (this.savedSeq >= this.ballotSeq && this.votes.size >= this.quorum)',
-    replace: 'if (this.votes.size >= this.quorum)',
+    find: 'ballotWon: ({ context: c }) => c.ballotDurable && c.votes.length >= c.quorum,',
+    replace: 'ballotWon: ({ context: c }) => c.votes.length >= c.quorum,',
   },
   {
     id: 'count-votes-of-older-terms',

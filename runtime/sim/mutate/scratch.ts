@@ -23,8 +23,8 @@ import { fileURLToPath } from 'node:url';
 import { MUTATIONS, type Mutation, type Patch } from './mutations.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-/** Where patches look for their target (the consensus module). */
-export const SEARCHED: readonly string[] = ['actors/consensus'];
+/** Where patches look for their target (the consensus module, and the statecharts it drives). */
+export const SEARCHED: readonly string[] = ['actors/consensus', 'machines'];
 const SKIP = new Set(['node_modules', '.git', 'spec', 'docs']);
 
 /**
