@@ -60,6 +60,13 @@ export interface Answered {
   readonly ret: number;
 }
 
+/** The first answer at or after `time` (null: none). */
+export const firstAnswerAfter = (answered: readonly Answered[], time: number): number | null => {
+  let first: number | null = null;
+  for (const op of answered) if (op.ret >= time && (first === null || op.ret < first)) first = op.ret;
+  return first;
+};
+
 const KEYS = ['x', 'y', 'z'];
 
 /** Get, put and compare-and-set on three keys, one at a time per client; every operation in `history`. */

@@ -24,7 +24,7 @@ import type { Random } from '../../machines/random.ts';
 import { ClientKind } from '../wire/client-frames.ts';
 import { type ClientPort, endpointOf, type MemberEnd } from './client-network.ts';
 import { type DiskOp, VirtualDisk } from './disk.ts';
-import type { InvariantChecker } from './invariants.ts';
+import type { InvariantChecker, MemberView } from './invariants.ts';
 import type { ProposedEntry, SimServices } from './services.ts';
 
 /** A role or election state change, as the simulation records it. */
@@ -46,9 +46,10 @@ export interface MemberHost {
   readonly snapshotEvery: number | null;
   readonly sessionTimeoutMs: number;
   now(): number;
+  schedule(ms: number, run: () => void): void;
+  /** Extra flush latency of the member's disk (a slow fsync), ms. */
+  diskLatency(member: number): number;
   transmit(from: number, to: number, message: PeerMessage): void;
-  /** Queue a write on the member's disk; `done` is fed back once it is durable. */
-  write(member: SimMember, op: DiskOp, done: ModuleInput | null): void;
   onRole(event: RoleEvent): void;
   onElection(event: RoleEvent): void;
   /** The member stopped: its client connections close. */
@@ -84,6 +85,34 @@ export class SimMember implements ClientPort {
   /** The member's own monotonic clock (skewed: offset and rate). */
   localNow(): number {
     return this.clockOffset + this.host.now() * this.clockRate;
+  }
+
+  /** What the invariant checker reads of this member. */
+  view(): MemberView {
+    return {
+      entryAt: (index) => this.node?.entryAt(index),
+      snapshotIndex: () => this.node?.snapshotIndex ?? this.disk.base,
+      durablyHolds: (entry) => this.disk.holds(entry),
+    };
+  }
+
+  /** A leader of an old term that goes on leading long after a newer term elected one (STALE_LEADER). */
+  checkStaleLeader(tickMs: number): void {
+    const node = this.node;
+    const checker = this.host.checker;
+    if (node?.role !== 'LEADER' || node.term >= checker.maxLeaderTerm) {
+      this.staleLeaderMs = 0;
+      return;
+    }
+    this.staleLeaderMs += tickMs;
+    const bound = this.host.timeouts.heartbeatTimeoutMs * 2 + 100;
+    if (this.staleLeaderMs > bound && this.staleLeaderMs <= bound + tickMs) {
+      checker.fail(
+        'STALE_LEADER',
+        this.id,
+        `member ${this.id} still leads term ${node.term} ${this.staleLeaderMs} ms after term ${checker.maxLeaderTerm} elected a leader`,
+      );
+    }
   }
 
   /** Start from what the disk holds: its snapshot (services and session table) and log. */
@@ -227,18 +256,17 @@ export class SimMember implements ClientPort {
         return;
       case 'APPEND':
         checker.onAppend(id, effect.entries, (index) => node.termAt(index));
-        host.write(this, { op: 'append', entries: effect.entries }, { type: 'APPENDED', seq: effect.seq });
+        this.write({ op: 'append', entries: effect.entries }, { type: 'APPENDED', seq: effect.seq });
         return;
       case 'TRUNCATE':
-        host.write(this, { op: 'truncate', fromIndex: effect.fromIndex }, null);
+        this.write({ op: 'truncate', fromIndex: effect.fromIndex }, null);
         return;
       case 'PURGE':
-        host.write(this, { op: 'purge', toIndex: effect.toIndex }, null);
+        this.write({ op: 'purge', toIndex: effect.toIndex }, null);
         return;
       case 'SAVE_NODE_STATE': {
         const { currentTerm, candidateTermId, votedFor, seq } = effect;
-        host.write(
-          this,
+        this.write(
           { op: 'state', currentTerm, candidateTermId, votedFor },
           { type: 'NODE_STATE_SAVED', seq },
         );
@@ -279,8 +307,7 @@ export class SimMember implements ClientPort {
         checker.onSnapshot(id, index, node.commitIndex);
         checker.onSnapshotTerm(id, index, term);
         const data = encodeSnapshotParts({ module: effect.module, service: this.services.snapshot() });
-        host.write(
-          this,
+        this.write(
           { op: 'snapshot', image: { index, term, data } },
           { type: 'SNAPSHOT_TAKEN', index, term, data },
         );
@@ -293,11 +320,7 @@ export class SimMember implements ClientPort {
         this.services.restore(snapshotParts(snapshot.data).service);
         checker.resetMember(id, snapshot.index);
         checker.onServiceState(id, snapshot.index, this.services.state());
-        host.write(
-          this,
-          { op: 'install', image: snapshot },
-          { type: 'SNAPSHOT_INSTALLED', index: snapshot.index },
-        );
+        this.write({ op: 'install', image: snapshot }, { type: 'SNAPSHOT_INSTALLED', index: snapshot.index });
         return;
       }
       case 'ROLE_CHANGE':
@@ -360,6 +383,37 @@ export class SimMember implements ClientPort {
       case 'PROPOSAL_REJECTED':
         return;
     }
+  }
+
+  /**
+   * Queue a disk write on its flush queue; it becomes durable (and `done` is fed back) after a flush
+   * delay, in order within its queue, no earlier than a stall ends. A crash loses it (or keeps part).
+   */
+  private write(op: DiskOp, done: ModuleInput | null): void {
+    const { disk, host } = this;
+    const write = disk.issue(op, done);
+    const extra = Math.max(host.diskLatency(this.id), disk.latency[write.queue]);
+    // A slow fsync delays each flush by `extra`, not each write: writes queued meanwhile share it.
+    const start = Math.max(disk.freeAt[write.queue], host.now() + extra, disk.stallUntil[write.queue]);
+    const at = start + 0.2 + host.rng.float() * 2;
+    disk.freeAt[write.queue] = at;
+    const incarnation = this.incarnation;
+    const flushed = (): void => {
+      if (this.incarnation !== incarnation) return; // lost (or partly kept) in a crash
+      disk.complete(write);
+      if (!write.done) return;
+      const input = write.done;
+      if (this.paused) this.deferred.push(() => this.incarnation === incarnation && this.feed(input));
+      else this.feed(input);
+    };
+    host.schedule(at - host.now(), () => {
+      if (this.incarnation !== incarnation) return;
+      const stalled = disk.stallUntil[write.queue];
+      if (stalled <= host.now()) return flushed();
+      // The disk stalled after this write was queued: it completes when the stall ends.
+      disk.freeAt[write.queue] = Math.max(disk.freeAt[write.queue], stalled);
+      host.schedule(stalled - host.now(), flushed);
+    });
   }
 
   /** The services' own entries (timer expiries, actor-to-actor sends): how many the module took. */

@@ -17,34 +17,16 @@ import { Random } from '../../machines/random.ts';
 import { ActorWorkload } from './actor-clients.ts';
 import { ClientNetwork } from './client-network.ts';
 import { KvWorkload, type Workload } from './clients.ts';
-import type { DiskOp, FlushQueue } from './disk.ts';
+import type { FlushQueue } from './disk.ts';
 import { EventQueue, type Queued } from './event-queue.ts';
-import { InvariantChecker, type MemberView } from './invariants.ts';
+import { InvariantChecker } from './invariants.ts';
 import type { HistoryOperation } from './kv-history.ts';
+import { CALM_NETWORK, type NetworkConditions, PeerLinks } from './peer-links.ts';
 import { ActorSimServices, KvSimServices } from './services.ts';
 import { type RoleEvent, SimMember } from './sim-member.ts';
 
+export { CALM_NETWORK, type NetworkConditions } from './peer-links.ts';
 export type { RoleEvent } from './sim-member.ts';
-
-export interface NetworkConditions {
-  dropRate: number;
-  dupRate: number;
-  minDelayMs: number;
-  maxDelayMs: number;
-  /** Chance that a peer message is held back past an election timeout (it lands in a later term). */
-  lateRate?: number;
-  /** Chance that a TIMEOUT_NOW is delivered once more, late (after a later election began). */
-  echoTimeoutNowRate?: number;
-  /** Chance that a client's command is delivered once more, late (behind the client's newer commands). */
-  lateResendRate?: number;
-}
-
-export const CALM_NETWORK: NetworkConditions = Object.freeze({
-  dropRate: 0,
-  dupRate: 0,
-  minDelayMs: 0.5,
-  maxDelayMs: 3,
-});
 
 /** What the members host and the clients do: the KV service (linearizability) or the actor services. */
 export type SimWorkload = 'kv' | 'actors';
@@ -83,7 +65,6 @@ export class SimulationBudgetExceeded extends Error {}
 type SimEvent =
   | { kind: 'tick'; member: number }
   | { kind: 'deliver'; to: number; from: number; message: PeerMessage; epoch: number }
-  | { kind: 'disk'; member: number; incarnation: number; input: ModuleInput | null }
   /** Something that happens at a member (a client frame): deferred while it is paused, lost if it restarts. */
   | { kind: 'at-member'; member: number; incarnation: number; run: () => void }
   | { kind: 'script'; run: () => void };
@@ -124,9 +105,7 @@ export class Simulation {
   private readonly members = new Map<number, SimMember>();
   private readonly clientNetwork: ClientNetwork;
   private readonly clientCount: number;
-  private readonly blocked = new Set<string>();
-  /** A connection's generation per directed link: a message of an older one was lost with it. */
-  private readonly linkEpoch = new Map<string, number>();
+  private readonly links: PeerLinks;
   private readonly startedAt = performance.now();
   private readonly options: SimulationOptions;
 
@@ -143,7 +122,6 @@ export class Simulation {
     const snapshotEvery = options.snapshotEvery ?? (workload === 'kv' ? 60 : 200);
     const skew = options.clockRateSkew ?? 0;
     this.workloadKind = workload;
-    const views = new Map<number, MemberView>();
     const host = {
       rng: this.rng,
       memberIds: this.memberIds,
@@ -152,8 +130,9 @@ export class Simulation {
       snapshotEvery: snapshotEvery > 0 ? snapshotEvery : null,
       sessionTimeoutMs: options.sessionTimeoutMs ?? 4000,
       now: () => this.now,
-      transmit: (from: number, to: number, message: PeerMessage) => this.transmit(from, to, message),
-      write: (member: SimMember, op: DiskOp, done: ModuleInput | null) => this.write(member, op, done),
+      transmit: (from: number, to: number, message: PeerMessage) => this.links.transmit(from, to, message),
+      schedule: (ms: number, run: () => void) => this.schedule(ms, { kind: 'script', run }),
+      diskLatency: (member: number) => this.diskLatency.get(member) ?? 0,
       onRole: (event: RoleEvent) => this.onRole(event),
       onElection: (event: RoleEvent) => this.onElection(event),
       stopped: (member: number) => this.clientNetwork.memberStopped(member),
@@ -165,19 +144,22 @@ export class Simulation {
       const services = workload === 'kv' ? new KvSimServices() : new ActorSimServices();
       const clockOffset = skew > 0 ? this.rng.int(0, 3_600_000) : 0;
       const clockRate = skew > 0 ? 1 - skew + this.rng.float() * 2 * skew : 1;
-      const member = new SimMember(id, host, services, clockOffset, clockRate);
-      this.members.set(id, member);
-      views.set(id, {
-        entryAt: (index) => member.node?.entryAt(index),
-        snapshotIndex: () => member.node?.snapshotIndex ?? member.disk.base,
-        durablyHolds: (entry) => member.disk.holds(entry),
-      });
+      this.members.set(id, new SimMember(id, host, services, clockOffset, clockRate));
     }
+    this.links = new PeerLinks({
+      rng: this.rng,
+      timeouts: this.timeouts,
+      conditions: () => this.network,
+      tamper: options.tamper,
+      recorder: () => this.recorder,
+      deliver: (delay, delivery) => this.schedule(delay, { kind: 'deliver', ...delivery }),
+    });
+    const views = new Map([...this.members].map(([id, member]) => [id, member.view()]));
     const checker = new InvariantChecker(Math.floor(count / 2) + 1, views, () => this.now);
     this.checker = checker;
     this.clientNetwork = new ClientNetwork({
       now: () => this.now,
-      delay: () => this.delay(),
+      delay: () => this.links.delay(),
       schedule: (ms, run) => this.schedule(ms, { kind: 'script', run }),
       scheduleAtMember: (member, ms, run) => this.scheduleAtMember(member, ms, run),
       port: (member) => this.member(member),
@@ -197,16 +179,13 @@ export class Simulation {
       transportFor: (client: number) => this.clientNetwork.transportFor(client),
     };
     const opTimeoutMs = options.clientOpTimeoutMs ?? 1500;
-    if (workload === 'kv') {
-      const kv = new KvWorkload(clientHost, this.clientCount, opTimeoutMs);
-      this.workload = kv;
-      this.history = kv.history;
-    } else {
-      this.workload = new ActorWorkload(clientHost, this.clientCount, opTimeoutMs, (detail) =>
-        this.checker.fail('ACKNOWLEDGED_COMMAND_LOST', -1, detail),
-      );
-      this.history = [];
-    }
+    this.workload =
+      workload === 'kv'
+        ? new KvWorkload(clientHost, this.clientCount, opTimeoutMs)
+        : new ActorWorkload(clientHost, this.clientCount, opTimeoutMs, (detail) =>
+            this.checker.fail('ACKNOWLEDGED_COMMAND_LOST', -1, detail),
+          );
+    this.history = this.workload instanceof KvWorkload ? this.workload.history : [];
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -292,8 +271,7 @@ export class Simulation {
       [a, b],
       [b, a],
     ]) {
-      const link = `${from}>${to}`;
-      this.linkEpoch.set(link, (this.linkEpoch.get(link) ?? 0) + 1);
+      this.links.breakConnection(from, to);
       this.schedule(this.rng.float() * 2, {
         kind: 'script',
         run: () => this.input(to, { type: 'PEER_DISCONNECTED', peer: from }),
@@ -314,7 +292,7 @@ export class Simulation {
   /** Deliver a copy of an old message now (a connection's buffer replayed long after it was sent). */
   redeliver(from: number, to: number, message: PeerMessage): void {
     this.faultsInjected++;
-    this.schedule(this.delay(), { kind: 'deliver', to, from, message, epoch: Number.NaN });
+    this.schedule(this.links.delay(), { kind: 'deliver', to, from, message, epoch: Number.NaN });
   }
 
   /** Cut a client off from a member (both directions). */
@@ -362,11 +340,11 @@ export class Simulation {
   /** Block the directed link from -> to. */
   block(from: number, to: number): void {
     this.faultsInjected++;
-    this.blocked.add(`${from}>${to}`);
+    this.links.block(from, to);
   }
 
   unblock(from: number, to: number): void {
-    this.blocked.delete(`${from}>${to}`);
+    this.links.unblock(from, to);
   }
 
   /** Symmetric partition: members in different groups cannot talk. */
@@ -375,7 +353,7 @@ export class Simulation {
     for (const a of groups) {
       for (const b of groups) {
         if (a === b) continue;
-        for (const x of a) for (const y of b) this.blocked.add(`${x}>${y}`);
+        for (const x of a) for (const y of b) this.links.block(x, y);
       }
     }
   }
@@ -385,7 +363,7 @@ export class Simulation {
   }
 
   healNetwork(): void {
-    this.blocked.clear();
+    this.links.unblockAll();
     this.clientNetwork.unblockAll();
   }
 
@@ -424,19 +402,6 @@ export class Simulation {
     for (const member of this.members.values())
       if (member.services instanceof KvSimServices) total += member.services.duplicateReplies;
     return total;
-  }
-
-  /** Whether a command issued at or after `time` was answered. */
-  completedAfter(time: number): boolean {
-    return this.workload.answered.some((op) => op.call >= time);
-  }
-
-  /** The first answer at or after `time` (null: none). */
-  firstAnswerAfter(time: number): number | null {
-    let first: number | null = null;
-    for (const op of this.workload.answered)
-      if (op.ret >= time && (first === null || op.ret < first)) first = op.ret;
-    return first;
   }
 
   /** Close out commands still pending: their outcome is unknown. */
@@ -500,7 +465,7 @@ export class Simulation {
         if (!member.module) return;
         const now = member.localNow();
         member.feed({ type: 'TICK', now, clusterTime: now });
-        this.checkStaleLeader(member);
+        member.checkStaleLeader(TICK_MS);
         if (this.healed && this.readyLeaderAfterHeal === null && member.node?.isReadyLeader)
           this.readyLeaderAfterHeal = this.now;
         return;
@@ -511,12 +476,10 @@ export class Simulation {
           member.deferred.push(() => this.process(event));
           return;
         }
-        const epoch = this.linkEpoch.get(`${event.from}>${event.to}`) ?? 0;
-        if (!Number.isNaN(event.epoch) && event.epoch !== epoch) return; // lost with its connection
+        if (!this.links.isCurrent(event)) return; // lost with its connection
         member.feed({ type: 'PEER_MESSAGE', from: event.from, message: event.message });
         return;
       }
-      case 'disk':
       case 'at-member': {
         const member = this.member(event.member);
         if (event.incarnation !== member.incarnation) return;
@@ -524,104 +487,12 @@ export class Simulation {
           member.deferred.push(() => this.process(event));
           return;
         }
-        if (event.kind === 'at-member') event.run();
-        else if (event.input) member.feed(event.input);
+        event.run();
         return;
       }
       case 'script':
         event.run();
         return;
-    }
-  }
-
-  /**
-   * Queue a disk write on its flush queue; it becomes durable (and `done` is fed back) after a flush
-   * delay, in order within its queue, no earlier than a stall ends.
-   */
-  private write(member: SimMember, op: DiskOp, done: ModuleInput | null): void {
-    const disk = member.disk;
-    const write = disk.issue(op, done);
-    const extra = Math.max(this.diskLatency.get(member.id) ?? 0, disk.latency[write.queue]);
-    // A slow fsync delays each flush by `extra`, not each write: writes queued meanwhile share it.
-    const start = Math.max(disk.freeAt[write.queue], this.now + extra, disk.stallUntil[write.queue]);
-    const at = start + 0.2 + this.rng.float() * 2;
-    disk.freeAt[write.queue] = at;
-    const incarnation = member.incarnation;
-    this.schedule(at - this.now, {
-      kind: 'script',
-      run: () => {
-        if (member.incarnation !== incarnation) return; // lost (or partly kept) in a crash
-        const stalled = disk.stallUntil[write.queue];
-        if (stalled > this.now) {
-          // The disk stalled after this write was queued: it completes when the stall ends.
-          disk.freeAt[write.queue] = Math.max(disk.freeAt[write.queue], stalled);
-          this.schedule(stalled - this.now, {
-            kind: 'script',
-            run: () => this.flushed(member, write, incarnation),
-          });
-          return;
-        }
-        this.flushed(member, write, incarnation);
-      },
-    });
-  }
-
-  private flushed(
-    member: SimMember,
-    write: ReturnType<SimMember['disk']['issue']>,
-    incarnation: number,
-  ): void {
-    if (member.incarnation !== incarnation) return;
-    member.disk.complete(write);
-    this.process({ kind: 'disk', member: member.id, incarnation, input: write.done });
-  }
-
-  private delay(): number {
-    const { minDelayMs, maxDelayMs } = this.network;
-    return minDelayMs + this.rng.float() * (maxDelayMs - minDelayMs);
-  }
-
-  /** Held back past an election timeout or several: the message arrives in a later term, or terms. */
-  private lateDelay(): number {
-    const timeout = this.timeouts.electionTimeoutMs;
-    return this.rng.chance(0.7) ? this.rng.int(timeout, 3 * timeout) : this.rng.int(3 * timeout, 8 * timeout);
-  }
-
-  private transmit(from: number, to: number, sent: PeerMessage): void {
-    const link = `${from}>${to}`;
-    if (this.blocked.has(link)) return;
-    const message = this.options.tamper ? this.options.tamper(from, to, sent) : sent;
-    if (message === null) return;
-    const network = this.network;
-    if (network.dropRate > 0 && this.rng.chance(network.dropRate)) return;
-    const epoch = this.linkEpoch.get(link) ?? 0;
-    const late = (network.lateRate ?? 0) > 0 && this.rng.chance(network.lateRate ?? 0);
-    this.schedule(late ? this.lateDelay() : this.delay(), { kind: 'deliver', to, from, message, epoch });
-    if (network.dupRate > 0 && this.rng.chance(network.dupRate)) {
-      this.schedule(this.delay() * 2, { kind: 'deliver', to, from, message, epoch });
-    }
-    if (this.recorder) this.recorder(from, to, message);
-    const echo = network.echoTimeoutNowRate ?? 0;
-    if (message.type === 'TIMEOUT_NOW' && echo > 0 && this.rng.chance(echo)) {
-      // The copy outlives the connection it was sent on (as a resend after a reconnect would).
-      this.schedule(this.lateDelay(), { kind: 'deliver', to, from, message, epoch: Number.NaN });
-    }
-  }
-
-  private checkStaleLeader(member: SimMember): void {
-    const node = member.node;
-    if (node?.role !== 'LEADER' || node.term >= this.checker.maxLeaderTerm) {
-      member.staleLeaderMs = 0;
-      return;
-    }
-    member.staleLeaderMs += TICK_MS;
-    const bound = this.timeouts.heartbeatTimeoutMs * 2 + 100;
-    if (member.staleLeaderMs > bound && member.staleLeaderMs <= bound + TICK_MS) {
-      this.checker.fail(
-        'STALE_LEADER',
-        member.id,
-        `member ${member.id} still leads term ${node.term} ${member.staleLeaderMs} ms after term ${this.checker.maxLeaderTerm} elected a leader`,
-      );
     }
   }
 }
