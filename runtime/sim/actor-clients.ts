@@ -6,7 +6,7 @@
 // What must hold, checked from the replies: every INCREMENT (by 1) applies at most once and is never
 // lost once acknowledged — two acknowledged increments of one counter never report the same count, and
 // at the end each counter's value lies between its acknowledged increments and those plus the ones of
-// unknown outcome.
+// unknown outcome — and none is refused (nothing about it is invalid, so a refusal drops a command).
 
 import { unpack } from 'msgpackr';
 import { counterService } from '../../examples/counter-service.ts';
@@ -28,8 +28,8 @@ export interface CounterTally {
   readonly counts: Set<number>;
 }
 
-/** A broken rule seen in a reply: `detail` says what. */
-export type ReplyProblem = (detail: string) => void;
+/** A broken rule seen in a reply: `invariant` names it, `detail` says what. */
+export type ReplyProblem = (invariant: string, detail: string) => void;
 
 export class ActorWorkload implements Workload {
   issued = 0;
@@ -111,17 +111,27 @@ export class ActorWorkload implements Workload {
     tally.pending--;
     if ('error' in outcome) tally.unknown++;
     else {
-      const reply = unpack(outcome.reply) as { ok: boolean; value?: unknown };
+      const reply = unpack(outcome.reply) as { ok: boolean; value?: unknown; error?: { code: string } };
+      // An increment by 1 of a named counter is always valid: nothing may refuse it (a refusal of a
+      // command sent once is a lost command — issue 10's "DUPLICATE: already applied").
+      if (!reply.ok) this.refused(`INCREMENT of counter ${id} refused: ${JSON.stringify(reply.error)}`);
       if (reply.ok) {
         const count = reply.value as number;
         if (tally.counts.has(count))
-          this.problem(`two acknowledged increments of counter ${id} both reported count ${count}`);
+          this.problem(
+            'ACKNOWLEDGED_COMMAND_LOST',
+            `two acknowledged increments of counter ${id} both reported count ${count}`,
+          );
         tally.counts.add(count);
         tally.acked++;
         this.answer(call);
       }
     }
     this.settled(client);
+  }
+
+  private refused(detail: string): void {
+    if (!this.closed) this.problem('COMMAND_REFUSED', detail);
   }
 
   private ordered(client: number, call: number, outcome: CommandOutcome): void {

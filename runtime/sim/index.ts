@@ -178,7 +178,8 @@ const checkCounters = (sim: Simulation, appliedIndex: number): void => {
       const most = tally.acked + tally.unknown + tally.pending;
       if (value < tally.acked || value > most) {
         sim.checker.fail(
-          value < tally.acked ? 'ACKNOWLEDGED_COMMAND_LOST' : 'COMMAND_APPLIED_TWICE',
+          // Above: applied twice, or applied though the client was told it was refused.
+          value < tally.acked ? 'ACKNOWLEDGED_COMMAND_LOST' : 'UNACKNOWLEDGED_COMMAND_APPLIED',
           id,
           `counter ${counter} is ${value} on member ${id}: ${tally.acked} increments acknowledged, ${tally.unknown + tally.pending} of unknown outcome`,
         );

@@ -182,8 +182,8 @@ export class Simulation {
     this.workload =
       workload === 'kv'
         ? new KvWorkload(clientHost, this.clientCount, opTimeoutMs)
-        : new ActorWorkload(clientHost, this.clientCount, opTimeoutMs, (detail) =>
-            this.checker.fail('ACKNOWLEDGED_COMMAND_LOST', -1, detail),
+        : new ActorWorkload(clientHost, this.clientCount, opTimeoutMs, (invariant, detail) =>
+            this.checker.fail(invariant, -1, detail),
           );
     this.history = this.workload instanceof KvWorkload ? this.workload.history : [];
   }
