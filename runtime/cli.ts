@@ -170,6 +170,10 @@ const buildProgram = (): Command => {
     .option('--start-seed <s>', 'first seed of the sweep', integer('--start-seed', 0), 1)
     .option('--members <n>', 'cluster size: 3 or 5', members, 3)
     .option('--intensity <x>', 'fault intensity in [0, 1] (default: chosen by each seed)', fraction)
+    .option(
+      '--workload <w>',
+      'kv (get, put, cas; linearizability) or actors (counters and an order book; exactly once) (default: kv on odd seeds, actors on even)',
+    )
     .option('--json', 'print one JSON object')
     .action(
       async (options: {
@@ -178,8 +182,11 @@ const buildProgram = (): Command => {
         startSeed: number;
         members: 3 | 5;
         intensity?: number;
+        workload?: string;
         json?: boolean;
       }) => {
+        if (options.workload !== undefined && options.workload !== 'kv' && options.workload !== 'actors')
+          fail(`--workload must be kv or actors, got "${options.workload}"`);
         const { runSweep, formatSweepReport } = await import('./sim/index.ts');
         const single = options.seed !== undefined;
         const report = await runSweep({
@@ -187,6 +194,7 @@ const buildProgram = (): Command => {
           startSeed: single ? options.seed : options.startSeed,
           members: options.members,
           intensity: options.intensity,
+          workload: options.workload as 'kv' | 'actors' | undefined,
           verbose: !options.json,
         });
         process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatSweepReport(report));
