@@ -115,19 +115,6 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: 'if (this.installing > 0 && seq < 0) {',
   },
   {
-    id: 'ack-on-top-of-pending-install',
-    rule: 'a member acknowledges nothing while a snapshot install is in flight, and counts the appends on top of it only once it is durable (both guards broken)',
-    kind: 'safety',
-    find: 'if (this.installing > 0 && seq > this.installFence) {',
-    replace: 'if (this.installing > 0 && seq < 0) {',
-    more: [
-      {
-        find: 'if (this.leader === null || this.leader === this.memberId || this.installing > 0) return;',
-        replace: 'if (this.leader === null || this.leader === this.memberId) return;',
-      },
-    ],
-  },
-  {
     id: 'follower-commits-unverified',
     rule: 'a follower commits no further than it has verified against the leader',
     kind: 'safety',

@@ -27,6 +27,8 @@ interface Options {
   json: boolean;
   /** Break the rules in a copy of this git revision instead of the working tree. */
   rev: string | undefined;
+  /** Also run the redundant mutations (no run can catch them; skipped by default to save minutes). */
+  redundant: boolean;
 }
 
 export interface MutantResult {
@@ -34,7 +36,7 @@ export interface MutantResult {
   kind: Mutation['kind'];
   rule: string;
   /** CAUGHT by the sweep, SURVIVED it, or the patch did not apply exactly once (PATCH_MISMATCH). */
-  status: 'CAUGHT' | 'SURVIVED' | 'PATCH_MISMATCH' | 'ERROR';
+  status: 'CAUGHT' | 'SURVIVED' | 'PATCH_MISMATCH' | 'ERROR' | 'SKIPPED';
   /** The sweep that caught it: `3 members` or `5 members`. */
   caughtBy: string | null;
   firstFailingSeed: number | null;
@@ -53,6 +55,7 @@ const parseArgs = (argv: readonly string[]): Options => {
     out: join(tmpdir(), 'chorus-mutation-report.json'),
     json: false,
     rev: undefined,
+    redundant: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1];
@@ -76,13 +79,16 @@ const parseArgs = (argv: readonly string[]): Options => {
       case '--json':
         options.json = true;
         break;
+      case '--redundant':
+        options.redundant = true;
+        break;
       case '--rev':
         options.rev = value;
         i++;
         break;
       default:
         throw new Error(
-          `unknown argument ${argv[i]}: use --seeds N, --start-seed S, --only ID, --rev GIT-REV, --out FILE, --json`,
+          `unknown argument ${argv[i]}: use --seeds N, --start-seed S, --only ID, --rev GIT-REV, --redundant, --out FILE, --json`,
         );
     }
   }
@@ -100,7 +106,7 @@ interface SweepOutcome {
 }
 
 /** The sweep in chunks of CHUNK seeds, stopping at the first chunk that fails (a caught mutant is quick). */
-const CHUNK = 100;
+const CHUNK = 25;
 
 const sweep = (scratch: string, options: Options, members: 3 | 5): SweepOutcome => {
   const end = options.startSeed + options.seeds;
@@ -166,6 +172,11 @@ const runMutant = (
   if (problem !== null) {
     result.status = 'PATCH_MISMATCH';
     result.detail = problem;
+    return result;
+  }
+  if (mutation.kind === 'redundant' && !options.redundant && options.only === null) {
+    result.status = 'SKIPPED';
+    result.detail = 'redundant: not run (--redundant runs it)';
     return result;
   }
   const undo = applyMutation(scratch, mutation);
@@ -262,7 +273,14 @@ const main = (): number => {
     for (const mutation of chosen) {
       const result = runMutant(scratch, mutation, options, (members) => baseline(members).failed);
       results.push(result);
-      if (!options.json) process.stderr.write(`${result.id}: ${result.status} (${result.seconds} s)\n`);
+      if (!options.json) {
+        const what = result.invariant ?? result.detail;
+        const at =
+          result.firstFailingSeed === null ? '' : ` at seed ${result.firstFailingSeed} (${result.caughtBy})`;
+        process.stderr.write(
+          `${result.id}: ${result.status}${what ? ` — ${what}` : ''}${at} (${result.seconds} s)\n`,
+        );
+      }
     }
     writeFileSync(
       options.out,
@@ -272,7 +290,10 @@ const main = (): number => {
       options.json ? `${JSON.stringify(results)}\n` : `${table(results, options)}\nJSON: ${options.out}\n`,
     );
     const bad = results.filter(
-      (r) => r.status !== 'CAUGHT' && (r.kind === 'safety' || r.status !== 'SURVIVED'),
+      (r) =>
+        r.status === 'PATCH_MISMATCH' ||
+        r.status === 'ERROR' ||
+        (r.kind === 'safety' && r.status !== 'CAUGHT'),
     );
     return bad.length === 0 ? 0 : 1;
   } finally {
