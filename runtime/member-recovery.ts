@@ -99,6 +99,8 @@ export const newConsensusModule = (
       },
       maxBatchBytes: MAX_APPEND_BATCH_BYTES,
       randomSeed: randomBytes(4).readUInt32LE(0),
+      // The member reports SERVICES_REPLAYED after every APPLY: the replay phases wait for the services.
+      awaitServicesReplay: true,
     },
     sessions: {
       memberId,

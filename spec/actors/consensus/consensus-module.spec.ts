@@ -26,7 +26,8 @@ type Overrides = Partial<Pick<ConsensusModuleConfig, 'maxUnappliedEntries' | 'sn
 const configFor = (memberId: number, overrides: Overrides): ConsensusModuleConfig => {
   let token = 0;
   return {
-    consensus: { memberId, members: MEMBERS, randomSeed: 100 + memberId },
+    // The replay phases wait for SERVICES_REPLAYED, which the executor below sends after each APPLY.
+    consensus: { memberId, members: MEMBERS, randomSeed: 100 + memberId, awaitServicesReplay: true },
     sessions: {
       memberId,
       maxSessions: 10,
