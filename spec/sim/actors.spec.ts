@@ -1,0 +1,102 @@
+// The simulator running the actor runtime's shards (counters and an order book) under the real client
+// library: pipelined commands reordered by BUSY resends are each applied once, and issue 10's lost
+// actor command (a shard that kept only the highest correlation id per session), planted in a scratch
+// copy, is caught by the sweep's own seed.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { EntryKind } from '../../actors/log/log-entry.ts';
+import { decodeSessionMessage } from '../../actors/log/session-message.ts';
+import { runSeed, workloadOf } from '../../runtime/sim/index.ts';
+import { removeScratch, scratchCopy } from '../../runtime/sim/mutate/scratch.ts';
+import type { Simulation } from '../../runtime/sim/simulation.ts';
+import { healAndFinish, maxCommit, startCluster } from './helpers.ts';
+
+/**
+ * What the committed log shows of the sessions' commands: sessions whose commands reached it out of
+ * correlation order (a later one first), and commands that reached it more than once (resends).
+ */
+const logShape = (sim: Simulation): { reorderedSessions: number; duplicates: number } => {
+  const highest = new Map<number, number>();
+  const reordered = new Set<number>();
+  const seen = new Set<string>();
+  let duplicates = 0;
+  for (let index = 1; index <= maxCommit(sim); index++) {
+    const entry = sim.checker.committedEntry(index);
+    if (entry?.kind !== EntryKind.SESSION_MESSAGE) continue;
+    const { sessionId, correlationId } = decodeSessionMessage(entry.payload);
+    if (correlationId < (highest.get(sessionId) ?? 0)) reordered.add(sessionId);
+    highest.set(sessionId, Math.max(correlationId, highest.get(sessionId) ?? 0));
+    const key = `${sessionId}:${correlationId}`;
+    if (seen.has(key)) duplicates++;
+    seen.add(key);
+  }
+  return { reorderedSessions: reordered.size, duplicates };
+};
+
+/** The planted bug: issue 10's shard, which answered anything below a session's highest id as a duplicate. */
+const HIGHEST_ONLY = {
+  file: 'actors/actor-runtime/shard.ts',
+  find: 'const verdict = this.sessions.check(sessionId, correlationId, lowestAwaited);',
+  replace: `const top = ((this as unknown as { top?: Map<number, number> }).top ??= new Map<number, number>());
+        const highest = top.get(sessionId) ?? 0;
+        if (correlationId > highest) top.set(sessionId, correlationId);
+        const verdict = (correlationId < highest
+          ? { kind: 'APPLIED', reply: [false, undefined, { code: 'DUPLICATE', message: \`correlation id \${correlationId} was already applied\` }] }
+          : this.sessions.check(sessionId, correlationId, lowestAwaited)) as ReturnType<typeof this.sessions.check>;`,
+};
+
+describe('sim: actor services under the real client', () => {
+  it('C2: pipelined increments resent after BUSY (suspend, leadership transfer) and after a leader crash reach the log out of order and twice, and each applies once', () => {
+    const { sim, leader } = startCluster({ seed: 6, workload: 'actors' });
+    // Suspended, then handing leadership over: commands are answered BUSY and each is resent after its
+    // own jittered delay, so one session's commands overtake each other.
+    sim.input(leader, { type: 'SUSPEND' });
+    sim.runFor(400);
+    sim.input(leader, { type: 'RESUME' });
+    sim.runFor(200);
+    const follower = sim.memberIds.find((id) => id !== leader) as number;
+    sim.input(sim.leader() as number, { type: 'TRANSFER_LEADERSHIP', to: follower });
+    sim.runFor(800);
+    // The leader dies with commands replicated but not answered: the new leader commits them, and the
+    // clients resend them (C3), so the log holds them twice.
+    const crashed = sim.leader() as number;
+    sim.crash(crashed, { notifyPeers: true });
+    sim.runFor(1500);
+    sim.restart(crashed);
+    sim.runFor(500);
+    const shape = logShape(sim);
+    expect(shape.reorderedSessions, 'sessions whose commands reached the log out of order').to.be.greaterThan(
+      0,
+    );
+    expect(shape.duplicates, 'commands that reached the log twice').to.be.greaterThan(0);
+    const report = healAndFinish(sim);
+    expect(report.violations).to.deep.equal([]);
+    expect(report.completedOperations).to.be.greaterThan(100);
+  });
+
+  it("issue 10's lost actor command, planted in a scratch copy, is caught by the sweep's seed 2 (COMMAND_REFUSED)", async function () {
+    this.timeout(120_000);
+    expect(workloadOf(2)).to.equal('actors');
+    const scratch = scratchCopy();
+    try {
+      const path = join(scratch, HIGHEST_ONLY.file);
+      const source = readFileSync(path, 'utf8');
+      expect(source.split(HIGHEST_ONLY.find).length - 1, 'the planted line matches once').to.equal(1);
+      writeFileSync(path, source.replace(HIGHEST_ONLY.find, HIGHEST_ONLY.replace));
+      const mutant = (await import(
+        join(scratch, 'runtime/sim/index.ts')
+      )) as typeof import('../../runtime/sim/index.ts');
+      const broken = mutant.runSeed(2);
+      expect(broken.violations.map((v) => v.invariant)).to.include('COMMAND_REFUSED');
+      expect(broken.violations.find((v) => v.invariant === 'COMMAND_REFUSED')?.detail).to.include(
+        'DUPLICATE',
+      );
+    } finally {
+      removeScratch(scratch);
+    }
+    const sound = runSeed(2);
+    expect(sound.violations).to.deep.equal([]);
+  });
+});
