@@ -38,7 +38,7 @@ import type {
   ModuleRecovery,
   ServiceReply,
 } from './module-types.ts';
-import { PERSIST_EFFECTS, SEND_EFFECTS } from './module-types.ts';
+import { SEND_EFFECTS } from './module-types.ts';
 import { ConsensusNode } from './node.ts';
 import { decodeModulePart, encodeModulePart, snapshotParts } from './snapshot-parts.ts';
 import type { ConsensusEffect, ConsensusInput } from './types.ts';
@@ -427,6 +427,3 @@ const persistBeforeSend = (effects: ModuleEffect[]): ModuleEffect[] => {
   }
   return effects;
 };
-
-/** True for an effect that writes to the member's storage. */
-export const isPersistEffect = (effect: ModuleEffect): boolean => PERSIST_EFFECTS.has(effect.type);

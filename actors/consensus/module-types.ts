@@ -3,7 +3,7 @@
 // (replication, election, roles), the session manager, back-pressure, the snapshot policy and the
 // service-timer clock; the shell only executes.
 
-import type { EntryKind, LogEntry } from '../log/log-entry.ts';
+import type { LogEntry } from '../log/log-entry.ts';
 import type {
   SessionEventToClient,
   SessionInput,
@@ -155,6 +155,3 @@ export type ModuleEffect =
   | { readonly type: 'STORAGE_FENCED'; readonly reason: string }
   /** Storage works again: rebuild the module from what the store holds (snapshot + log) and rejoin. */
   | { readonly type: 'REJOIN' };
-
-/** A proposal's kind, when a shell proposes entries for its services (PROPOSED comes back per entry). */
-export type ProposedKind = EntryKind;

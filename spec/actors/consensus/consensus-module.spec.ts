@@ -361,6 +361,23 @@ describe('consensus module', () => {
     expect((cluster.batches.get(leader) ?? []).at(-1)).to.deep.equal([{ type: 'REJOIN' }]);
   });
 
+  it('the services tick with cluster time that never runs behind the last entry', () => {
+    const cluster = new Cluster();
+    const leader = cluster.elect();
+    const module = cluster.module(leader);
+    const last = module.node.entryAt(module.node.lastIndex)?.timestamp ?? 0;
+    expect(last).to.be.greaterThan(0);
+    // A wall clock stepped back (O5): the services still see the last entry's time.
+    const behind = module.handle({ type: 'TICK', now: cluster.now + 1, clusterTime: last - 500 });
+    expect(behind.filter((e) => e.type === 'SERVICE_TICK')).to.deep.equal([
+      { type: 'SERVICE_TICK', clusterTime: last },
+    ]);
+    const ahead = module.handle({ type: 'TICK', now: cluster.now + 2, clusterTime: last + 500 });
+    expect(ahead.filter((e) => e.type === 'SERVICE_TICK')).to.deep.equal([
+      { type: 'SERVICE_TICK', clusterTime: last + 500 },
+    ]);
+  });
+
   it('is deterministic: the same inputs give the same effects', () => {
     const runOnce = () => {
       const cluster = new Cluster({ snapshotPolicy: { everyEntries: 3, everyBytes: null } });
