@@ -361,6 +361,31 @@ describe('consensus module', () => {
     expect((cluster.batches.get(leader) ?? []).at(-1)).to.deep.equal([{ type: 'REJOIN' }]);
   });
 
+  it("a follower that installs the leader's snapshot takes the session table in it", () => {
+    const cluster = new Cluster({ snapshotPolicy: { everyEntries: 3, everyBytes: null } });
+    const leader = cluster.elect();
+    const follower = MEMBERS.find((id) => id !== leader) as number;
+    cluster.isolated.add(follower);
+    const sessionId = cluster.open(leader, 1);
+    for (let c = 1; c <= 8; c++) cluster.command(leader, 1, sessionId, c, [c]);
+    const leaderNode = cluster.module(leader).node;
+    expect(leaderNode.snapshotIndex, 'the leader purged past what the follower has').to.be.greaterThan(
+      cluster.module(follower).node.lastIndex,
+    );
+    cluster.isolated.delete(follower);
+    cluster.runUntil(() => cluster.module(follower).node.appliedIndex === leaderNode.commitIndex);
+    const installed = (cluster.batches.get(follower) ?? [])
+      .flat()
+      .filter((e) => e.type === 'INSTALL_SNAPSHOT');
+    expect(installed.length).to.be.greaterThan(0);
+    expect(
+      cluster
+        .module(follower)
+        .listSessions()
+        .map((s) => s.id),
+    ).to.deep.equal([sessionId]);
+  });
+
   it('the services tick with cluster time that never runs behind the last entry', () => {
     const cluster = new Cluster();
     const leader = cluster.elect();
