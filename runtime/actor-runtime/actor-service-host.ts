@@ -79,6 +79,21 @@ export const decodeActorSnapshot = (bytes: Uint8Array): ActorSnapshot => {
 export const encodeReply = (output: Extract<ShardOutput, { type: 'REPLY' }>): Uint8Array =>
   pack(output.ok ? { ok: true, value: output.value } : { ok: false, error: output.error });
 
+/** The replies to client sessions among a batch's outputs, as the member sends them. */
+export const serviceReplies = (outputs: readonly ShardOutput[]): ServiceReply[] => {
+  const replies: ServiceReply[] = [];
+  for (const output of outputs) {
+    if (output.type !== 'REPLY') continue;
+    replies.push({
+      sessionId: output.sessionId,
+      correlationId: output.correlationId,
+      payload: encodeReply(output),
+      ...(output.error?.code === 'OUTCOME_UNKNOWN' ? { outcomeUnknown: true } : {}),
+    });
+  }
+  return replies;
+};
+
 /** The result an actor gets for an effect (its EFFECT_DONE_EVENT `result`): the same shape as a reply. */
 export type EffectResult =
   | { readonly ok: true; readonly value: unknown }
@@ -196,18 +211,7 @@ export class ActorServiceHost implements ServiceHost {
 
   /** ServiceHost: apply committed entries; the replies to client sessions. */
   async apply(entries: readonly LogEntry[]): Promise<ServiceReply[]> {
-    const replies: ServiceReply[] = [];
-    for (const output of await this.applyOutputs(entries)) {
-      if (output.type === 'REPLY') {
-        replies.push({
-          sessionId: output.sessionId,
-          correlationId: output.correlationId,
-          payload: encodeReply(output),
-          ...(output.error?.code === 'OUTCOME_UNKNOWN' ? { outcomeUnknown: true } : {}),
-        });
-      }
-    }
-    return replies;
+    return serviceReplies(await this.applyOutputs(entries));
   }
 
   /** Leader: the entries to append now — due timer expiries and pending actor-to-actor sends. */

@@ -20,7 +20,7 @@ import {
   admitActorCommand,
   decodeActorSnapshot,
   encodeActorSnapshot,
-  encodeReply,
+  serviceReplies,
 } from '../actor-runtime/actor-service-host.ts';
 import { KvServiceHost } from '../service-host.ts';
 
@@ -132,18 +132,7 @@ export class ActorSimServices implements SimServices {
   apply(entries: readonly LogEntry[], replies: boolean): ServiceReply[] {
     const outputs = this.shards.apply(entries);
     followApplied(this.timers, this.outbox, entries, outputs);
-    if (!replies) return [];
-    const out: ServiceReply[] = [];
-    for (const output of outputs) {
-      if (output.type !== 'REPLY') continue;
-      out.push({
-        sessionId: output.sessionId,
-        correlationId: output.correlationId,
-        payload: encodeReply(output),
-        ...(output.error?.code === 'OUTCOME_UNKNOWN' ? { outcomeUnknown: true } : {}),
-      });
-    }
-    return out;
+    return replies ? serviceReplies(outputs) : [];
   }
 
   /** A digest of the whole state (the checker keeps one per applied index; the state itself is larger). */

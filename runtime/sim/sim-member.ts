@@ -131,6 +131,8 @@ export class SimMember implements ClientPort {
           faultyRules: host.faultyRules,
           maxBatchBytes: 4096,
           maxBytesInFlight: 16 * 1024,
+          // As a member runs it: the replay phases wait for the services (SERVICES_REPLAYED).
+          awaitServicesReplay: true,
         },
         sessions: {
           memberId: this.id,
