@@ -39,6 +39,18 @@ export abstract class ConsensusElection extends ConsensusReplication {
   protected started = false;
   /** The node-state save that makes the candidate's new term and self-vote durable. */
   protected ballotSeq = 0;
+  /**
+   * This member's canvass round, one more at every canvass it begins. Its broadcasts carry it and only
+   * answers naming it are counted: a position that waited in a socket buffer across a partition (an
+   * isolated member hears the others' canvass of seconds ago when the partition heals) must not make it
+   * nominate itself and depose the leader elected meanwhile (issue 10: 2.1 s outages after heals).
+   */
+  protected ownCanvassRound = 0;
+
+  /** The canvass round this member is in (its broadcasts carry it; answers must name it). */
+  get canvassRound(): number {
+    return this.ownCanvassRound;
+  }
   /** Events raised while the chart's effects run wait here, so every transition completes first. */
   private electionQueue: ElectionEvent[] = [];
   private electionBusy = false;
@@ -124,12 +136,13 @@ export abstract class ConsensusElection extends ConsensusReplication {
   private runElectionEffect(name: string, params: unknown): void {
     switch (name) {
       case 'beginCanvass':
+        this.ownCanvassRound++;
         this.leader = null;
         this.progress.clear();
         this.transferTarget = null;
         return;
       case 'broadcastCanvass':
-        for (const peer of this.peers) this.send(peer, this.canvassPosition(false));
+        for (const peer of this.peers) this.send(peer, this.canvassPosition(false, this.ownCanvassRound));
         return;
       case 'startBallot': {
         this.currentTerm = Math.max(this.currentTerm, this.candidateTermId) + 1;
@@ -210,13 +223,15 @@ export abstract class ConsensusElection extends ConsensusReplication {
     this.electionFact({ type: 'SNAPSHOT_ARRIVED', commitIndex: this.commit });
   }
 
-  protected canvassPosition(reply: boolean): CanvassPosition {
+  /** This member's position: in a broadcast of its own `round`, or in an answer to another's `round`. */
+  protected canvassPosition(reply: boolean, round: number): CanvassPosition {
     return {
       type: 'CANVASS_POSITION',
       logTerm: this.lastTerm,
       logIndex: this.lastIndex,
       term: this.currentTerm,
       reply,
+      round,
     };
   }
 
@@ -271,13 +286,18 @@ export abstract class ConsensusElection extends ConsensusReplication {
       return;
     }
     if (this.hasLiveLeader()) return; // a live follower does not help anyone unseat its leader (P4)
-    this.electionFact({
-      type: 'CANVASS_POSITION',
-      from,
-      logTerm: message.logTerm,
-      logIndex: message.logIndex,
-    });
-    if (!message.reply && this.election.matches('BALLOT')) this.send(from, this.canvassPosition(true));
+    if (message.reply) {
+      // Only an answer to this member's current canvass counts (see ownCanvassRound).
+      if (message.round !== this.ownCanvassRound) return;
+      this.electionFact({
+        type: 'CANVASS_POSITION',
+        from,
+        logTerm: message.logTerm,
+        logIndex: message.logIndex,
+      });
+    } else if (this.election.matches('BALLOT')) {
+      this.send(from, this.canvassPosition(true, message.round));
+    }
   }
 
   protected onRequestVote(from: number, message: RequestVote): void {

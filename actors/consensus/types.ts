@@ -98,6 +98,8 @@ export interface CanvassPosition {
   readonly logIndex: number;
   readonly term: number;
   readonly reply: boolean;
+  /** The canvass it belongs to: the sender's own round in a broadcast, the round answered in a reply. */
+  readonly round: number;
 }
 
 export interface RequestVote {

@@ -78,7 +78,10 @@ interface Shape {
 }
 
 const SHAPES = new Map<string, Shape>([
-  ['CANVASS_POSITION', { counts: ['term', 'logTerm', 'logIndex'], booleans: ['reply'], notAhead: 'logTerm' }],
+  [
+    'CANVASS_POSITION',
+    { counts: ['term', 'logTerm', 'logIndex', 'round'], booleans: ['reply'], notAhead: 'logTerm' },
+  ],
   ['REQUEST_VOTE', { counts: ['term', 'logTerm', 'logIndex'], booleans: ['transfer'], notAhead: 'logTerm' }],
   ['VOTE', { counts: ['term'], booleans: ['granted'] }],
   [

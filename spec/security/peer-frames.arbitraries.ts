@@ -60,6 +60,7 @@ export const validWireMessage: fc.Arbitrary<Wire> = fc.oneof(
       logTerm: fc.integer({ min: 0, max: t }),
       logIndex: count,
       reply: fc.boolean(),
+      round: count,
     }),
   ),
   term.chain((t) =>
@@ -113,7 +114,7 @@ const badBoolean = fc.constantFrom<unknown>(0, 1, 'true', null, undefined, {});
 const COUNT_FIELDS: Record<string, readonly string[]> = {
   VOTE: ['term'],
   TIMEOUT_NOW: ['term'],
-  CANVASS_POSITION: ['term', 'logTerm', 'logIndex'],
+  CANVASS_POSITION: ['term', 'logTerm', 'logIndex', 'round'],
   REQUEST_VOTE: ['term', 'logTerm', 'logIndex'],
   APPEND_RESPONSE: ['term', 'matchIndex', 'rejectedIndex', 'hintIndex', 'hintTerm'],
   INSTALL_SNAPSHOT: ['term', 'index', 'snapshotTerm'],

@@ -59,19 +59,21 @@ const run = (node: ConsensusNode, ...inputs: ConsensusInput[]): ConsensusEffect[
   return all;
 };
 
-const canvassAnswer = (logTerm = 0, logIndex = 0, reply = true): PeerMessage => ({
+/** An answer to `node`'s current canvass (or, with `reply` false, another member's own broadcast). */
+const canvassAnswer = (node: ConsensusNode, logTerm = 0, logIndex = 0, reply = true): PeerMessage => ({
   type: 'CANVASS_POSITION',
   logTerm,
   logIndex,
   term: 0,
   reply,
+  round: reply ? node.canvassRound : 1,
 });
 
 /** Make member 1 leader of term 1 (members 2 and 3 answer the canvass, 2 votes). */
 const elect = (node: ConsensusNode): void => {
   run(node, { type: 'TICK', now: 0 });
-  run(node, { type: 'PEER_MESSAGE', from: 2, message: canvassAnswer() });
-  run(node, { type: 'PEER_MESSAGE', from: 3, message: canvassAnswer() });
+  run(node, { type: 'PEER_MESSAGE', from: 2, message: canvassAnswer(node) });
+  run(node, { type: 'PEER_MESSAGE', from: 3, message: canvassAnswer(node) });
   run(node, { type: 'TICK', now: 300 }); // past the nomination delay
   expect(node.electionState).to.equal('CANDIDATE_BALLOT');
   run(node, { type: 'PEER_MESSAGE', from: 2, message: { type: 'VOTE', term: node.term, granted: true } });
@@ -180,7 +182,7 @@ describe('consensus core (pure)', () => {
     const canvass = run(node, {
       type: 'PEER_MESSAGE',
       from: 3,
-      message: canvassAnswer(0, 0, false),
+      message: canvassAnswer(node, 0, 0, false),
     });
     expect(sends(canvass)).to.have.length(0);
     const ballot = run(node, {

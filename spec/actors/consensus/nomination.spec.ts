@@ -165,6 +165,7 @@ describe('nomination: equal survivors of a dead leader stand one at a time', () 
             logIndex: 5,
             term: node.term,
             reply: true,
+            round: node.canvassRound,
           } as const;
           feed({ type: 'PEER_MESSAGE', from: 2, message: answer });
         }

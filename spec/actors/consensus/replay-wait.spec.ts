@@ -86,7 +86,17 @@ describe('consensus core: the replay phases wait for the services', () => {
     expect(node.commitIndex).to.equal(8);
     // The leader dies; member 2 canvasses, stands and wins with member 3's vote.
     run(node, { type: 'PEER_DISCONNECTED', peer: 1 });
-    run(node, from(3, { type: 'CANVASS_POSITION', logTerm: 1, logIndex: 8, term: 1, reply: true }));
+    run(
+      node,
+      from(3, {
+        type: 'CANVASS_POSITION',
+        logTerm: 1,
+        logIndex: 8,
+        term: 1,
+        reply: true,
+        round: node.canvassRound,
+      }),
+    );
     for (let now = 1; node.electionState !== 'CANDIDATE_BALLOT' && now < 2000; now += 10)
       run(node, { type: 'TICK', now });
     expect(node.electionState).to.equal('CANDIDATE_BALLOT');
