@@ -89,6 +89,16 @@ describe('layout', () => {
     expect(violations('persistence', ['persistence/', 'machines/', 'actors/'])).to.deep.equal([]);
   });
 
+  it('shipped code imports nothing from spec/ or benchmarks/ (test oracles such as the reference matcher stay with the tests)', () => {
+    const shipped = ['machines', 'actors', 'runtime', 'persistence', 'examples'].flatMap(sourcesUnder);
+    const reached = shipped.concat('index.ts').flatMap((file) =>
+      importsOf(file)
+        .filter((target) => target.startsWith('spec/') || target.startsWith('benchmarks/'))
+        .map((target) => `${file} imports ${target}`),
+    );
+    expect(reached).to.deep.equal([]);
+  });
+
   it('the client library reaches no server module', () => {
     const reached = [
       ...sourcesUnder('runtime/client').reduce((all, file) => {
