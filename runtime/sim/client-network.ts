@@ -62,6 +62,8 @@ interface Connection {
 export class ClientNetwork {
   /** Client-to-member links cut (`client>member`): a partition can cut clients off too. */
   private readonly blocked = new Set<string>();
+  /** Member-to-client directions that lose everything (`client>member`): requests arrive, replies do not. */
+  private readonly muted = new Set<string>();
   private readonly connections = new Set<Connection>();
 
   constructor(private readonly host: ClientNetworkHost) {}
@@ -70,8 +72,14 @@ export class ClientNetwork {
     this.blocked.add(`${client}>${member}`);
   }
 
+  /** The member's frames to the client are lost from now on (its requests still arrive). */
+  muteReplies(client: number, member: number): void {
+    this.muted.add(`${client}>${member}`);
+  }
+
   unblockAll(): void {
     this.blocked.clear();
+    this.muted.clear();
   }
 
   private isCut(connection: Connection): boolean {
@@ -194,6 +202,7 @@ export class ClientNetwork {
 
   private toClient(connection: Connection, kind: number, body: unknown): void {
     if (!connection.open || this.isCut(connection)) return;
+    if (this.muted.has(`${connection.client}>${connection.member}`)) return;
     const bytes = pack(body);
     const at = Math.max(this.host.now() + this.host.delay(), connection.toClientAt);
     connection.toClientAt = at;

@@ -198,9 +198,7 @@ export class Simulation {
     return member;
   }
 
-  node(id: number): ConsensusNode | null {
-    return this.member(id).node;
-  }
+  node = (id: number): ConsensusNode | null => this.member(id).node;
 
   /** The running member that leads the highest term, or null. */
   leader(): number | null {
@@ -300,14 +298,17 @@ export class Simulation {
     this.clientNetwork.block(client, member);
   }
 
+  /** A member's replies to a client are lost (its requests still arrive) until the network heals. */
+  muteReplies(client: number, member: number): void {
+    this.clientNetwork.muteReplies(client, member);
+  }
+
   get clientIds(): number[] {
     return Array.from({ length: this.clientCount }, (_, i) => i);
   }
 
   restart(id: number): void {
-    const member = this.member(id);
-    if (member.module) return;
-    member.boot();
+    if (!this.member(id).module) this.member(id).boot();
   }
 
   pause(id: number): void {
