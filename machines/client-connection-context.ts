@@ -1,9 +1,9 @@
 // The client connection's context and the pure rules it is built from: its options and their checks,
-// the seeded order of the members, the backoff with jitter, the rotation that skips a failed leader, and
+// the seeded order of the members, the retry schedule (the backoff is random.ts's backoffDelay), the rotation that skips a failed leader, and
 // the silence that marks one. The statechart is machines/client-connection.ts.
 
 import type { RandomState } from './random.ts';
-import { nextUint32, seedRandom } from './random.ts';
+import { backoffDelay, nextUint32, seedRandom } from './random.ts';
 
 export interface ClientConnectionInput {
   /** Client endpoints (`host:port`) of the cluster members, any order (the seed orders them). */
@@ -111,22 +111,6 @@ export type ClientConnectionEffectAction =
   | 'abandonSession'
   | 'sendClose'
   | 'notifyClosed';
-
-/**
- * Exponential backoff with "equal jitter": half of min(max, base·2^attempt) is fixed, the other half
- * is uniform, so retries never bunch at zero yet still spread out. Pure: returns the next generator.
- */
-export const backoffDelay = (
-  attempt: number,
-  baseMs: number,
-  maxMs: number,
-  random: RandomState,
-): [number, RandomState] => {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
-  const [value, next] = nextUint32(random);
-  const half = ceiling / 2;
-  return [Math.round(half + (value / 0x100000000) * half), next];
-};
 
 const positiveSetting = (name: string, value: number, allowZero = false): number => {
   if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {

@@ -48,7 +48,6 @@ export type {
   ClientConnectionInput,
 } from './client-connection-context.ts';
 export {
-  backoffDelay,
   initialConnectionContext,
   nextEndpointIndex,
   seededOrder,

@@ -34,6 +34,23 @@ export const nextUint32 = (state: RandomState): [number, RandomState] => {
   return [t, [a >>> 0, b >>> 0, c, d]];
 };
 
+/**
+ * Exponential backoff with "equal jitter": half of min(max, base·2^attempt) is fixed, the other half
+ * is uniform, so retries never bunch at zero yet still spread out. Pure: returns the next generator.
+ * The one backoff in Chorus: the client's connection machine and the peer network's redials use it.
+ */
+export const backoffDelay = (
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: RandomState,
+): [number, RandomState] => {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  const [value, next] = nextUint32(random);
+  const half = ceiling / 2;
+  return [Math.round(half + (value / 0x100000000) * half), next];
+};
+
 /** A mutable generator over the same algorithm, for shells, simulators and benchmarks. */
 export class Random {
   private state: RandomState;

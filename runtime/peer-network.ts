@@ -8,6 +8,7 @@
 // that is not connected are dropped (Raft retries on its own schedule).
 
 import type { PeerMessage } from '../actors/consensus/types.ts';
+import { backoffDelay, type RandomState, seedRandom } from '../machines/random.ts';
 import type { MemberConfig } from './config.ts';
 import { formatMembersString } from './config.ts';
 import {
@@ -42,20 +43,58 @@ export interface PeerNetworkOptions {
   readonly onPeerChange?: (peer: number, connected: boolean, reason: string) => void;
   /** This member refused a connection or a frame from it (operator-relevant: logged at warn). */
   readonly onRefused?: (reason: string, remote: string) => void;
+  /** The redial backoff's first step (default 50 ms) and its cap (default 1000 ms). */
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
+}
+
+/**
+ * When to redial each peer: machines/random.ts's backoffDelay (exponential, equal jitter, capped),
+ * counted per peer and reset once a handshake completes. The generator is seeded with the member's
+ * own id, so members that lost the same peer redial it at different moments, not in lockstep.
+ */
+export class RedialSchedule {
+  private readonly attempts = new Map<number, number>();
+  private random: RandomState;
+
+  constructor(
+    seed: number,
+    private readonly baseMs: number,
+    private readonly maxMs: number,
+  ) {
+    this.random = seedRandom(seed);
+  }
+
+  /** The delay before the next dial of `peer`, counting this failure. */
+  next(peer: number): number {
+    const attempt = this.attempts.get(peer) ?? 0;
+    const [delay, random] = backoffDelay(attempt, this.baseMs, this.maxMs, this.random);
+    this.random = random;
+    this.attempts.set(peer, attempt + 1);
+    return delay;
+  }
+
+  /** A handshake with `peer` completed: its next failure starts from the first step again. */
+  reset(peer: number): void {
+    this.attempts.delete(peer);
+  }
 }
 
 export class PeerNetwork {
   private readonly listener: TcpListener;
   private readonly connections = new Map<number, FramedConnection>();
   private readonly dialTimers = new Map<number, NodeJS.Timeout>();
-  private readonly backoff = new Map<number, number>();
+  private readonly redials: RedialSchedule;
   private readonly clusterMembers: string;
   private stopped = false;
 
   constructor(private readonly options: PeerNetworkOptions) {
     this.clusterMembers = formatMembersString(options.members);
+    this.redials = new RedialSchedule(
+      options.self.id,
+      options.minBackoffMs ?? 50,
+      options.maxBackoffMs ?? 1000,
+    );
     this.listener = new TcpListener(
       {
         host: options.self.host,
@@ -262,7 +301,7 @@ export class PeerNetwork {
       });
       connection.send(PeerKind.PROOF, { proof });
       connection.establish();
-      this.backoff.delete(member.id);
+      this.redials.reset(member.id);
       this.adopt(member.id, connection);
     });
     connection.once('close', (reason) => {
@@ -274,11 +313,7 @@ export class PeerNetwork {
   }
 
   private retry(member: MemberConfig): void {
-    const min = this.options.minBackoffMs ?? 50;
-    const max = this.options.maxBackoffMs ?? 1000;
-    const next = Math.min(max, (this.backoff.get(member.id) ?? min / 2) * 2);
-    this.backoff.set(member.id, next);
-    this.scheduleDial(member, next);
+    this.scheduleDial(member, this.redials.next(member.id));
   }
 
   private adopt(peer: number, connection: FramedConnection): void {

@@ -8,13 +8,12 @@ import type {
   ClientConnectionState,
 } from '../../machines/client-connection.ts';
 import {
-  backoffDelay,
   CLIENT_CONNECTION_STATES,
   clientConnectionMachine,
   initialConnectionContext,
   seededOrder,
 } from '../../machines/client-connection.ts';
-import { seedRandom } from '../../machines/random.ts';
+import { backoffDelay, seedRandom } from '../../machines/random.ts';
 import { exploreCoverage, shortestPaths } from '../support/model-coverage.ts';
 import { checkProperty } from '../support/property.ts';
 
