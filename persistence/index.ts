@@ -10,7 +10,7 @@ export {
 } from './backup.ts';
 export { StorageError, type StorageErrorCode } from './errors.ts';
 export { LogStore, type PurgeBoundary } from './log-store.ts';
-export { MEMBER_LOCK_FILE } from './member-dir-lock.ts';
+export { MEMBER_LOCK_FILE, pidAlive } from './member-dir-lock.ts';
 export {
   DEFAULT_MAP_SIZE_BYTES,
   type MemberStatus,

@@ -9,7 +9,8 @@ import { StorageError, toStorageError } from './errors.ts';
 export const MEMBER_LOCK_FILE = 'chorus.pid';
 const openInThisProcess = new Set<string>();
 
-const isAlive = (pid: number): boolean => {
+/** Whether a process with this id exists (EPERM: it does, owned by someone else). Also used by the nemesis's lock. */
+export const pidAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;
@@ -43,7 +44,7 @@ export const lockMemberDir = (dir: string): void => {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const holder = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+      if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && pidAlive(holder)) {
         throw new StorageError(
           'LOCKED',
           `the member directory is in use by process ${holder}; stop that member before starting another on it`,

@@ -3,6 +3,7 @@
 // shards) implements the same interface.
 
 import { pack } from 'msgpackr';
+import type { CommandAdmission, ServiceReply } from '../actors/consensus/module-types.ts';
 import type { EntryKind, LogEntry } from '../actors/log/log-entry.ts';
 import {
   decodeKvCommand,
@@ -11,15 +12,6 @@ import {
   type KvResult,
   KvService,
 } from '../actors/services/kv.ts';
-
-export interface ServiceReply {
-  readonly sessionId: number;
-  readonly correlationId: number;
-  readonly payload: Uint8Array;
-  /** A stale copy of a command the session no longer awaits: whether it was applied cannot be told (the
-   *  client library surfaces it as OutcomeUnknownError, never as success or refusal). */
-  readonly outcomeUnknown?: boolean;
-}
 
 /** An entry a service asks the leader to append (a timer expiry, an actor-to-actor message, an effect's result). */
 export interface ProposedEntry {
@@ -35,12 +27,6 @@ export interface LeaderContext {
   /** True while this leadership lasts. */
   readonly active: boolean;
 }
-
-/** The leader's verdict on a client's command body: the body to append, or the refusal to answer with. */
-export type Admitted =
-  | { readonly ok: true; readonly body: Uint8Array }
-  /** Not appended: `payload` is the reply the client gets (in the service's reply format). */
-  | { readonly ok: false; readonly payload: Uint8Array };
 
 /** Why a body is too large for the log, or null. */
 export const oversize = (body: Uint8Array, maxBytes: number): string | null =>
@@ -61,7 +47,7 @@ export interface ServiceHost {
    * `maxBytes`, well-formed, valid for the service) and give the body to append, or the refusal reply.
    * Deterministic; nothing refused here reaches the log.
    */
-  admit(body: Uint8Array, maxBytes: number): Admitted;
+  admit(body: Uint8Array, maxBytes: number): CommandAdmission;
   /** Apply committed entries, in log order, exactly once each; the replies to client sessions. With
    *  `replies: false` (a follower: only the leader answers clients) a service may skip building replies. */
   apply(entries: readonly LogEntry[], options?: ApplyOptions): ServiceReply[] | Promise<ServiceReply[]>;
@@ -92,14 +78,14 @@ const packResult = (result: KvResult): Uint8Array => {
 const packOutcome = (outcome: KvOutcome): Uint8Array =>
   outcome.applied ? packResult(outcome.result) : pack(outcome.unknown ? {} : { refused: outcome.reason });
 
-const refusedKv = (reason: string): Admitted => ({ ok: false, payload: pack({ refused: reason }) });
+const refusedKv = (reason: string): CommandAdmission => ({ ok: false, payload: pack({ refused: reason }) });
 
 /** The replicated KV/register service (get, put, compare-and-set) as a member's service. */
 export class KvServiceHost implements ServiceHost {
   readonly name = 'kv';
   service = new KvService();
 
-  admit(body: Uint8Array, maxBytes: number): Admitted {
+  admit(body: Uint8Array, maxBytes: number): CommandAdmission {
     const tooLarge = oversize(body, maxBytes);
     if (tooLarge) return refusedKv(tooLarge);
     try {

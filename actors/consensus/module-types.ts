@@ -31,7 +31,8 @@ export interface ServiceReply {
   readonly sessionId: number;
   readonly correlationId: number;
   readonly payload: Uint8Array;
-  /** A stale copy of a command the session no longer awaits: whether it was applied cannot be told. */
+  /** A stale copy of a command the session no longer awaits: whether it was applied cannot be told (the
+   *  client library surfaces it as OutcomeUnknownError, never as success or refusal). */
   readonly outcomeUnknown?: boolean;
 }
 

@@ -203,14 +203,12 @@ export type ConsensusInput =
   | { readonly type: 'SNAPSHOT_TAKEN'; readonly snapshot: SnapshotImage }
   /** The snapshot of INSTALL_SNAPSHOT is durable and the services were reset to it. */
   | { readonly type: 'SNAPSHOT_INSTALLED'; readonly index: number }
-  /** The services have applied every entry up to `index` (sent once an APPLY's entries are applied). */
+  /** The services have applied every entry up to `index`: the last entry of an APPLY, sent once they applied it. */
   | { readonly type: 'SERVICES_REPLAYED'; readonly index: number }
   /** Operator: take a snapshot at the applied position. */
   | { readonly type: 'REQUEST_SNAPSHOT' }
   /** Operator: hand leadership to `to` (leader only). */
   | { readonly type: 'TRANSFER_LEADERSHIP'; readonly to: number }
-  /** The services have applied every entry up to `index` (the last entry of an APPLY they replayed). */
-  | { readonly type: 'SERVICES_REPLAYED'; readonly index: number }
   | { readonly type: 'SUSPEND' }
   | { readonly type: 'RESUME' }
   | { readonly type: 'SHUTDOWN' };

@@ -33,15 +33,9 @@ import {
   type ShardSetSnapshot,
 } from '../../actors/actor-runtime/shard-set.ts';
 import { ClusterTimers } from '../../actors/consensus/cluster-timers.ts';
+import type { CommandAdmission, ServiceReply } from '../../actors/consensus/module-types.ts';
 import { EntryKind, type LogEntry } from '../../actors/log/log-entry.ts';
-import {
-  type Admitted,
-  type LeaderContext,
-  oversize,
-  type ProposedEntry,
-  type ServiceHost,
-  type ServiceReply,
-} from '../service-host.ts';
+import { type LeaderContext, oversize, type ProposedEntry, type ServiceHost } from '../service-host.ts';
 import { loadServicesModule, type PerformEffect } from './services-module.ts';
 import { type PendingEffect, ShardPool, type ShardPoolOptions } from './shard-pool.ts';
 
@@ -104,7 +98,7 @@ export const admitActorCommand = (
   services: ReadonlyMap<string, Service>,
   body: Uint8Array,
   maxBytes: number,
-): Admitted => {
+): CommandAdmission => {
   const tooLarge = oversize(body, maxBytes);
   const admission: Admission = tooLarge
     ? { ok: false, error: { code: 'BAD_COMMAND', message: tooLarge } }
@@ -148,7 +142,7 @@ export class ActorServiceHost implements ServiceHost {
   }
 
   /** ServiceHost: the service edge — the service's schemas and route run here, on the leader. */
-  admit(body: Uint8Array, maxBytes: number): Admitted {
+  admit(body: Uint8Array, maxBytes: number): CommandAdmission {
     return admitActorCommand(this.services, body, maxBytes);
   }
 

@@ -15,11 +15,12 @@
 // - elections: no two members led in one term; no member exited unless the nemesis made it.
 
 import { unpack } from 'msgpackr';
+import type { ServiceReply } from '../../actors/consensus/module-types.ts';
 import type { LogEntry } from '../../actors/log/log-entry.ts';
 import { CONSENSUS_MODULE_SERVICE_ID, openMemberStore } from '../../persistence/index.ts';
 import { ActorServiceHost } from '../actor-runtime/actor-service-host.ts';
 import { decodeServiceReply } from '../actor-runtime/service-client.ts';
-import { KvServiceHost, type ServiceHost, type ServiceReply } from '../service-host.ts';
+import { KvServiceHost, type ServiceHost } from '../service-host.ts';
 import { checkKvHistory, type HistoryOperation } from '../sim/kv-history.ts';
 import type { CommandRecord } from './workloads.ts';
 

@@ -19,6 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pidAlive } from '../../persistence/index.ts';
 
 export const NS_PREFIX = 'chnem-';
 const HUB = `${NS_PREFIX}hub`;
@@ -68,15 +69,6 @@ export const unavailableReason = (): string | null => {
   }
   quiet('ip', ['netns', 'del', probe]);
   return null;
-};
-
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 };
 
 /** Our namespaces, as `ip netns list` shows them. */
