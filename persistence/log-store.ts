@@ -1,10 +1,8 @@
 // The replicated log on LMDB: group-committed appends, checked reads, suffix truncation (a follower's
 // conflicting tail) and prefix purge (compaction after a snapshot).
 //
-// Writes go through one ordered queue, drained group by group: a group is everything queued since the
-// previous group started committing (all appends of one synchronous run, plus whatever arrived while
-// the previous group committed), written as one LMDB transaction with one flush — never one fsync per
-// entry. A group's promises resolve only once its transaction is flushed to disk.
+// Writes go through one ordered queue (persistence/log-write-queue.ts), drained group by group, one LMDB
+// transaction and one flush per group; a group's promises resolve only once it is flushed to disk.
 //
 // The store keeps a *projected* view (first/last index, last term) that already includes queued
 // operations, so the consensus module can append, read back and append again without awaiting each
@@ -18,14 +16,13 @@
 
 import type { Database, RootDatabase } from 'lmdb';
 import type { LogEntry } from '../actors/log/log-entry.ts';
-import { type Committed, commitBatch } from './durable.ts';
 import { StorageError, toStorageError } from './errors.ts';
+import { BOUNDARY_KEY, LogWriteQueue, type WriteOp } from './log-write-queue.ts';
 import {
   checkEntryRecord,
   decodeChecked,
   decodeEntryRecord,
   ENTRY_OVERHEAD_BYTES,
-  encodeChecked,
   encodeEntries,
   isEntryKind,
   recordTerm,
@@ -51,29 +48,10 @@ export interface LogStoreParts {
   readonly snapshotTermAt?: (index: number) => number | undefined;
 }
 
-type WriteOp =
-  | { readonly type: 'append'; readonly entries: readonly LogEntry[]; readonly records: readonly Buffer[] }
-  | { readonly type: 'truncate'; readonly from: number; readonly to: number }
-  | { readonly type: 'purge'; readonly from: number; readonly to: number; readonly boundary: PurgeBoundary };
-
-interface QueuedOp {
-  readonly op: WriteOp;
-  /** The projected last index once this operation is applied. */
-  readonly lastAfter: number;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
-}
-
-const BOUNDARY_KEY = 'purge-boundary';
-/** Bytes LMDB needs per entry beyond the record: key, node header, page slack (estimate for quotas). */
-const PER_ENTRY_LMDB_BYTES = 24;
-
 export class LogStore {
   readonly dir: string;
-  private readonly env: RootDatabase;
   private readonly logDb: Database<Buffer, number>;
   private readonly metaDb: Database<Buffer, string>;
-  private readonly checkSpace: LogStoreParts['checkSpace'];
   private readonly snapshotTermAt: (index: number) => number | undefined;
 
   // Projected view, including queued operations.
@@ -85,21 +63,21 @@ export class LogStore {
   /** The last index known flushed to disk. */
   private durable = 0;
 
-  private queue: QueuedOp[] = [];
-  private writing = false;
+  private readonly writes: LogWriteQueue;
   private closed = false;
-  /** Promises of operations not settled yet, for sync() and close(). */
-  private readonly outstanding = new Set<Promise<void>>();
 
   constructor(parts: LogStoreParts) {
     this.dir = parts.dir;
-    this.env = parts.env;
     this.logDb = parts.logDb;
     this.metaDb = parts.metaDb;
-    this.checkSpace = parts.checkSpace;
     this.snapshotTermAt = parts.snapshotTermAt ?? (() => undefined);
     this.reloadView();
     this.durable = this.last;
+    this.writes = new LogWriteQueue({
+      ...parts,
+      onFlushed: (op, lastAfter) => this.flushed(op, lastAfter),
+      onFailed: () => this.reloadView(),
+    });
   }
 
   /** The first index still in the log (1 for a log never purged; boundary + 1 after a purge). */
@@ -343,7 +321,7 @@ export class LogStore {
 
   /** Resolves once every operation queued so far is durable (or has failed). */
   async sync(): Promise<void> {
-    await Promise.allSettled([...this.outstanding]);
+    await this.writes.sync();
   }
 
   /** Stop accepting operations and wait for queued ones to finish. Called by the member store. */
@@ -406,105 +384,17 @@ export class LogStore {
   }
 
   private enqueue(op: WriteOp): Promise<void> {
-    const promise = new Promise<void>((resolve, reject) => {
-      this.queue.push({ op, lastAfter: this.last, resolve, reject });
-      if (!this.writing) {
-        this.writing = true;
-        // A microtask: every append made in the current synchronous run joins this group, and appends
-        // arriving while it commits join the next one, without adding an event-loop turn of latency.
-        queueMicrotask(() => void this.drain());
-      }
-    });
-    this.outstanding.add(promise);
-    const settled = () => {
-      this.outstanding.delete(promise);
-    };
-    promise.then(settled, settled);
-    return promise;
+    return this.writes.enqueue(op, this.last);
   }
 
-  /**
-   * Write queued operations group by group. A group's commit is awaited before the next group starts
-   * (so a failure never leaves a later group on top of a hole); its flush is awaited in the background,
-   * overlapping the next group's commit, and its promises resolve when that flush completes.
-   */
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const group = this.queue;
-      this.queue = [];
-      let committed: Committed;
-      try {
-        committed = await this.commitGroup(group);
-      } catch (error) {
-        const failed = group.concat(this.queue);
-        this.queue = [];
-        const reason =
-          error instanceof StorageError ? error : toStorageError(error, this.dir, 'writing the log');
-        for (const queued of failed) queued.reject(reason);
-        try {
-          this.reloadView();
-        } catch {
-          // The view stays as projected; the next read reports the damage.
-        }
-        continue;
+  /** An operation is durable: its appended entries leave the overlay; the durable index moves. */
+  private flushed(op: WriteOp, lastAfter: number): void {
+    if (op.type === 'append') {
+      for (const entry of op.entries) {
+        if (this.overlay.get(entry.index) === entry) this.overlay.delete(entry.index);
       }
-      committed.flushed.then(
-        () => {
-          for (const queued of group) {
-            if (queued.op.type === 'append') {
-              for (const entry of queued.op.entries) {
-                if (this.overlay.get(entry.index) === entry) this.overlay.delete(entry.index);
-              }
-            }
-            this.durable = queued.lastAfter;
-            queued.resolve();
-          }
-        },
-        (error: unknown) => {
-          const reason = toStorageError(error, this.dir, 'flushing the log');
-          for (const queued of group) queued.reject(reason);
-        },
-      );
     }
-    this.writing = false;
-  }
-
-  private async commitGroup(group: readonly QueuedOp[]): Promise<Committed> {
-    let appendBytes = 0;
-    let firstAppended: number | undefined;
-    for (const { op } of group) {
-      if (op.type !== 'append') continue;
-      firstAppended ??= op.entries[0].index;
-      for (const record of op.records) appendBytes += record.length + PER_ENTRY_LMDB_BYTES;
-    }
-    if (appendBytes > 0)
-      this.checkSpace(appendBytes, `appending entries from ${firstAppended}`, firstAppended);
-    const doing =
-      firstAppended === undefined
-        ? 'truncating or purging the log'
-        : `appending entries from ${firstAppended}`;
-    return commitBatch(
-      this.env,
-      this.dir,
-      doing,
-      () => {
-        for (const { op } of group) {
-          switch (op.type) {
-            case 'append':
-              for (let i = 0; i < op.entries.length; i++) this.logDb.put(op.entries[i].index, op.records[i]);
-              break;
-            case 'truncate':
-              for (let i = op.from; i <= op.to; i++) this.logDb.remove(i);
-              break;
-            case 'purge':
-              for (let i = op.from; i <= op.to; i++) this.logDb.remove(i);
-              this.metaDb.put(BOUNDARY_KEY, encodeChecked(op.boundary));
-              break;
-          }
-        }
-      },
-      { index: firstAppended, bytes: appendBytes },
-    );
+    this.durable = lastAfter;
   }
 
   private assertOpen(doing: string): void {
