@@ -52,7 +52,10 @@ interface Connection {
   readonly client: number;
   readonly member: number;
   connectionId: number;
+  /** Frames may be sent on it (neither side has closed it). */
   open: boolean;
+  /** The client closed its end: nothing more reaches it. */
+  clientGone: boolean;
   readonly events: DialEvents;
   /** Delivery times stay in order per direction (a TCP stream). */
   toMemberAt: number;
@@ -90,9 +93,7 @@ export class ClientNetwork {
   memberStopped(member: number): void {
     for (const connection of [...this.connections]) {
       if (connection.member !== member) continue;
-      this.connections.delete(connection);
-      connection.open = false;
-      this.host.schedule(this.host.delay(), () => connection.events.closed());
+      this.closeFromMember(connection);
     }
   }
 
@@ -133,6 +134,7 @@ export class ClientNetwork {
       member,
       connectionId: -1,
       open: false,
+      clientGone: false,
       events,
       toMemberAt: 0,
       toClientAt: 0,
@@ -177,6 +179,7 @@ export class ClientNetwork {
         return true;
       },
       close: () => {
+        connection.clientGone = true;
         if (!connection.open) return;
         connection.open = false;
         this.connections.delete(connection);
@@ -207,14 +210,18 @@ export class ClientNetwork {
     const at = Math.max(this.host.now() + this.host.delay(), connection.toClientAt);
     connection.toClientAt = at;
     this.host.schedule(at - this.host.now(), () => {
-      if (connection.open) connection.events.frame(kind, unpack(bytes));
+      if (!connection.clientGone) connection.events.frame(kind, unpack(bytes));
     });
   }
 
+  /** The member's end closes: what it sent before still arrives, then the close. */
   private closeFromMember(connection: Connection): void {
     if (!connection.open) return;
     connection.open = false;
     this.connections.delete(connection);
-    this.host.schedule(this.host.delay(), () => connection.events.closed());
+    const at = Math.max(this.host.now() + this.host.delay(), connection.toClientAt);
+    this.host.schedule(at - this.host.now(), () => {
+      if (!connection.clientGone) connection.events.closed();
+    });
   }
 }

@@ -76,7 +76,8 @@ export class KvWorkload implements Workload {
   completed = 0;
   private active = true;
   private closed = false;
-  private readonly clients: ChorusClient[];
+  /** The client libraries, by client number. */
+  readonly clients: readonly ChorusClient[];
   private readonly busy: boolean[];
 
   constructor(
