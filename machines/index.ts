@@ -4,7 +4,9 @@
 // state, and spec/machines/index.spec.ts checks that every machine file is registered here and every
 // state has its note — so a state added to a machine without a word about it fails the tests.
 //
-// log-entry.ts and random.ts are shared helpers, not machines, and are not registered.
+// random.ts (the seeded generator and the backoff) and the context modules client-connection-context.ts
+// and election-context.ts are helpers of the machines, not machines, and are not registered. There is no
+// role machine: a member's role is derived from the election state (election.ts: roleOf).
 
 import type { AnyStateMachine } from 'xstate';
 import { clientConnectionMachine } from './client-connection.ts';

@@ -91,8 +91,9 @@ describe('machines registry (machines/index.ts)', () => {
       ).to.equal(found[name]);
     }
     // The helpers are not machines.
-    expect(found).not.to.have.property('log-entry');
     expect(found).not.to.have.property('random');
+    expect(found).not.to.have.property('client-connection-context');
+    expect(found).not.to.have.property('election-context');
   });
 
   it('every registered machine names its states and events in UPPER_SNAKE_CASE', () => {
