@@ -14,7 +14,17 @@
 // through `ctx` (see BehaviourContext). Same addresses, log, timers, snapshots and passivation.
 
 import { type Draft, produce } from 'immer';
-import type { AnyEventObject, AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+import {
+  type ActionArgs,
+  type ActionFunction,
+  type AnyEventObject,
+  type AnyMachineSnapshot,
+  type AnyStateMachine,
+  type EventFromLogic,
+  type EventObject,
+  emit,
+  type MachineContext,
+} from 'xstate';
 import type { z } from 'zod';
 import { type ActorAddress, formatAddress, pack, parseAddress, sessionMessagePayload } from './protocol.ts';
 
@@ -54,14 +64,33 @@ export interface ActorInput extends ActorAddress {
 
 export const actorInput = (address: string): ActorInput => ({ address, ...parseAddress(address) });
 
-/** Emit this to answer the session whose command is being applied (default answer: state and context). */
-export const reply = (value: unknown): ReplyEmitted => ({ type: REPLY_EVENT, value });
+/**
+ * The events an actor type accepts, from its machine (`typeof accountMachine`) or its event union
+ * (`AccountEvent`): what `tell<Target>` checks an event against. Name the event union when a machine
+ * tells its own type (a machine cannot name `typeof` itself inside its own definition).
+ */
+export type EventsOf<Target> = Target extends AnyStateMachine
+  ? EventFromLogic<Target>
+  : Target extends EventObject
+    ? Target
+    : never;
 
-/** Emit this to send `event` to another actor (of this service unless `service` is given). */
-export const tell = (
+/**
+ * Emit this to answer the session whose command is being applied (default answer: state and context).
+ * `reply<BankReply>(value)` checks the value against the service's reply type.
+ */
+export const reply = <Value = unknown>(value: NoInfer<Value>): ReplyEmitted => ({ type: REPLY_EVENT, value });
+
+/**
+ * Emit this to send `event` to another actor (of this service unless `service` is given). Typed by the
+ * target: `tell<typeof accountMachine>('account', id, { type: 'CREDIT', amount })` (or `tell<AccountEvent>`)
+ * refuses an event the target does not accept, a missing field or a field it does not have. Untyped,
+ * any event with a string `type` goes.
+ */
+export const tell = <Target extends AnyStateMachine | EventObject = AnyEventObject>(
   actorType: string,
   actorId: string,
-  event: EventObject,
+  event: NoInfer<EventsOf<Target>>,
   service?: string,
 ): TellEmitted => ({
   type: TELL_EVENT,
@@ -74,6 +103,23 @@ export const tell = (
 /** Emit this to ask the leader to perform `intent` outside the cluster; the result comes back as an
  *  EFFECT_DONE_EVENT. `intent` must be msgpack-serialisable data. */
 export const effect = (intent: unknown): EffectEmitted => ({ type: EFFECT_EVENT, intent });
+
+/** What an actor may emit: a reply, a message to another actor, an external effect. */
+export type Emitted = ReplyEmitted | TellEmitted | EffectEmitted;
+
+/**
+ * XState's `emit`, bound to one machine's context and events, for actions written outside `setup()`
+ * (where `emit` alone cannot learn the machine's types and the action does not fit the machine):
+ *
+ *   const emitAccount = emitFor<AccountContext, AccountEvent>();
+ *   const refuse = (why: Refusal) => emitAccount(({ context }) => reply({ refused: why, balance: context.balance }));
+ */
+export const emitFor =
+  <TContext extends MachineContext, TEvent extends EventObject>() =>
+  (
+    expression: (args: ActionArgs<TContext, TEvent, TEvent>) => Emitted,
+  ): ActionFunction<TContext, TEvent, TEvent, undefined, never, never, never, never, Emitted> =>
+    emit<TContext, TEvent, undefined, TEvent, Emitted>((args) => expression(args));
 
 /**
  * An immer recipe as an XState assigner: `assign(update<Ctx, Ev>((draft, event) => { draft.n += 1 }))`.
