@@ -15,6 +15,7 @@ import {
   type RequestScope,
   rejectedExecType,
 } from './outputs.ts';
+import type { Reason } from './types.ts';
 
 /** A request's fields (all primitives), without the ones left undefined. */
 type RequestFields = Record<string, string | number | boolean>;
@@ -164,7 +165,7 @@ export class RequestLedger {
     execType: 'CANCEL_REJECTED' | 'AMEND_REJECTED',
     outputs: OrderBookOutput[],
   ): number {
-    if (cmd.instrument !== this.instrument) {
+    const refuse = (reason: Reason, text: string): number => {
       outputs.push(
         executionReport(this.instrument, ctx, scope, {
           orderId: cmd.orderId ?? 0,
@@ -172,11 +173,17 @@ export class RequestLedger {
           clientOrderId: cmd.origClientOrderId ?? '',
           execType,
           status: null,
-          reason: 'UNKNOWN_INSTRUMENT',
-          text: `instrument "${cmd.instrument}" is not traded here (this book trades "${this.instrument}")`,
+          reason,
+          text,
         }),
       );
       return 0;
+    };
+    if (cmd.instrument !== this.instrument) {
+      return refuse(
+        'UNKNOWN_INSTRUMENT',
+        `instrument "${cmd.instrument}" is not traded here (this book trades "${this.instrument}")`,
+      );
     }
     let orderId = cmd.orderId ?? 0;
     if (orderId === 0 && cmd.origClientOrderId !== undefined) {
@@ -184,25 +191,13 @@ export class RequestLedger {
     }
     const order = orderId === 0 ? undefined : book.getOrder(orderId);
     if (order !== undefined && order.account === cmd.account) return orderId;
-    const text =
-      cmd.orderId === undefined && cmd.origClientOrderId === undefined
-        ? 'name the order with orderId or origClientOrderId'
-        : `account "${cmd.account}" has no live order ${cmd.orderId !== undefined ? `with id ${cmd.orderId}` : `with clientOrderId "${cmd.origClientOrderId}"`}; it may be filled, cancelled or never existed`;
-    outputs.push(
-      executionReport(this.instrument, ctx, scope, {
-        orderId: cmd.orderId ?? 0,
-        account: cmd.account,
-        clientOrderId: cmd.origClientOrderId ?? '',
-        execType,
-        status: null,
-        reason:
-          cmd.orderId === undefined && cmd.origClientOrderId === undefined
-            ? 'INVALID_ORDER'
-            : 'UNKNOWN_ORDER',
-        text,
-      }),
+    if (cmd.orderId === undefined && cmd.origClientOrderId === undefined) {
+      return refuse('INVALID_ORDER', 'name the order with orderId or origClientOrderId');
+    }
+    return refuse(
+      'UNKNOWN_ORDER',
+      `account "${cmd.account}" has no live order ${cmd.orderId !== undefined ? `with id ${cmd.orderId}` : `with clientOrderId "${cmd.origClientOrderId}"`}; it may be filled, cancelled or never existed`,
     );
-    return 0;
   }
 
   /** The table in its eviction order (oldest first), for the book's snapshot. */
