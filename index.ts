@@ -3,10 +3,15 @@
 // Services on the actor runtime: define a service, host it in a member, talk to it from a client.
 export {
   type ActorBehaviour,
+  type ActorInput,
   type BehaviourContext,
   CommandError,
   defineService,
+  EFFECT_DONE_EVENT,
+  type EventOrigin,
+  type EventsOf,
   effect,
+  emitFor,
   reply,
   type Service,
   tell,
