@@ -14,6 +14,11 @@ import type {
 } from './session-tables.ts';
 import type { SessionEffect, SessionInput } from './session-types.ts';
 
+/** Answer a handshake step that cannot be taken with a non-retryable ERROR, naming what to do instead. */
+const refuseStep = (effects: SessionEffect[], connectionId: number, detail: string): void => {
+  effects.push({ type: 'SEND', connectionId, event: { code: 'ERROR', detail, retryable: false } });
+};
+
 export const connect = (
   tables: SessionTables,
   input: Extract<SessionInput, { type: 'CONNECT' }>,
@@ -23,15 +28,11 @@ export const connect = (
   if (!tables.openConnection(connectionId, effects)) return;
   const connection = tables.connections.get(connectionId) as Connection;
   if (connection.sessionId !== null || tables.pending.has(connectionId)) {
-    effects.push({
-      type: 'SEND',
+    refuseStep(
+      effects,
       connectionId,
-      event: {
-        code: 'ERROR',
-        retryable: false,
-        detail: 'CONNECT was already sent on this connection: open a new connection for another session',
-      },
-    });
+      'CONNECT was already sent on this connection: open a new connection for another session',
+    );
     return;
   }
   const chart = tables.newChart();
@@ -89,15 +90,11 @@ export const challengeResponse = (
   const { connectionId, now } = input;
   const pending = tables.pending.get(connectionId);
   if (pending?.chart.value !== 'CHALLENGED' || !pending.challenge) {
-    effects.push({
-      type: 'SEND',
+    refuseStep(
+      effects,
       connectionId,
-      event: {
-        code: 'ERROR',
-        retryable: false,
-        detail: 'no challenge is outstanding on this connection: send CONNECT and answer its CHALLENGE once',
-      },
-    });
+      'no challenge is outstanding on this connection: send CONNECT and answer its CHALLENGE once',
+    );
     return;
   }
   const decision = tables.options.authenticator.onChallengeResponse(
