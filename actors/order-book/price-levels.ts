@@ -57,20 +57,9 @@ export class BookSide {
     level = new Level(price);
     this.byPrice.set(price, level);
     const arr = this.sorted;
-    const key = this.sign * price;
     const n = arr.length;
-    if (n === 0 || this.sign * arr[n - 1].price < key) {
-      arr.push(level);
-    } else {
-      let lo = 0;
-      let hi = n;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (this.sign * arr[mid].price < key) lo = mid + 1;
-        else hi = mid;
-      }
-      arr.splice(lo, 0, level);
-    }
+    if (n === 0 || this.sign * arr[n - 1].price < this.sign * price) arr.push(level);
+    else arr.splice(this.position(price), 0, level);
     return level;
   }
 
@@ -82,14 +71,20 @@ export class BookSide {
       arr.pop();
       return;
     }
-    const key = this.sign * level.price;
+    arr.splice(this.position(level.price), 1);
+  }
+
+  /** Where `price` is or would go in `sorted` (binary search: the first level not before it). */
+  private position(price: number): number {
+    const arr = this.sorted;
+    const key = this.sign * price;
     let lo = 0;
-    let hi = n;
+    let hi = arr.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (this.sign * arr[mid].price < key) lo = mid + 1;
       else hi = mid;
     }
-    arr.splice(lo, 1);
+    return lo;
   }
 }
