@@ -6,26 +6,12 @@
 
 import { expect } from 'chai';
 import { ConsensusNode } from '../../../actors/consensus/node.ts';
-import type { ConsensusEffect, ConsensusInput, PeerMessage } from '../../../actors/consensus/types.ts';
+import type { PeerMessage } from '../../../actors/consensus/types.ts';
 import { EMPTY_PERSISTED_STATE } from '../../../actors/consensus/types.ts';
+import { run } from './drive.ts';
 
 const node = () =>
   new ConsensusNode({ memberId: 1, members: [1, 2, 3], randomSeed: 9 }, EMPTY_PERSISTED_STATE);
-
-/** Feed inputs, completing every node-state save and append at once. */
-const run = (n: ConsensusNode, ...inputs: ConsensusInput[]): ConsensusEffect[] => {
-  const all: ConsensusEffect[] = [];
-  const queue = [...inputs];
-  while (queue.length > 0) {
-    const effects = n.handle(queue.shift() as ConsensusInput);
-    all.push(...effects);
-    for (const e of effects) {
-      if (e.type === 'SAVE_NODE_STATE') queue.push({ type: 'NODE_STATE_SAVED', seq: e.seq });
-      if (e.type === 'APPEND') queue.push({ type: 'APPENDED', seq: e.seq });
-    }
-  }
-  return all;
-};
 
 const position = (reply: boolean, round: number): PeerMessage => ({
   type: 'CANVASS_POSITION',

@@ -4,42 +4,12 @@
 
 import { expect } from 'chai';
 import { ConsensusNode } from '../../../actors/consensus/node.ts';
-import type { ConsensusEffect, ConsensusInput, PeerMessage } from '../../../actors/consensus/types.ts';
-import type { LogEntry } from '../../../actors/log/log-entry.ts';
+import type { PeerMessage } from '../../../actors/consensus/types.ts';
 import { entries } from '../../persistence/helpers.ts';
-
-/** Handle one input, answering node-state saves and appends at once. */
-const step = (node: ConsensusNode, input: ConsensusInput): ConsensusEffect[] => {
-  const effects = node.handle(input);
-  for (const effect of effects) {
-    if (effect.type === 'SAVE_NODE_STATE')
-      effects.push(...node.handle({ type: 'NODE_STATE_SAVED', seq: effect.seq }));
-    if (effect.type === 'APPEND') effects.push(...node.handle({ type: 'APPENDED', seq: effect.seq }));
-  }
-  return effects;
-};
-
-const append = (term: number, prevIndex: number, prevTerm: number, list: LogEntry[], commitIndex: number) =>
-  ({
-    type: 'APPEND',
-    term,
-    prevIndex,
-    prevTerm,
-    entries: list,
-    commitIndex,
-    leaderLastIndex: prevIndex + list.length,
-  }) as const;
+import { acks, append, run } from './drive.ts';
 
 const fromLeader = (node: ConsensusNode, message: PeerMessage) =>
-  step(node, { type: 'PEER_MESSAGE', from: 1, message });
-
-/** The match index of each successful APPEND_RESPONSE among `effects`. */
-const acks = (effects: ConsensusEffect[]): number[] =>
-  effects.flatMap((e) =>
-    e.type === 'SEND' && e.message.type === 'APPEND_RESPONSE' && e.message.success
-      ? [e.message.matchIndex]
-      : [],
-  );
+  run(node, { type: 'PEER_MESSAGE', from: 1, message });
 
 describe('consensus core: the same leader in a later term', () => {
   it('acknowledges only what it verified against the new term, not the old tail', () => {
@@ -47,12 +17,12 @@ describe('consensus core: the same leader in a later term', () => {
       { memberId: 2, members: [1, 2, 3], randomSeed: 7 },
       { currentTerm: 1, candidateTermId: 0, votedFor: null, snapshot: null, entries: entries(1, 10, 1) },
     );
-    step(node, { type: 'TICK', now: 0 });
+    run(node, { type: 'TICK', now: 0 });
     // Member 1 leads term 2 and sends 11-12; the follower flushes and acknowledges them.
     const first = fromLeader(node, append(2, 10, 1, entries(11, 12, 2), 10));
     expect(acks(first).at(-1)).to.equal(12);
     // Member 1 restarted without 12 and leads term 3: its heartbeat proves only the log up to 11.
-    step(node, { type: 'TICK', now: 100 });
+    run(node, { type: 'TICK', now: 100 });
     const heartbeat = fromLeader(node, append(3, 11, 2, [], 10));
     expect(node.term).to.equal(3);
     expect(acks(heartbeat), 'no acknowledgement past what term 3 verified').to.not.be.empty;

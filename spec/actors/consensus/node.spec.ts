@@ -4,12 +4,12 @@ import { expect } from 'chai';
 import { ConsensusNode } from '../../../actors/consensus/node.ts';
 import {
   type ConsensusEffect,
-  type ConsensusInput,
   EMPTY_PERSISTED_STATE,
   type PeerMessage,
   type PersistedState,
 } from '../../../actors/consensus/types.ts';
 import { EntryKind, type LogEntry } from '../../../actors/log/log-entry.ts';
+import { run } from './drive.ts';
 
 const MEMBERS = [1, 2, 3];
 
@@ -42,21 +42,6 @@ const HEARTBEAT_TERM_1: PeerMessage = {
   entries: [],
   commitIndex: 0,
   leaderLastIndex: 0,
-};
-
-/** Feed inputs, answering every SAVE_NODE_STATE and APPEND at once; returns all effects. */
-const run = (node: ConsensusNode, ...inputs: ConsensusInput[]): ConsensusEffect[] => {
-  const all: ConsensusEffect[] = [];
-  const queue = [...inputs];
-  while (queue.length > 0) {
-    const effects = node.handle(queue.shift() as ConsensusInput);
-    all.push(...effects);
-    for (const e of effects) {
-      if (e.type === 'SAVE_NODE_STATE') queue.push({ type: 'NODE_STATE_SAVED', seq: e.seq });
-      if (e.type === 'APPEND') queue.push({ type: 'APPENDED', seq: e.seq });
-    }
-  }
-  return all;
 };
 
 /** An answer to `node`'s current canvass (or, with `reply` false, another member's own broadcast). */

@@ -13,26 +13,13 @@ import {
   type PeerMessage,
 } from '../../../actors/consensus/types.ts';
 import { entries } from '../../persistence/helpers.ts';
+import { run } from './drive.ts';
 
 const member2 = (awaitServicesReplay: boolean) =>
   new ConsensusNode(
     { memberId: 2, members: [1, 2, 3], randomSeed: 3, awaitServicesReplay },
     EMPTY_PERSISTED_STATE,
   );
-
-const run = (node: ConsensusNode, ...inputs: ConsensusInput[]): ConsensusEffect[] => {
-  const all: ConsensusEffect[] = [];
-  const queue = [...inputs];
-  while (queue.length > 0) {
-    const effects = node.handle(queue.shift() as ConsensusInput);
-    all.push(...effects);
-    for (const e of effects) {
-      if (e.type === 'SAVE_NODE_STATE') queue.push({ type: 'NODE_STATE_SAVED', seq: e.seq });
-      if (e.type === 'APPEND') queue.push({ type: 'APPENDED', seq: e.seq });
-    }
-  }
-  return all;
-};
 
 const from = (peer: number, message: PeerMessage): ConsensusInput => ({
   type: 'PEER_MESSAGE',

@@ -12,8 +12,8 @@ import type {
   PeerMessage,
   PersistedState,
 } from '../../../actors/consensus/types.ts';
-import type { LogEntry } from '../../../actors/log/log-entry.ts';
 import { entries } from '../../persistence/helpers.ts';
+import { acks, append } from './drive.ts';
 
 /** Member 2 of three, restarted from `persisted`. */
 const follower = (persisted: PersistedState) =>
@@ -31,25 +31,6 @@ const step = (node: ConsensusNode, input: ConsensusInput): ConsensusEffect[] => 
 
 const fromLeader = (node: ConsensusNode, message: PeerMessage) =>
   step(node, { type: 'PEER_MESSAGE', from: 1, message });
-
-const append = (term: number, prevIndex: number, prevTerm: number, list: LogEntry[], commitIndex: number) =>
-  ({
-    type: 'APPEND',
-    term,
-    prevIndex,
-    prevTerm,
-    entries: list,
-    commitIndex,
-    leaderLastIndex: prevIndex + list.length,
-  }) as const;
-
-/** The successful APPEND_RESPONSEs among `effects`: the match index each one reports. */
-const acks = (effects: ConsensusEffect[]): number[] =>
-  effects.flatMap((e) =>
-    e.type === 'SEND' && e.message.type === 'APPEND_RESPONSE' && e.message.success
-      ? [e.message.matchIndex]
-      : [],
-  );
 
 describe('consensus core: a snapshot install followed by appends', () => {
   it('counts entries appended after a snapshot as flushed only once the install is durable', () => {
