@@ -14,6 +14,7 @@ import {
   type PersistedState,
 } from '../../../actors/consensus/types.ts';
 import { entries } from '../../persistence/helpers.ts';
+import { run } from './drive.ts';
 
 const MEMBERS = [1, 2, 3];
 const { electionTimeoutMs } = DEFAULT_TIMEOUTS;
@@ -75,16 +76,11 @@ class Survivors {
 
   /** Handle one input; saves and appends complete at once, sends to the other survivor go on the wire. */
   input(id: number, input: ConsensusInput): void {
-    const queue = [input];
-    while (queue.length > 0) {
-      for (const effect of this.node(id).handle(queue.shift() as ConsensusInput)) {
-        if (effect.type === 'SAVE_NODE_STATE') queue.push({ type: 'NODE_STATE_SAVED', seq: effect.seq });
-        if (effect.type === 'APPEND') queue.push({ type: 'APPENDED', seq: effect.seq });
-        if (effect.type === 'SEND' && this.nodes.has(effect.to) && !this.lost(effect.message))
-          this.wire.push({ at: this.now + this.delayMs, from: id, to: effect.to, message: effect.message });
-        if (effect.type === 'ELECTION_STATE_CHANGE' && effect.to === 'CANDIDATE_BALLOT')
-          this.ballots.push({ member: id, at: this.now });
-      }
+    for (const effect of run(this.node(id), input)) {
+      if (effect.type === 'SEND' && this.nodes.has(effect.to) && !this.lost(effect.message))
+        this.wire.push({ at: this.now + this.delayMs, from: id, to: effect.to, message: effect.message });
+      if (effect.type === 'ELECTION_STATE_CHANGE' && effect.to === 'CANDIDATE_BALLOT')
+        this.ballots.push({ member: id, at: this.now });
     }
   }
 

@@ -17,6 +17,7 @@ import {
   type PersistedState,
 } from '../../../actors/consensus/types.ts';
 import { entries } from '../../persistence/helpers.ts';
+import { run } from './drive.ts';
 
 const MEMBERS = [1, 2, 3];
 const { heartbeatIntervalMs, heartbeatTimeoutMs } = DEFAULT_TIMEOUTS;
@@ -58,17 +59,12 @@ class Trio {
   }
 
   input(id: number, input: ConsensusInput): void {
-    const queue = [input];
-    while (queue.length > 0) {
-      for (const effect of this.node(id).handle(queue.shift() as ConsensusInput)) {
-        this.log.push({ at: this.now, member: id, effect });
-        if (effect.type === 'SAVE_NODE_STATE') queue.push({ type: 'NODE_STATE_SAVED', seq: effect.seq });
-        if (effect.type === 'APPEND') queue.push({ type: 'APPENDED', seq: effect.seq });
-        if (effect.type === 'INSTALL_SNAPSHOT')
-          this.installs.push({ at: this.now + INSTALL_MS, index: effect.snapshot.index });
-        if (effect.type === 'SEND')
-          this.wire.push({ at: this.now + DELAY_MS, from: id, to: effect.to, message: effect.message });
-      }
+    for (const effect of run(this.node(id), input)) {
+      this.log.push({ at: this.now, member: id, effect });
+      if (effect.type === 'INSTALL_SNAPSHOT')
+        this.installs.push({ at: this.now + INSTALL_MS, index: effect.snapshot.index });
+      if (effect.type === 'SEND')
+        this.wire.push({ at: this.now + DELAY_MS, from: id, to: effect.to, message: effect.message });
     }
   }
 
