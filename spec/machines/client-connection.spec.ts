@@ -119,6 +119,21 @@ const CONNECTING: Record<string, Next> = {
   CLOSE: ['CLOSED'],
 };
 
+// CONNECTED, whether or not it probed the member lately.
+const CONNECTED: Record<string, Next> = {
+  'TICK(late)': ['CONNECTED'],
+  'TICK(leader silent)': ['AWAITING_NEW_LEADER', 'LEAVE'],
+  MESSAGE_SENT: ['CONNECTED'],
+  REDIRECT: ['CONNECTING', 'NAMED'],
+  NEW_LEADER: ['CONNECTING', 'NAMED'],
+  CONNECTION_LOST: ['AWAITING_NEW_LEADER', 'LEAVE'],
+  NO_LEADER: ['AWAITING_NEW_LEADER', 'LEAVE'],
+  'ERROR(retryable)': ['AWAITING_NEW_LEADER', 'LEAVE'],
+  'ERROR(fatal)': ['CLOSED'],
+  CLOSED: ['CLOSED'],
+  CLOSE: ['CLOSING'],
+};
+
 const waiting = (givingUp: boolean): Record<string, Next> => ({
   'TICK(due)': givingUp ? ['CLOSED'] : ['CONNECTING', 'SAME'],
   'TICK(late)': givingUp ? ['CLOSED'] : ['CONNECTING', 'SAME'],
@@ -141,34 +156,12 @@ const SPEC: Record<string, Record<string, Next>> = {
     REDIRECT: ['AWAITING_NEW_LEADER', 'NEXT'],
   },
   CONNECTED: {
-    'TICK(late)': ['CONNECTED'],
+    ...CONNECTED,
     // A command awaits its reply and nothing came back: probe at half the reply timeout, leave at all of it.
     'TICK(half silent)': ['CONNECTED'],
-    'TICK(leader silent)': ['AWAITING_NEW_LEADER', 'LEAVE'],
-    MESSAGE_SENT: ['CONNECTED'],
-    REDIRECT: ['CONNECTING', 'NAMED'],
-    NEW_LEADER: ['CONNECTING', 'NAMED'],
-    CONNECTION_LOST: ['AWAITING_NEW_LEADER', 'LEAVE'],
-    NO_LEADER: ['AWAITING_NEW_LEADER', 'LEAVE'],
-    'ERROR(retryable)': ['AWAITING_NEW_LEADER', 'LEAVE'],
-    'ERROR(fatal)': ['CLOSED'],
-    CLOSED: ['CLOSED'],
-    CLOSE: ['CLOSING'],
   },
   // Probed less than half a reply timeout ago: no second probe yet.
-  'CONNECTED/probed lately': {
-    'TICK(late)': ['CONNECTED'],
-    'TICK(leader silent)': ['AWAITING_NEW_LEADER', 'LEAVE'],
-    MESSAGE_SENT: ['CONNECTED'],
-    REDIRECT: ['CONNECTING', 'NAMED'],
-    NEW_LEADER: ['CONNECTING', 'NAMED'],
-    CONNECTION_LOST: ['AWAITING_NEW_LEADER', 'LEAVE'],
-    NO_LEADER: ['AWAITING_NEW_LEADER', 'LEAVE'],
-    'ERROR(retryable)': ['AWAITING_NEW_LEADER', 'LEAVE'],
-    'ERROR(fatal)': ['CLOSED'],
-    CLOSED: ['CLOSED'],
-    CLOSE: ['CLOSING'],
-  },
+  'CONNECTED/probed lately': CONNECTED,
   AWAITING_NEW_LEADER: waiting(false),
   'AWAITING_NEW_LEADER/giving up': waiting(true),
   BACKING_OFF: waiting(false),
