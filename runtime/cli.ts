@@ -154,13 +154,32 @@ const buildProgram = (): Command => {
     .command('cluster')
     .description('`cluster up`: a local multi-process cluster')
     .argument('<action>', 'up')
-    .option('--members <n>', 'cluster size: 3 or 5', members, 3)
-    .option('--dir <dir>', 'base directory (default: ./chorus-cluster)', 'chorus-cluster')
-    .action(async (action: string, options: { members: 3 | 5; dir: string }) => {
-      if (action !== 'up') fail(`unknown cluster action "${action}"; use \`npx chorus cluster up\``);
-      const { clusterUp } = await import('./cluster-up.ts');
-      process.exitCode = await clusterUp(options);
-    });
+    .option('--members <n>', 'cluster size: 3 or 5 (without --config)', members, 3)
+    .option('--dir <dir>', 'base directory, without --config', 'chorus-cluster')
+    .option('--config <file>', 'run this cluster configuration (its ports, data directory, secrets)')
+    .option('--services <module>', "the services module to run (overrides the configuration's)")
+    .action(
+      async (
+        action: string,
+        options: { members: 3 | 5; dir: string; config?: string; services?: string },
+      ) => {
+        if (action !== 'up') fail(`unknown cluster action "${action}"; use \`npx chorus cluster up\``);
+        const { clusterUp } = await import('./cluster-up.ts');
+        const { ConfigError } = await import('./config.ts');
+        if (options.services !== undefined) {
+          // Refused here, naming the flag, rather than by every member at start.
+          const { loadServicesModule } = await import('./actor-runtime/services-module.ts');
+          await loadServicesModule(options.services, '--services').catch((error: unknown) =>
+            fail(error, EXIT_FAILURE),
+          );
+        }
+        try {
+          process.exitCode = await clusterUp(options);
+        } catch (error) {
+          fail(error, error instanceof ConfigError ? EXIT_FAILURE : EXIT_USAGE);
+        }
+      },
+    );
 
   program
     .command('sim')

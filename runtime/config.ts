@@ -118,7 +118,7 @@ const LIMIT_DEFAULTS = limitsSchema.parse({});
 export const clusterConfigSchema = z
   .object({
     members: z.array(memberSchema).min(1, 'needs at least one member'),
-    /** Base data directory; each member keeps its files under `<dir>/member-<id>`. */
+    /** Base data directory; each member keeps its files under `<dir>/member-<id>`. In a configuration file, relative to that file. */
     dir: z.string().min(1, 'must name a data directory').default('./data'),
     electionTimeoutMs: ms('electionTimeoutMs').default(400),
     electionStatusIntervalMs: ms('electionStatusIntervalMs').default(20),
@@ -367,10 +367,12 @@ export const loadClusterConfig = (file: string): ClusterConfig => {
     );
   }
   let config = resolveClusterConfig(raw, file);
-  // A services module path in a file is relative to that file, wherever the member is started from.
+  // Every path in a file is relative to that file, wherever the member is started from: the data
+  // directory (also its default, ./data), the services module and the peer secret file.
+  config = { ...config, dir: resolve(dirname(file), config.dir) };
   if (config.services !== undefined && !isAbsolute(config.services) && !/^[a-z]+:/.test(config.services))
     config = { ...config, services: resolve(dirname(file), config.services) };
-  // So is the peer secret file, which is checked (readable, 0600, well-formed) now rather than at start.
+  // The peer secret file is checked (readable, 0600, well-formed) now rather than at start.
   const auth = config.peerAuthentication;
   if (auth && 'secretFile' in auth) {
     config = { ...config, peerAuthentication: { secretFile: resolve(dirname(file), auth.secretFile) } };

@@ -37,6 +37,29 @@ export const freePorts = async (count: number): Promise<number[]> => {
   return [...ports];
 };
 
+/** A configuration of `count` members on free loopback ports, with a peer secret file in `dir`. */
+const loopbackConfig = async (
+  count: number,
+  dir: string,
+  overrides: Partial<ClusterConfigInput> | undefined,
+): Promise<ClusterConfig> => {
+  const ports = await freePorts(count * 2);
+  // The peer secret, in a file only this user can read, next to the configuration that names it.
+  const secretFile = join(dir, PEER_SECRET_FILE);
+  if (!existsSync(secretFile)) writeFileSync(secretFile, `${newSecret()}\n`, { mode: 0o600 });
+  return validateClusterConfig({
+    members: Array.from({ length: count }, (_, id) => ({
+      id,
+      host: '127.0.0.1',
+      clientPort: ports[2 * id],
+      peerPort: ports[2 * id + 1],
+    })),
+    dir: join(dir, 'data'),
+    peerAuthentication: { secretFile },
+    ...overrides,
+  });
+};
+
 /** What the cluster knows of one member from its log lines. */
 export interface MemberView {
   readonly id: number;
@@ -55,6 +78,11 @@ export interface LocalClusterOptions {
   readonly members?: number;
   /** Base directory; a fresh temporary one if not given. */
   readonly dir?: string;
+  /**
+   * Run this configuration as it is (its ports, directory, services and secrets) instead of one on free
+   * loopback ports; `members` and `overrides` are then ignored. It is written to `dir`/cluster.json.
+   */
+  readonly config?: ClusterConfig;
   /** Configuration fields to override (timeouts, limits, ...). */
   readonly overrides?: Partial<ClusterConfigInput>;
   readonly logLevel?: string;
@@ -92,27 +120,13 @@ export class LocalCluster {
     }));
   }
 
-  /** Write a configuration with free loopback ports and start every member. */
+  /** Write the configuration (one on free loopback ports unless `config` is given) and start every member. */
   static async start(options: LocalClusterOptions = {}): Promise<LocalCluster> {
     const count = options.members ?? 3;
     const fresh = options.dir === undefined;
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'chorus-cluster-'));
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const ports = await freePorts(count * 2);
-    // The peer secret, in a file only this user can read, next to the configuration that names it.
-    const secretFile = join(dir, PEER_SECRET_FILE);
-    if (!existsSync(secretFile)) writeFileSync(secretFile, `${newSecret()}\n`, { mode: 0o600 });
-    const config = validateClusterConfig({
-      members: Array.from({ length: count }, (_, id) => ({
-        id,
-        host: '127.0.0.1',
-        clientPort: ports[2 * id],
-        peerPort: ports[2 * id + 1],
-      })),
-      dir: join(dir, 'data'),
-      peerAuthentication: { secretFile },
-      ...options.overrides,
-    });
+    const config = options.config ?? (await loopbackConfig(count, dir, options.overrides));
     const configFile = join(dir, 'cluster.json');
     // 0600: a configuration may hold client tokens.
     writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });

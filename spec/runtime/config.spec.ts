@@ -233,6 +233,20 @@ describe('cluster configuration (O1)', () => {
     );
   });
 
+  it('resolves every path in a file relative to that file: the data directory (and its default), the services module', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chorus-config-'));
+    const file = join(dir, 'cluster.json');
+    const base = { members: formatMembersString(members), peerAuthentication: { secrets: [TEST_SECRET] } };
+    writeFileSync(file, JSON.stringify({ ...base, dir: './state', services: './svc.ts' }));
+    const config = loadClusterConfig(file);
+    expect(config.dir).to.equal(join(dir, 'state'));
+    expect(config.services).to.equal(join(dir, 'svc.ts'));
+    writeFileSync(file, JSON.stringify(base));
+    expect(loadClusterConfig(file).dir).to.equal(join(dir, 'data'));
+    writeFileSync(file, JSON.stringify({ ...base, dir: '/var/lib/chorus' }));
+    expect(loadClusterConfig(file).dir).to.equal('/var/lib/chorus');
+  });
+
   it('loads a JSON file whose members are a compact string', () => {
     const dir = mkdtempSync(join(tmpdir(), 'chorus-config-'));
     const file = join(dir, 'cluster.json');
