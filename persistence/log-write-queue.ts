@@ -5,11 +5,10 @@
 // fails, it and everything queued behind it is rejected (each was validated against the failed tail) and
 // the store is told to reload its view. The projected view and the reads are persistence/log-store.ts.
 
-import type { Database, RootDatabase } from 'lmdb';
 import type { LogEntry } from '../actors/log/log-entry.ts';
 import { type Committed, commitBatch } from './durable.ts';
 import { StorageError, toStorageError } from './errors.ts';
-import type { PurgeBoundary } from './log-store.ts';
+import type { LogStoreParts, PurgeBoundary } from './log-store.ts';
 import { encodeChecked } from './record-codec.ts';
 
 export type WriteOp =
@@ -30,13 +29,9 @@ export const BOUNDARY_KEY = 'purge-boundary';
 /** Bytes LMDB needs per entry beyond the record: key, node header, page slack (estimate for quotas). */
 const PER_ENTRY_LMDB_BYTES = 24;
 
-export interface LogWriteQueueParts {
-  readonly dir: string;
-  readonly env: RootDatabase;
-  readonly logDb: Database<Buffer, number>;
-  readonly metaDb: Database<Buffer, string>;
-  /** Throws DISK_FULL when `bytes` more would exceed the configured size. */
-  readonly checkSpace: (bytes: number, doing: string, index?: number) => void;
+/** The log store's LMDB parts, and what the queue tells the store. */
+export interface LogWriteQueueParts
+  extends Pick<LogStoreParts, 'dir' | 'env' | 'logDb' | 'metaDb' | 'checkSpace'> {
   /** An operation is flushed; the log's last index was `lastAfter` once it applied. Called in queue order. */
   readonly onFlushed: (op: WriteOp, lastAfter: number) => void;
   /** A group failed to commit (its operations and those behind it are rejected): reload the view. */
