@@ -44,8 +44,8 @@ export interface PeerNetworkOptions {
   /** This member refused a connection or a frame from it (operator-relevant: logged at warn). */
   readonly onRefused?: (reason: string, remote: string) => void;
   /** The redial backoff's first step (default 50 ms) and its cap (default 1000 ms). */
-  readonly minBackoffMs?: number;
-  readonly maxBackoffMs?: number;
+  readonly backoffBaseMs?: number;
+  readonly backoffMaxMs?: number;
 }
 
 /**
@@ -92,8 +92,8 @@ export class PeerNetwork {
     this.clusterMembers = formatMembersString(options.members);
     this.redials = new RedialSchedule(
       options.self.id,
-      options.minBackoffMs ?? 50,
-      options.maxBackoffMs ?? 1000,
+      options.backoffBaseMs ?? 50,
+      options.backoffMaxMs ?? 1000,
     );
     this.listener = new TcpListener(
       {

@@ -308,8 +308,8 @@ describe('security: the peer edge checks every frame before the consensus module
       const reasons: string[] = [];
       const a = await start(cluster[0], cluster, {
         secrets: [newSecret],
-        minBackoffMs: 10,
-        maxBackoffMs: 20,
+        backoffBaseMs: 10,
+        backoffMaxMs: 20,
         onPeerChange: (_, up, reason) => !up && reasons.push(reason),
       });
       const b = await start(cluster[1], cluster);

@@ -46,8 +46,8 @@ describe('TCP transport', () => {
       const network = new PeerNetwork(
         peerOptions(members[id], members, {
           onMessage: (_, m) => got.push(m),
-          minBackoffMs: 10,
-          maxBackoffMs: 50,
+          backoffBaseMs: 10,
+          backoffMaxMs: 50,
         }),
       );
       await network.start();
