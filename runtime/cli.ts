@@ -141,7 +141,8 @@ const buildProgram = (): Command => {
       'list-members | is-leader | describe | snapshot | suspend | resume | transfer-leadership',
     )
     .option('--to <n>', 'transfer-leadership: the member to hand over to', integer('--to', 0))
-    .action(async (dir: string, command: string, options: { to?: number }) => {
+    .option('--json', 'transfer-leadership: print the answer as JSON')
+    .action(async (dir: string, command: string, options: { to?: number; json?: boolean }) => {
       const { runTool } = await import('./tool.ts');
       try {
         process.exitCode = await runTool(dir, command, options);
@@ -251,16 +252,11 @@ const buildProgram = (): Command => {
   program
     .command('diagrams')
     .description('write, or --check, the statechart diagrams')
+    .argument('[dir]', 'where the pages are (default: docs/diagrams)')
     .option('--check', 'list pages that are missing or out of date, and exit 1 if any')
-    .action(async (options: { check?: boolean }) => {
-      const { staleDiagrams, writeDiagrams } = await import('./diagrams.ts');
-      if (options.check) {
-        const stale = staleDiagrams();
-        for (const page of stale) process.stdout.write(`stale: ${page}\n`);
-        process.exitCode = stale.length === 0 ? 0 : EXIT_FAILURE;
-        return;
-      }
-      for (const page of writeDiagrams()) process.stdout.write(`wrote ${page}\n`);
+    .action(async (dir: string | undefined, options: { check?: boolean }) => {
+      const { diagramsCommand } = await import('./diagrams.ts');
+      process.exitCode = diagramsCommand({ ...options, ...(dir === undefined ? {} : { dir }) });
     });
 
   program
@@ -286,5 +282,12 @@ const main = async (argv: string[]): Promise<void> => {
     fail(error, EXIT_FAILURE);
   }
 };
+
+// A reader that stops early (`chorus tool DIR list-members | head -1`) closes the pipe: that is not an
+// error of ours, so end quietly instead of dying on EPIPE with a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 await main(process.argv);

@@ -274,22 +274,32 @@ export const staleDiagrams = (dir: string = defaultDiagramsDir): string[] => {
 };
 
 /**
- * Run as a script: `node --import tsx runtime/diagrams.ts [DIR]` regenerates the pages;
- * `... --check [DIR]` lists stale pages and exits 1 if there are any (for CI).
+ * `npx chorus diagrams [--check]` and `node --import tsx runtime/diagrams.ts [--check] [DIR]`: regenerate
+ * the pages, or list the stale ones and say how to fix them (exit 1; for CI) or that all are up to date.
  */
-const runAsScript = (args: readonly string[]): number => {
-  const check = args.includes('--check');
-  const dir = args.find((arg) => !arg.startsWith('--')) ?? defaultDiagramsDir;
-  if (check) {
+export const diagramsCommand = (
+  options: { check?: boolean; dir?: string },
+  print: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+): number => {
+  const dir = options.dir ?? defaultDiagramsDir;
+  if (options.check) {
     const stale = staleDiagrams(dir);
-    for (const path of stale) process.stdout.write(`stale: ${path}\n`);
-    if (stale.length > 0) process.stdout.write('regenerate with: node --import tsx runtime/diagrams.ts\n');
-    return stale.length === 0 ? 0 : 1;
+    for (const path of stale) print(`stale: ${path}`);
+    if (stale.length > 0) {
+      print('regenerate with: npx chorus diagrams');
+      return 1;
+    }
+    print(`${machineNames().length} diagram pages in ${dir} are up to date`);
+    return 0;
   }
-  for (const path of writeDiagrams(dir)) process.stdout.write(`wrote ${path}\n`);
+  for (const path of writeDiagrams(dir)) print(`wrote ${path}`);
   return 0;
 };
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = runAsScript(process.argv.slice(2));
+  const args = process.argv.slice(2);
+  process.exitCode = diagramsCommand({
+    check: args.includes('--check'),
+    dir: args.find((arg) => !arg.startsWith('--')),
+  });
 }

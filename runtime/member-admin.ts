@@ -49,11 +49,24 @@ export const handleAdmin = async (host: AdminHost, request: AdminRequest): Promi
         throw new Error(
           `member ${host.memberId} is not the leader (leader: ${node().leaderId ?? 'unknown'})`,
         );
+      const members: readonly number[] = node().members;
+      if (request.to !== undefined && (!members.includes(request.to) || request.to === host.memberId)) {
+        throw new Error(
+          request.to === host.memberId
+            ? `member ${request.to} already leads; name another member (members: ${members.join(', ')})`
+            : `no member ${request.to} (members: ${members.join(', ')})`,
+        );
+      }
       const to = request.to ?? host.connectedPeers()[0];
       if (to === undefined) throw new Error('no follower is connected to take over');
+      const from = host.memberId;
       host.input({ type: 'TRANSFER_LEADERSHIP', to });
-      await waitFor(() => host.module.role !== 'LEADER', `leadership transfer to member ${to}`);
-      return { to, leaderId: node().leaderId };
+      // Answered once this member follows a new leader, so the answer names it (and its term).
+      await waitFor(
+        () => host.module.role !== 'LEADER' && node().leaderId !== null && node().leaderId !== from,
+        `leadership transfer to member ${to}`,
+      );
+      return { from, to, leaderId: node().leaderId, term: node().term };
     }
     default:
       throw new Error(`unknown admin command "${String((request as { command: unknown }).command)}"`);

@@ -190,7 +190,6 @@ export class Member implements EffectHost {
       snapshotSets: this.store.recordingLog
         .snapshotSets()
         .map((set) => ({ setId: set.setId, logIndex: set.logIndex, term: set.term, valid: set.valid })),
-      terms: this.store.recordingLog.terms().slice(-5),
       clientSessions: this.module
         .listSessions()
         .map(({ id, principal, state, connectionId }) => ({ id, principal, state, connectionId })),

@@ -29,7 +29,11 @@ interface Described {
 }
 
 /** Run a tool command; returns the exit code. */
-export const runTool = async (dir: string, command: string, options: { to?: number }): Promise<number> => {
+export const runTool = async (
+  dir: string,
+  command: string,
+  options: { to?: number; json?: boolean },
+): Promise<number> => {
   if (!(command in TOOL_COMMANDS)) {
     throw new Error(`unknown tool command "${command}"; commands: ${Object.keys(TOOL_COMMANDS).join(', ')}`);
   }
@@ -67,6 +71,21 @@ export const runTool = async (dir: string, command: string, options: { to?: numb
           `${String(m.id).padEnd(4)}${`${m.host}:${m.clientPort}`.padEnd(23)}${`${m.host}:${m.peerPort}`.padEnd(23)}${notes.join(', ')}`,
         );
       }
+      return 0;
+    }
+    case 'transfer-leadership': {
+      const moved = (await adminRequest(dir, { command: 'transfer-leadership', to: options.to }, 10_000)) as {
+        from: number;
+        to: number;
+        leaderId: number;
+        term: number;
+      };
+      print(
+        options.json
+          ? JSON.stringify(moved)
+          : `member ${moved.leaderId} leads (term ${moved.term}), taken over from member ${moved.from}` +
+              (moved.leaderId === moved.to ? '' : ` (member ${moved.to} was asked)`),
+      );
       return 0;
     }
     default: {

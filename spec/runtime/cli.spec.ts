@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -35,6 +35,44 @@ describe('the chorus command', () => {
     ]);
     // One line each: a wrapped description would add a continuation line indented past the names.
     for (const line of commands) expect(line, line).to.match(/^ {2}[a-z]/);
+  });
+
+  it('ends quietly when its reader closes the pipe early (`| head -1`): exit 0, no EPIPE trace', async () => {
+    const child = spawn(process.execPath, ['bin/chorus.js', 'config', 'schema'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      err += chunk.toString('utf8');
+    });
+    child.stdout.destroy(); // the reader is gone before the first line is written
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(err).to.equal('');
+    expect(code).to.equal(0);
+  });
+
+  it('diagrams --check says the pages are up to date (exit 0), or lists the stale ones and the fix (exit 1)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chorus-diagrams-'));
+    const wrote = chorus('diagrams', dir);
+    expect(wrote.code).to.equal(0);
+    const pages = wrote.out.trim().split('\n');
+    expect(pages.length).to.be.above(3);
+    const fresh = chorus('diagrams', '--check', dir);
+    expect(fresh.code).to.equal(0);
+    expect(fresh.out).to.equal(`${pages.length} diagram pages in ${dir} are up to date\n`);
+    const page = pages[0].replace(/^wrote /, '');
+    rmSync(page);
+    const stale = chorus('diagrams', '--check', dir);
+    expect(stale.code).to.equal(1);
+    expect(stale.out).to.equal(`stale: ${page}\nregenerate with: npx chorus diagrams\n`);
+  });
+
+  it('cluster --help shows each default once, and the --config and --services options', () => {
+    const { code, out } = chorus('cluster', '--help');
+    expect(code).to.equal(0);
+    expect(out.match(/chorus-cluster/g), out).to.have.length(1);
+    expect(out).to.include('--config <file>');
+    expect(out).to.include('--services <module>');
   });
 
   it('refuses an unknown command with a clear message and a non-zero exit', () => {

@@ -2,7 +2,7 @@
 // another working directory, on the configuration's fixed ports, its data directory relative to the
 // configuration file, the services module from the flag; what it prints is what a client then uses.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -104,6 +104,37 @@ describe('chorus cluster up', function () {
     } finally {
       await client.close();
     }
+
+    // The cluster tool on these members, as the printed commands run it.
+    const tool = (id: number, ...args: string[]) => {
+      const run = spawnSync(
+        process.execPath,
+        [join(ROOT, 'bin', 'chorus.js'), 'tool', join(confDir, 'state', `member-${id}`), ...args],
+        { cwd, encoding: 'utf8', timeout: 30_000 },
+      );
+      return { code: run.status, out: run.stdout, err: run.stderr };
+    };
+    const leader = members.find((m) => tool(m.id, 'is-leader').code === 0)?.id as number;
+    const listed = tool(leader, 'list-members');
+    expect(listed.code).to.equal(0);
+    expect(listed.out.split('\n')[0]).to.match(new RegExp(`^member ${leader}: LEADER, `));
+    const described = JSON.parse(tool(leader, 'describe').out) as Record<string, unknown>;
+    expect(described).to.include({ memberId: leader, role: 'LEADER' });
+    expect(described, 'no field that is always empty').not.to.have.property('terms');
+    const missing = tool(leader, 'transfer-leadership', '--to', '99');
+    expect(missing.code).to.equal(1);
+    expect(missing.err).to.equal('chorus: no member 99 (members: 0, 1, 2)\n');
+    const target = (leader + 1) % members.length;
+    const moved = tool(leader, 'transfer-leadership', '--to', String(target), '--json');
+    expect(moved.code, moved.err).to.equal(0);
+    const answer = JSON.parse(moved.out) as { from: number; to: number; leaderId: number; term: number };
+    expect(answer).to.deep.include({ from: leader, to: target, leaderId: target });
+    expect(answer.term).to.be.above(Number(described.term));
+    const back = tool(target, 'transfer-leadership', '--to', String(leader));
+    expect(back.code, back.err).to.equal(0);
+    expect(back.out).to.match(
+      new RegExp(`^member ${leader} leads \\(term \\d+\\), taken over from member ${target}\\n$`),
+    );
 
     child.kill('SIGINT');
     expect(await exited, `exit code; output:\n${out}`).to.equal(0);
