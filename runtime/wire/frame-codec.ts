@@ -160,7 +160,8 @@ export class FrameDecoder {
     if (frameBytes < HEADER_BYTES) {
       return new FrameError(
         'FRAME_TOO_SHORT',
-        `frame length ${frameBytes - LENGTH_FIELD_BYTES} is shorter than the ${HEADER_BYTES - LENGTH_FIELD_BYTES}-byte header`,
+        `frame of ${frameBytes} bytes is shorter than the ${HEADER_BYTES}-byte header ` +
+          `(its length field says ${frameBytes - LENGTH_FIELD_BYTES}; at least ${HEADER_BYTES - LENGTH_FIELD_BYTES} must follow it: version and kind)`,
       );
     }
     return undefined;

@@ -159,6 +159,16 @@ describe('wire codec', () => {
     expect(decoder.push(encodeFrame(1, 'later')).frames).to.have.length(0);
   });
 
+  it('refuses a frame shorter than its header, naming the header as it is (8 bytes, length field included)', () => {
+    const short = Buffer.alloc(4);
+    short.writeUInt32LE(2, 0); // a length of 2: less than the version and kind that must follow
+    const result = new FrameDecoder().push(short);
+    expect(result.error?.code).to.equal('FRAME_TOO_SHORT');
+    expect(result.error?.message).to.equal(
+      `frame of 6 bytes is shorter than the ${HEADER_BYTES}-byte header (its length field says 2; at least 4 must follow it: version and kind)`,
+    );
+  });
+
   it('refuses oversize frames of any size above the limit and accepts all below it', () => {
     checkProperty(
       fc.property(
