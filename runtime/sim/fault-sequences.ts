@@ -32,14 +32,22 @@ export const crashLeadersInARow = (sim: Simulation, rng: Random, count: number):
   poll();
 };
 
+/** Simulations with a figure-8 chain running. */
+const chains = new WeakSet<Simulation>();
+
 /**
- * Raft's figure 8, as a fault: each leader, the moment it has appended its own term's first entry
- * (LEADER_READY), is cut off before that entry leaves (its outgoing links are blocked in the same
+ * Raft's figure 8, as a fault: each leader, the moment it is about to append its own term's first
+ * entry (LEADER_INIT), is cut off before that entry leaves (its outgoing links are blocked in the same
  * step) and crashes soon after, `count` times; the first leader is cut off while it appends client
- * commands no one else receives. A later leader then holds an older leader's entries on a quorum but
- * no entry of its own term there, and a member with a newer term's conflicting entry may still win.
+ * commands no one else receives, and crashes only once it holds some. A later leader then holds an
+ * older leader's entries on a quorum but no entry of its own term there, and a member with a newer
+ * term's conflicting entry may still win.
  */
 export const crashLeadersAsTheyStart = (sim: Simulation, rng: Random, count: number): void => {
+  // One chain at a time: a second one's crashes and restarts would bring back the member holding the
+  // newer term's entry before the older leader could win again.
+  if (chains.has(sim)) return;
+  chains.add(sim);
   let crashed = 0;
   let down: number | null = null;
   const until = sim.now + count * 2500;
@@ -55,9 +63,21 @@ export const crashLeadersAsTheyStart = (sim: Simulation, rng: Random, count: num
       sim.at(sim.now + rng.int(500, 2000), () => sim.setDiskLatency(back, 0));
     }
   };
-  const cutOffThenCrash = (leader: number, afterMs: number): void => {
+  /**
+   * Cut the leader off now and crash it after `afterMs`; with `tail`, not before it has appended
+   * entries since, that no one else received (clients' commands; up to a second more).
+   */
+  const cutOffThenCrash = (leader: number, afterMs: number, tail = false): void => {
     for (const other of others(leader)) sim.block(leader, other);
-    sim.at(sim.now + afterMs, () => {
+    const cutAt = sim.node(leader)?.lastIndex ?? 0;
+    let waited = 0;
+    const crash = (): void => {
+      const node = sim.node(leader);
+      if (tail && !sim.healed && node && node.lastIndex <= cutAt && waited < 1000) {
+        waited += 50;
+        sim.at(sim.now + 50, crash);
+        return;
+      }
       for (const other of others(leader)) sim.unblock(leader, other);
       if (sim.healed) return;
       sim.crash(leader, { keepUnflushed: rng.chance(0.5), notifyPeers: rng.chance(0.5) });
@@ -65,20 +85,33 @@ export const crashLeadersAsTheyStart = (sim: Simulation, rng: Random, count: num
       // returns with an older term's entries the members that stayed up do not have.
       restartLast();
       down = leader;
-    });
+    };
+    sim.at(sim.now + afterMs, crash);
   };
-  const listener = (event: { member: number; to: string }): void => {
+  /** Leaders already cut off, by member and term (LEADER_INIT and LEADER_READY both announce one). */
+  const struck = new Set<string>();
+  const listener = (event: { member: number; to: string; term: number }): void => {
     if (sim.healed || sim.now > until || crashed >= count) {
-      sim.electionListeners.delete(listener);
-      sim.at(sim.now + rng.int(100, 1500), restartLast);
+      if (!sim.electionListeners.delete(listener)) return;
+      // The last victim holds the newest term's entry: back only once the others had time to elect
+      // one of their own (the member the last leader left its older entries with).
+      sim.at(sim.now + rng.int(1000, 2500), () => {
+        restartLast();
+        chains.delete(sim);
+      });
       return;
     }
-    if (event.to !== 'LEADER_READY') return;
+    // LEADER_INIT is announced before the term's first entry is appended (and sent): cutting the
+    // leader off then keeps that entry from leaving. LEADER_READY, for a chart that appends it first.
+    if (event.to !== 'LEADER_INIT' && event.to !== 'LEADER_READY') return;
+    const key = `${event.member}:${event.term}`;
+    if (struck.has(key)) return;
+    struck.add(key);
     crashed++;
     cutOffThenCrash(event.member, rng.int(0, 60));
   };
   sim.electionListeners.add(listener);
-  sim.at(until, () => listener({ member: -1, to: 'END' }));
+  sim.at(until, () => listener({ member: -1, to: 'END', term: 0 }));
   if (rng.chance(0.5)) {
     // Some of the chain's messages arrive terms later (old votes, old append responses).
     const before = sim.network.lateRate ?? 0;
@@ -88,7 +121,7 @@ export const crashLeadersAsTheyStart = (sim: Simulation, rng: Random, count: num
     });
   }
   const leader = sim.leader();
-  if (leader !== null) cutOffThenCrash(leader, rng.int(20, 200));
+  if (leader !== null) cutOffThenCrash(leader, rng.int(20, 200), true);
 };
 
 /** For `duration`, a member entering a ballot (as voter or candidate) may crash at once. */

@@ -252,7 +252,8 @@ const table = (results: readonly MutantResult[], options: Options): string => {
 
 const main = (): number => {
   const options = parseArgs(process.argv.slice(2));
-  const chosen = MUTATIONS.filter((m) => options.only === null || m.id === options.only);
+  const only = options.only?.split(',') ?? null;
+  const chosen = MUTATIONS.filter((m) => only === null || only.includes(m.id));
   if (chosen.length === 0) throw new Error(`no mutation named ${options.only}`);
   const scratch = scratchCopy(options.rev);
   try {
