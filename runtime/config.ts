@@ -5,6 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { crossFieldRules } from './config-rules.ts';
 import { CLIENT_ENVELOPE_BYTES, maxCommandBytes } from './wire/client-frames.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from './wire/frame-codec.ts';
 
@@ -198,109 +199,45 @@ const fieldPath = (path: readonly PropertyKey[]): string =>
     '',
   ) || '(root)';
 
-/** Hosts that name the same interfaces, for port-clash checks. */
-const hostKey = (host: string): string => (host === 'localhost' || host === '::1' ? '127.0.0.1' : host);
-const WILDCARD = new Set(['0.0.0.0', '::']);
+/** Stands in for members that did not parse, so the rules between the other fields still run. */
+const PLACEHOLDER_MEMBERS = [{ id: 0, host: '127.0.0.1', clientPort: 1, peerPort: 2 }];
 
-/** The rules between fields. Each returns problems naming the field and the fix. */
-const crossFieldRules = (config: ClusterConfig): ConfigProblem[] => {
-  const problems: ConfigProblem[] = [];
-  const add = (field: string, message: string) => problems.push({ field, message });
-
-  // Member ids: unique, and 0..N-1 so a member's id is also its position (as Aeron expects).
-  const seenIds = new Map<number, number>();
-  config.members.forEach((m, i) => {
-    const first = seenIds.get(m.id);
-    if (first !== undefined) {
-      add(
-        `members[${i}].id`,
-        `id ${m.id} is already used by members[${first}]; give every member its own id`,
-      );
-    } else seenIds.set(m.id, i);
-  });
-  const ids = [...seenIds.keys()].sort((a, b) => a - b);
-  if (seenIds.size === config.members.length && ids.some((id, i) => id !== i)) {
-    add('members', `member ids must be 0..${config.members.length - 1} with no gaps (got ${ids.join(', ')})`);
+/**
+ * Every problem of `input`: each field's own, then the rules between the fields that parsed (a field
+ * that did not parse, or is in `unusable`, is left out of them rather than hiding them).
+ */
+const configProblems = (
+  input: unknown,
+  unusable: ReadonlySet<string> = new Set(),
+): { config?: ClusterConfig; problems: ConfigProblem[] } => {
+  const parsed = clusterConfigSchema.safeParse(input, { reportInput: true });
+  if (parsed.success) return { config: parsed.data, problems: crossFieldRules(parsed.data, unusable) };
+  const problems = parsed.error.issues.map((issue) => ({
+    field: fieldPath(issue.path),
+    message: describeIssue(issue),
+  }));
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return { problems };
+  const bad = new Set(unusable);
+  const unknown = new Set<string>();
+  for (const issue of parsed.error.issues) {
+    if (issue.code === 'unrecognized_keys') for (const key of issue.keys) unknown.add(key);
+    else if (issue.path.length > 0) bad.add(String(issue.path[0]));
   }
-
-  // Ports: no two listeners on the same host and port (a wildcard host clashes with every host).
-  const listeners: { field: string; host: string; port: number }[] = [];
-  config.members.forEach((m, i) => {
-    listeners.push({ field: `members[${i}].clientPort`, host: hostKey(m.host), port: m.clientPort });
-    listeners.push({ field: `members[${i}].peerPort`, host: hostKey(m.host), port: m.peerPort });
-  });
-  listeners.forEach((l, i) => {
-    const clash = listeners
-      .slice(0, i)
-      .find((o) => o.port === l.port && (o.host === l.host || WILDCARD.has(o.host) || WILDCARD.has(l.host)));
-    if (clash) {
-      add(
-        l.field,
-        `port ${l.port} on ${l.host} is already taken by ${clash.field}; choose a free port for this listener`,
-      );
-    }
-  });
-
-  // Timeouts that contradict each other.
-  if (config.leaderHeartbeatIntervalMs * 3 > config.leaderHeartbeatTimeoutMs) {
-    add(
-      'leaderHeartbeatIntervalMs',
-      `${config.leaderHeartbeatIntervalMs} ms is not well under leaderHeartbeatTimeoutMs (${config.leaderHeartbeatTimeoutMs} ms): ` +
-        'make the interval at most a third of the timeout, or followers will start elections under a healthy leader',
-    );
-  }
-  if (config.electionStatusIntervalMs * 2 > config.electionTimeoutMs) {
-    add(
-      'electionStatusIntervalMs',
-      `${config.electionStatusIntervalMs} ms must be at most half of electionTimeoutMs (${config.electionTimeoutMs} ms), ` +
-        'so members exchange canvass status several times per election',
-    );
-  }
-  if (config.leaderHeartbeatIntervalMs >= config.electionTimeoutMs) {
-    add(
-      'electionTimeoutMs',
-      `${config.electionTimeoutMs} ms must be longer than leaderHeartbeatIntervalMs (${config.leaderHeartbeatIntervalMs} ms), ` +
-        'so a new leader can announce itself before another election starts',
-    );
-  }
-  if (config.startupCanvassTimeoutMs < config.electionTimeoutMs) {
-    add(
-      'startupCanvassTimeoutMs',
-      `${config.startupCanvassTimeoutMs} ms must be at least electionTimeoutMs (${config.electionTimeoutMs} ms): ` +
-        'at start-up members wait longer for every peer before electing with only a quorum',
-    );
-  }
-  if (config.members.length > 1 && config.peerAuthentication === undefined) {
-    add(
-      'peerAuthentication',
-      'is missing: members must prove to each other that they hold the cluster secret; add ' +
-        '"peerAuthentication": { "secretFile": "./peer-secret" } (a file of random secrets, one per line, mode 0600; ' +
-        '`npx chorus cluster up` writes one)',
-    );
-  }
-  const failoverMs = config.leaderHeartbeatTimeoutMs + config.electionTimeoutMs;
-  if (config.sessionTimeoutMs <= 2 * failoverMs) {
-    add(
-      'sessionTimeoutMs',
-      `${config.sessionTimeoutMs} ms must be more than twice a failover (leaderHeartbeatTimeoutMs + electionTimeoutMs = ${failoverMs} ms), ` +
-        'or client sessions will time out during every leader election',
-    );
-  }
-  return problems;
+  const rest = Object.fromEntries(
+    Object.entries(input).filter(([key]) => !bad.has(key) && !unknown.has(key)),
+  );
+  const fallback = clusterConfigSchema.safeParse(
+    bad.has('members') ? { ...rest, members: PLACEHOLDER_MEMBERS } : rest,
+  );
+  if (fallback.success) problems.push(...crossFieldRules(fallback.data, bad));
+  return { problems };
 };
 
 /** Validate an already-parsed object (from JSON or code). Throws ConfigError listing every problem. */
 export const validateClusterConfig = (input: unknown, source?: string): ClusterConfig => {
-  const parsed = clusterConfigSchema.safeParse(input, { reportInput: true });
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => ({ field: fieldPath(issue.path), message: describeIssue(issue) })),
-      source,
-    );
-  }
-  const problems = crossFieldRules(parsed.data);
-  if (problems.length > 0) throw new ConfigError(problems, source);
-  return parsed.data;
+  const { config, problems } = configProblems(input);
+  if (config === undefined || problems.length > 0) throw new ConfigError(problems, source);
+  return config;
 };
 
 const describeIssue = (issue: z.core.$ZodIssue): string => {
@@ -446,8 +383,21 @@ export const maxPeerFrameBytes = (config: Pick<ClusterConfig, 'maxFrameBytes'>):
 /** Accept `members` as an array or a compact members string, then validate everything. */
 export const resolveClusterConfig = (raw: unknown, source?: string): ClusterConfig => {
   if (raw && typeof raw === 'object' && typeof (raw as { members?: unknown }).members === 'string') {
-    const members = parseMembersString((raw as { members: string }).members);
-    return validateClusterConfig({ ...(raw as object), members }, source);
+    let members: MemberConfig[] | null = null;
+    let memberProblems: readonly ConfigProblem[] = [];
+    try {
+      members = parseMembersString((raw as { members: string }).members);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      memberProblems = error.problems;
+    }
+    if (members !== null) return validateClusterConfig({ ...(raw as object), members }, source);
+    // A malformed string hides nothing else: the other fields are checked too, in the same report.
+    const { problems } = configProblems(
+      { ...(raw as object), members: PLACEHOLDER_MEMBERS },
+      new Set(['members']),
+    );
+    throw new ConfigError([...memberProblems, ...problems], source);
   }
   return validateClusterConfig(raw, source);
 };

@@ -247,6 +247,52 @@ describe('cluster configuration (O1)', () => {
     expect(loadClusterConfig(file).dir).to.equal('/var/lib/chorus');
   });
 
+  it('O1: reports every problem at once, each with its file and field: a malformed members string hides nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chorus-config-'));
+    const file = join(dir, 'cluster.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        members: '0,127.0.0.1:9000:9100|1,127.0.0.1',
+        electionTimeoutMs: 'fast',
+        leaderHeartbeatIntervalMs: 500,
+        leaderHeartbeatTimeoutMs: 1000,
+        colour: 'blue',
+        peerAuthentication: { secrets: [TEST_SECRET] },
+      }),
+    );
+    let error: ConfigError | null = null;
+    try {
+      loadClusterConfig(file);
+    } catch (caught) {
+      error = caught as ConfigError;
+    }
+    expect(error).to.be.instanceOf(ConfigError);
+    expect(error?.source).to.equal(file);
+    expect(error?.message.startsWith(`${file}: invalid cluster configuration:`)).to.equal(true);
+    const fields = error?.problems.map((p) => p.field);
+    // Each field's own problem, and the rule between two fields that parsed; none that reads the bad
+    // electionTimeoutMs (its default would have been compared instead of what the file says).
+    expect(fields).to.have.members([
+      'members[1]',
+      'electionTimeoutMs',
+      '(root)',
+      'leaderHeartbeatIntervalMs',
+    ]);
+    // The same for an object: cross-field rules run beside a field that does not parse.
+    const inCode = () =>
+      validateClusterConfig({
+        members,
+        electionTimeoutMs: -1,
+        leaderHeartbeatIntervalMs: 500,
+        leaderHeartbeatTimeoutMs: 1000,
+      });
+    expect(inCode).to.throw(
+      ConfigError,
+      /electionTimeoutMs:.*\n.*leaderHeartbeatIntervalMs: 500 ms is not well under/s,
+    );
+  });
+
   it('loads a JSON file whose members are a compact string', () => {
     const dir = mkdtempSync(join(tmpdir(), 'chorus-config-'));
     const file = join(dir, 'cluster.json');
