@@ -58,7 +58,8 @@ export const loadServicesModule = async (
     const reason = (cause as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' ? 'no such module' : '';
     throw problem(
       `cannot load ${url}: ${reason || (cause as Error).message}; give the path of a module exporting ` +
-        '`services` (relative to the configuration file), e.g. ./examples/counter-service.ts',
+        `\`services\` (${field === 'services' ? 'relative to the configuration file' : 'relative to the working directory'}), ` +
+        'e.g. ./examples/counter-service.ts',
     );
   }
   const { services, performEffect } = loaded;

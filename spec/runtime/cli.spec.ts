@@ -75,6 +75,14 @@ describe('the chorus command', () => {
     expect(out).to.include('--services <module>');
   });
 
+  it('cluster up refuses a --services module that does not load before starting anything, naming the flag', () => {
+    const { code, err } = chorus('cluster', 'up', '--services', './no-such-services.ts');
+    expect(code).to.equal(1);
+    expect(err).to.match(
+      /--services: cannot load .*no-such-services\.ts: no such module; .*relative to the working directory/,
+    );
+  });
+
   it('refuses an unknown command with a clear message and a non-zero exit', () => {
     const { code, err } = chorus('frobnicate');
     expect(code).to.equal(2);
