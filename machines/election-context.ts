@@ -33,6 +33,12 @@ export interface ElectionInput {
   readonly lostBallots: number;
   /** The nomination delay's generator (carried from election to election). */
   readonly rng: RandomState;
+  /**
+   * The last canvass round this member began (carried from election to election). Each canvass is a
+   * new round; its broadcasts name it and only answers naming it are counted, so a position that waited
+   * in a socket buffer across a partition cannot make the member nominate itself.
+   */
+  readonly canvassRound: number;
   /** A leadership transfer asked this member to ballot (its vote requests say so). */
   readonly transfer: boolean;
 }

@@ -105,8 +105,8 @@ export type ElectionEvent = Stamped<
   | { type: 'START_TRANSFER' }
   /** Time passed. */
   | { type: 'TICK' }
-  /** A member answered (or sent) its canvass position. */
-  | { type: 'CANVASS_POSITION'; from: number; logTerm: number; logIndex: number }
+  /** A member answered this member's canvass `round` with its position. */
+  | { type: 'CANVASS_POSITION'; from: number; logTerm: number; logIndex: number; round: number }
   /** A granted vote of the candidate's current term. */
   | { type: 'VOTE'; from: number }
   /** The candidate's new term and self-vote are durable. */
@@ -166,6 +166,9 @@ export const electionMachine = setup({
       (c.canvass.length === c.members.length ||
         (c.now >= canvassDeadline(c) && c.canvass.length >= c.quorum)),
     nominationDue: ({ context: c }) => c.now >= c.nominationAt,
+    /** The answer names the canvass round this member is in (not an earlier one). */
+    answersThisCanvass: ({ context, event }) =>
+      event.type === 'CANVASS_POSITION' && event.round === context.canvassRound,
     /** A quorum voted in this ballot, and the candidate's own term and vote are durable. */
     ballotWon: ({ context: c }) => c.ballotDurable && c.votes.length >= c.quorum,
     ballotTimedOut: ({ context: c }) => c.now >= c.ballotDeadline,
@@ -235,6 +238,7 @@ export const electionMachine = setup({
       leading: false,
       canvass: [{ member: c.memberId, logTerm: c.logTerm, logIndex: c.logIndex }],
       canvassStartedAt: c.now,
+      canvassRound: c.canvassRound + 1,
     })),
     noteStatusSent: assign(({ context: c }) => ({ lastStatusAt: c.now })),
     drawNomination: assign(({ context: c }) => {
@@ -328,7 +332,12 @@ export const electionMachine = setup({
       states: {
         CANVASS: {
           entry: ['resetCanvass', 'beginCanvass', 'noteStatusSent', 'broadcastCanvass'],
-          on: { CANVASS_POSITION: { actions: ['recordTime', 'recordCanvassPosition'] } },
+          on: {
+            CANVASS_POSITION: {
+              guard: 'answersThisCanvass',
+              actions: ['recordTime', 'recordCanvassPosition'],
+            },
+          },
           always: [
             { guard: 'statusIntervalDue', actions: ['noteStatusSent', 'broadcastCanvass'] },
             { guard: 'canvassExpired', target: 'CANVASS', reenter: true },

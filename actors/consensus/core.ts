@@ -151,6 +151,7 @@ export abstract class ConsensusCore {
       startup: true,
       lostBallots: 0,
       rng: typeof config.randomSeed === 'number' ? seedRandom(config.randomSeed) : config.randomSeed,
+      canvassRound: 0,
       transfer: false,
     })[0];
     this.module = initialTransition(consensusModuleMachine)[0];

@@ -39,17 +39,9 @@ export abstract class ConsensusElection extends ConsensusReplication {
   protected started = false;
   /** The node-state save that makes the candidate's new term and self-vote durable. */
   protected ballotSeq = 0;
-  /**
-   * This member's canvass round, one more at every canvass it begins. Its broadcasts carry it and only
-   * answers naming it are counted: a position that waited in a socket buffer across a partition (an
-   * isolated member hears the others' canvass of seconds ago when the partition heals) must not make it
-   * nominate itself and depose the leader elected meanwhile (issue 10: 2.1 s outages after heals).
-   */
-  protected ownCanvassRound = 0;
-
-  /** The canvass round this member is in (its broadcasts carry it; answers must name it). */
+  /** The canvass round this member is in (the chart's; its broadcasts carry it, answers must name it). */
   get canvassRound(): number {
-    return this.ownCanvassRound;
+    return this.election.context.canvassRound;
   }
   /** Events raised while the chart's effects run wait here, so every transition completes first. */
   private electionQueue: ElectionEvent[] = [];
@@ -99,7 +91,7 @@ export abstract class ConsensusElection extends ConsensusReplication {
 
   /** A new chart in INIT for this member as it is now (as Aeron creates a new Election object). */
   private freshElection(transfer: boolean): void {
-    const { startup, lostBallots, rng } = this.election.context;
+    const { startup, lostBallots, rng, canvassRound } = this.election.context;
     this.election = initialTransition(electionMachine, {
       memberId: this.memberId,
       members: this.members,
@@ -110,6 +102,7 @@ export abstract class ConsensusElection extends ConsensusReplication {
       startup,
       lostBallots,
       rng,
+      canvassRound,
       transfer,
     })[0];
   }
@@ -136,13 +129,12 @@ export abstract class ConsensusElection extends ConsensusReplication {
   private runElectionEffect(name: string, params: unknown): void {
     switch (name) {
       case 'beginCanvass':
-        this.ownCanvassRound++;
         this.leader = null;
         this.progress.clear();
         this.transferTarget = null;
         return;
       case 'broadcastCanvass':
-        for (const peer of this.peers) this.send(peer, this.canvassPosition(false, this.ownCanvassRound));
+        for (const peer of this.peers) this.send(peer, this.canvassPosition(false, this.canvassRound));
         return;
       case 'startBallot': {
         this.currentTerm = Math.max(this.currentTerm, this.candidateTermId) + 1;
@@ -287,13 +279,13 @@ export abstract class ConsensusElection extends ConsensusReplication {
     }
     if (this.hasLiveLeader()) return; // a live follower does not help anyone unseat its leader (P4)
     if (message.reply) {
-      // Only an answer to this member's current canvass counts (see ownCanvassRound).
-      if (message.round !== this.ownCanvassRound) return;
+      // An answer: the chart counts it only if it names the round of its current canvass.
       this.electionFact({
         type: 'CANVASS_POSITION',
         from,
         logTerm: message.logTerm,
         logIndex: message.logIndex,
+        round: message.round,
       });
     } else if (this.election.matches('BALLOT')) {
       this.send(from, this.canvassPosition(true, message.round));

@@ -26,8 +26,11 @@ const INPUT: ElectionInput = {
   startup: false,
   lostBallots: 0,
   rng: seedRandom(7),
+  canvassRound: 0,
   transfer: false,
 };
+/** The first canvass of the chart is round 1 (the input names the last one begun). */
+const ROUND = 1;
 /** Not at start-up, the canvass may nominate on a quorum half an election timeout after it began. */
 const CANVASS_DEADLINE = 200;
 /** A canvass that decided nothing for two election timeouts past its deadline starts again. */
@@ -40,11 +43,12 @@ const E = {
   start: { type: 'START', ...at(0) },
   transfer: { type: 'START_TRANSFER', ...at(0) },
   tick: (now: number) => ({ type: 'TICK', ...at(now) }),
-  position: (from: number, logTerm: number, logIndex: number, now = 10) => ({
+  position: (from: number, logTerm: number, logIndex: number, now = 10, round = ROUND) => ({
     type: 'CANVASS_POSITION',
     from,
     logTerm,
     logIndex,
+    round,
     ...at(now),
   }),
   vote: (from: number) => ({ type: 'VOTE', from, ...at(10) }),
@@ -175,6 +179,30 @@ const TABLE: readonly Row[] = [
     [E.position(2, 2, 3)],
   ),
   row('CANVASS', 'a better log answered', E.position(2, 2, 1), 'CANVASS'),
+  row(
+    'CANVASS',
+    'every member answered, one naming an earlier round',
+    E.position(3, 1, 5, 10, ROUND - 1),
+    'CANVASS',
+    [],
+    [E.position(2, 1, 5)],
+  ),
+  row(
+    'CANVASS',
+    'expired, then every member answered the old round',
+    E.position(3, 1, 5, CANVASS_EXPIRY + 10),
+    'CANVASS',
+    [],
+    [E.tick(CANVASS_EXPIRY), E.position(2, 1, 5, CANVASS_EXPIRY + 10)],
+  ),
+  row(
+    'CANVASS',
+    'expired, then every member answered the new round',
+    E.position(3, 1, 5, CANVASS_EXPIRY + 10, ROUND + 1),
+    'NOMINATE',
+    [],
+    [E.tick(CANVASS_EXPIRY), E.position(2, 1, 5, CANVASS_EXPIRY + 10, ROUND + 1)],
+  ),
   row('CANVASS', 'quorum, before the deadline', E.position(2, 1, 4), 'CANVASS'),
   row('CANVASS', 'status interval passed', E.tick(50), 'CANVASS', ['broadcastCanvass']),
   row('CANVASS', 'deadline passed, no quorum', E.tick(CANVASS_DEADLINE), 'CANVASS'),
