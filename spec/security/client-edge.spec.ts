@@ -7,6 +7,7 @@ import { createConnection } from 'node:net';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { unpack } from 'msgpackr';
+import { EntryKind, type LogEntry } from '../../actors/log/log-entry.ts';
 import { encodeKvCommand } from '../../actors/services/kv.ts';
 import {
   seededNonceSource,
@@ -18,7 +19,6 @@ import { parseClientRequest } from '../../actors/sessions/requests.ts';
 import type { SessionEffect, SessionInput } from '../../actors/sessions/session-manager.ts';
 import { SessionManager } from '../../actors/sessions/session-manager.ts';
 import { SESSION_PROTOCOL_VERSION } from '../../machines/client-session.ts';
-import { EntryKind, type LogEntry } from '../../actors/log/log-entry.ts';
 import { ClientKind } from '../../runtime/wire/client-frames.ts';
 import { encodeFrame } from '../../runtime/wire/frame-codec.ts';
 import { connectClient, TestCluster } from '../runtime/cluster/support.ts';

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { pack, unpack } from 'msgpackr';
+import type { LogEntry } from '../../../actors/log/log-entry.ts';
+import { EntryKind } from '../../../actors/log/log-entry.ts';
 import {
   allowAllAuthenticator,
   challengeResponse,
@@ -20,8 +22,6 @@ import type {
 import { SessionManager } from '../../../actors/sessions/session-manager.ts';
 import type { LeaderView } from '../../../machines/client-session.ts';
 import { SESSION_PROTOCOL_VERSION } from '../../../machines/client-session.ts';
-import type { LogEntry } from '../../../actors/log/log-entry.ts';
-import { EntryKind } from '../../../actors/log/log-entry.ts';
 import { checkProperty } from '../../support/property.ts';
 
 const TOKEN = 'a-shared-token-of-32-bytes-length';
