@@ -153,8 +153,8 @@ const runMutant = (
   scratch: string,
   mutation: Mutation,
   options: Options,
-  /** Does the unmutated tree fail the sweep of this many members? (run once, when first asked) */
-  baselineFails: (members: 3 | 5) => boolean,
+  /** The unmutated tree's sweep of this many members (run once, when first asked). */
+  baseline: (members: 3 | 5) => SweepOutcome,
 ): MutantResult => {
   const started = performance.now();
   const result: MutantResult = {
@@ -189,9 +189,10 @@ const runMutant = (
         break;
       }
       if (outcome.failed) {
-        if (baselineFails(members)) {
+        const sound = baseline(members);
+        if (sound.failed) {
           result.status = 'ERROR';
-          result.detail = `the unmutated tree fails the ${members}-member sweep too`;
+          result.detail = `the unmutated tree fails the ${members}-member sweep too (seed ${sound.firstFailingSeed}: ${sound.invariant ?? sound.error})`;
           break;
         }
         result.status = 'CAUGHT';
@@ -272,7 +273,7 @@ const main = (): number => {
     }
     const results: MutantResult[] = [];
     for (const mutation of chosen) {
-      const result = runMutant(scratch, mutation, options, (members) => baseline(members).failed);
+      const result = runMutant(scratch, mutation, options, baseline);
       results.push(result);
       if (!options.json) {
         const what = result.invariant ?? result.detail;
