@@ -34,16 +34,8 @@ import {
 } from './client-transport.ts';
 import { parseMemberFrame } from './member-frames.ts';
 
-export {
-  type ClientOptions,
-  type CommandOutcome,
-  CommandTimeoutError,
-  DEFAULT_BACKOFF_BASE_MS,
-  DEFAULT_BACKOFF_MAX_MS,
-  DEFAULT_REPLY_TIMEOUT_MS,
-  OutcomeUnknownError,
-  SessionClosedError,
-} from './client-options.ts';
+// The options, errors and defaults are part of the client library's API.
+export * from './client-options.ts';
 
 interface PendingCommand {
   readonly correlationId: number;

@@ -3,7 +3,16 @@
 
 import type { ConsensusNode } from '../../../actors/consensus/node.ts';
 import type { ConsensusEffect, ConsensusInput } from '../../../actors/consensus/types.ts';
-import type { LogEntry } from '../../../actors/log/log-entry.ts';
+import { EntryKind, type LogEntry } from '../../../actors/log/log-entry.ts';
+
+/** A log entry of `kind` (a session message by default) whose payload names its index and term. */
+export const entry = (index: number, term: number, kind: number = EntryKind.SESSION_MESSAGE): LogEntry => ({
+  index,
+  term,
+  timestamp: 0,
+  kind: kind as LogEntry['kind'],
+  payload: new Uint8Array([index, term]),
+});
 
 /** Feed inputs, answering every SAVE_NODE_STATE and APPEND at once; returns all effects, in order. */
 export const run = (node: ConsensusNode, ...inputs: ConsensusInput[]): ConsensusEffect[] => {

@@ -8,8 +8,8 @@ import {
   type PeerMessage,
   type PersistedState,
 } from '../../../actors/consensus/types.ts';
-import { EntryKind, type LogEntry } from '../../../actors/log/log-entry.ts';
-import { run } from './drive.ts';
+import { EntryKind } from '../../../actors/log/log-entry.ts';
+import { entry, run } from './drive.ts';
 
 const MEMBERS = [1, 2, 3];
 
@@ -24,14 +24,6 @@ const sends = (effects: ConsensusEffect[], type?: PeerMessage['type']) =>
     (e): e is Extract<ConsensusEffect, { type: 'SEND' }> =>
       e.type === 'SEND' && (!type || e.message.type === type),
   );
-
-const entry = (index: number, term: number, kind: number = EntryKind.SESSION_MESSAGE): LogEntry => ({
-  index,
-  term,
-  timestamp: 0,
-  kind: kind as LogEntry['kind'],
-  payload: new Uint8Array([index, term]),
-});
 
 /** An empty append from member 1 as leader of term 1: a heartbeat on an empty log. */
 const HEARTBEAT_TERM_1: PeerMessage = {

@@ -10,15 +10,7 @@ import {
   DEFAULT_TIMEOUTS,
   EMPTY_PERSISTED_STATE,
 } from '../../../actors/consensus/types.ts';
-import { EntryKind, type LogEntry } from '../../../actors/log/log-entry.ts';
-
-const entry = (index: number, term: number): LogEntry => ({
-  index,
-  term,
-  timestamp: 0,
-  kind: EntryKind.SESSION_MESSAGE,
-  payload: new Uint8Array([index & 0xff]),
-});
+import { append, entry } from './drive.ts';
 
 const responses = (effects: ConsensusEffect[]) =>
   effects.flatMap((e) => (e.type === 'SEND' && e.message.type === 'APPEND_RESPONSE' ? [e.message] : []));
@@ -39,15 +31,7 @@ describe('consensus: a follower whose disk stalls still tells the leader it is a
       const effects = follower.handle({
         type: 'PEER_MESSAGE',
         from: 1,
-        message: {
-          type: 'APPEND',
-          term: 1,
-          prevIndex: lastIndex,
-          prevTerm: lastIndex === 0 ? 0 : 1,
-          entries: [entry(lastIndex + 1, 1)],
-          commitIndex: 0,
-          leaderLastIndex: lastIndex + 1,
-        },
+        message: append(1, lastIndex, lastIndex === 0 ? 0 : 1, [entry(lastIndex + 1, 1)], 0),
       });
       lastIndex++;
       // The small node-state record (term, vote) is written at once; the log's flushes never complete.
