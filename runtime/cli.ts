@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import type { FaultKind } from './sim/faults.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -194,6 +195,10 @@ const buildProgram = (): Command => {
       '--workload <w>',
       'kv (get, put, cas; linearizability) or actors (counters and an order book; exactly once) (default: kv on odd seeds, actors on even)',
     )
+    .option(
+      '--faults <kinds>',
+      'draw only these fault kinds, comma-separated (default: every kind but lost-directory)',
+    )
     .option('--json', 'print one JSON object')
     .action(
       async (options: {
@@ -203,11 +208,20 @@ const buildProgram = (): Command => {
         members: 3 | 5;
         intensity?: number;
         workload?: string;
+        faults?: string;
         json?: boolean;
       }) => {
         if (options.workload !== undefined && options.workload !== 'kv' && options.workload !== 'actors')
           fail(`--workload must be kv or actors, got "${options.workload}"`);
         const { runSweep, formatSweepReport } = await import('./sim/index.ts');
+        const { FAULT_KINDS } = await import('./sim/faults.ts');
+        const faultKinds = options.faults?.split(',').map((kind) => kind.trim());
+        const unknown =
+          faultKinds?.filter((kind) => !(FAULT_KINDS as readonly string[]).includes(kind)) ?? [];
+        if (unknown.length > 0)
+          fail(
+            `--faults: no fault kind ${unknown.map((k) => `"${k}"`).join(', ')}; the kinds are ${FAULT_KINDS.join(', ')}`,
+          );
         const single = options.seed !== undefined;
         const report = await runSweep({
           seeds: single ? 1 : options.seeds,
@@ -215,6 +229,7 @@ const buildProgram = (): Command => {
           members: options.members,
           intensity: options.intensity,
           workload: options.workload as 'kv' | 'actors' | undefined,
+          faultKinds: faultKinds as FaultKind[] | undefined,
           verbose: !options.json,
         });
         process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatSweepReport(report));

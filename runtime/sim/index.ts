@@ -38,7 +38,10 @@ export interface SeedOptions {
   faultKinds?: readonly FaultKind[];
   /** Budget per seed: events (default 2,000,000; a run takes about 100,000). */
   maxSteps?: number;
-  /** Budget per seed: real time in ms (default 60,000). */
+  /**
+   * Budget per seed: real time in ms (default: none). The step budget is the one that decides a run: a
+   * real-time budget fails seeds on a busy machine that pass on a quiet one.
+   */
   maxRealMs?: number;
 }
 
@@ -110,6 +113,7 @@ export const replayCommand = (seed: number, options: SeedOptions = {}): string =
   if ((options.members ?? 3) !== 3) parts.push(`--members ${options.members}`);
   if (options.intensity !== undefined) parts.push(`--intensity ${options.intensity}`);
   if (options.workload !== undefined) parts.push(`--workload ${options.workload}`);
+  if (options.faultKinds !== undefined) parts.push(`--faults ${options.faultKinds.join(',')}`);
   return parts.join(' ');
 };
 
@@ -131,7 +135,7 @@ export const runSeed = (seed: number, options: SeedOptions = {}): SeedReport => 
       maxDelayMs: highLatency ? planner.int(40, 120) : planner.int(2, 12),
     },
     maxSteps: options.maxSteps ?? 2_000_000,
-    maxRealMs: options.maxRealMs ?? 60_000,
+    maxRealMs: options.maxRealMs,
   });
   const faultMs = options.faultMs ?? 5000;
   const healMs = options.healMs ?? 3000;
