@@ -183,6 +183,16 @@ export class ActorSimServices implements SimServices {
     }
   }
 
+  /** One actor's persisted state as this member's shards hold it (undefined: no such actor). */
+  actorState(address: string): unknown {
+    return this.shards.actorState(address);
+  }
+
+  /** Work the services still owe the log: actor-to-actor sends not yet committed, and the next timer. */
+  pendingWork(): { sends: number; nextTimer: number | undefined } {
+    return { sends: this.outbox.size, nextTimer: this.timers.nextDeadline() };
+  }
+
   /** A counter's value as this member's shards hold it (undefined: never incremented). */
   counter(id: string): number | undefined {
     const address = formatAddress(counterService.name, 'counter', id);

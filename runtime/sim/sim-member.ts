@@ -74,8 +74,9 @@ export class SimMember implements ClientPort {
     readonly id: number,
     private readonly host: MemberHost,
     readonly services: SimServices,
-    readonly clockOffset: number,
-    readonly clockRate: number,
+    /** The member's clock: offset and rate (the testkit's TestCluster skews them, never backwards). */
+    public clockOffset: number,
+    public clockRate: number,
   ) {}
 
   get node(): ConsensusNode | null {

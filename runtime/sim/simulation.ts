@@ -22,7 +22,7 @@ import { EventQueue, type Queued } from './event-queue.ts';
 import { InvariantChecker } from './invariants.ts';
 import type { HistoryOperation } from './kv-history.ts';
 import { CALM_NETWORK, type NetworkConditions, PeerLinks } from './peer-links.ts';
-import { ActorSimServices, KvSimServices } from './services.ts';
+import { ActorSimServices, KvSimServices, type SimServices } from './services.ts';
 import { type RoleEvent, SimMember } from './sim-member.ts';
 
 export { CALM_NETWORK, type NetworkConditions } from './peer-links.ts';
@@ -37,6 +37,8 @@ export interface SimulationOptions {
   clients?: number;
   /** Default 'kv'. */
   workload?: SimWorkload;
+  /** What each member hosts instead of the workload's services (the testkit's TestCluster: a user's). */
+  services?: (member: number) => SimServices;
   timeouts?: Partial<ConsensusTimeouts>;
   faultyRules?: FaultyRules;
   /** Take a snapshot on a member after this many newly applied entries (0: never; default 60 for KV, 200 for actors). */
@@ -103,7 +105,8 @@ export class Simulation {
   private readonly queue = new EventQueue<SimEvent>();
   private seqCounter = 0;
   private readonly members = new Map<number, SimMember>();
-  private readonly clientNetwork: ClientNetwork;
+  /** The clients' network (the testkit's TestCluster dials its own clients on it). */
+  readonly clientNetwork: ClientNetwork;
   private readonly clientCount: number;
   private readonly links: PeerLinks;
   private readonly startedAt = performance.now();
@@ -141,7 +144,8 @@ export class Simulation {
       },
     };
     for (const id of this.memberIds) {
-      const services = workload === 'kv' ? new KvSimServices() : new ActorSimServices();
+      const services =
+        options.services?.(id) ?? (workload === 'kv' ? new KvSimServices() : new ActorSimServices());
       const clockOffset = skew > 0 ? this.rng.int(0, 3_600_000) : 0;
       const clockRate = skew > 0 ? 1 - skew + this.rng.float() * 2 * skew : 1;
       this.members.set(id, new SimMember(id, host, services, clockOffset, clockRate));
