@@ -12,7 +12,7 @@ import { type FramedConnection, type Limit, TcpListener } from './wire/transport
 
 export type ClientEffect = Extract<
   ModuleEffect,
-  { type: 'CLIENT_EVENT' | 'CLIENT_REPLY' | 'CLIENT_BUSY' | 'CLOSE_CONNECTION' }
+  { type: 'CLIENT_EVENT' | 'CLIENT_REPLY' | 'CLIENT_BUSY' | 'CLIENT_NOTIFY' | 'CLOSE_CONNECTION' }
 >;
 
 export class ClientEdge {
@@ -69,6 +69,9 @@ export class ClientEdge {
           retryAfterMs: effect.retryAfterMs,
           detail: effect.detail,
         });
+        return;
+      case 'CLIENT_NOTIFY':
+        connection.send(ClientKind.NOTIFY, { payload: effect.payload });
         return;
       case 'CLOSE_CONNECTION':
         connection.close(effect.reason);

@@ -151,6 +151,7 @@ export class EffectExecutor {
       case 'CLIENT_EVENT':
       case 'CLIENT_REPLY':
       case 'CLIENT_BUSY':
+      case 'CLIENT_NOTIFY':
       case 'CLOSE_CONNECTION':
         host.clients.execute(effect);
         return;

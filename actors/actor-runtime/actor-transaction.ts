@@ -22,6 +22,8 @@ import {
   type BehaviourContext,
   EFFECT_EVENT,
   type EffectEmitted,
+  NOTIFY_EVENT,
+  type NotifyEmitted,
   REPLY_EVENT,
   type ReplyEmitted,
   TELL_EVENT,
@@ -169,7 +171,16 @@ export const stageEffect = (tx: Transaction, intent: unknown): void => {
   });
 };
 
-/** An event an XState actor emitted (`emit`): a reply, a tell or an effect is staged; others ignored. */
+/** A message for a client session: a NOTIFY output, kept only if the transition succeeds. */
+export const stageNotify = (tx: Transaction, sessionId: number, message: unknown): void => {
+  if (!(Number.isSafeInteger(sessionId) && sessionId > 0)) {
+    throw new RangeError(`chorus shard: ${tx.record.address}: notify needs a session id (got ${sessionId})`);
+  }
+  tx.outputs ??= [];
+  tx.outputs.push({ type: 'NOTIFY', index: tx.index, sessionId, message });
+};
+
+/** An event an XState actor emitted (`emit`): a reply, a tell, an effect or a notification is staged; others ignored. */
 export const stageEmitted = (tx: Transaction, emitted: EventObject): void => {
   switch (emitted.type) {
     case REPLY_EVENT:
@@ -181,6 +192,11 @@ export const stageEmitted = (tx: Transaction, emitted: EventObject): void => {
     case EFFECT_EVENT:
       stageEffect(tx, (emitted as EffectEmitted).intent);
       return;
+    case NOTIFY_EVENT: {
+      const { sessionId, message } = emitted as NotifyEmitted;
+      stageNotify(tx, sessionId, message);
+      return;
+    }
     default:
       return;
   }
@@ -297,6 +313,10 @@ export class StagedContext implements BehaviourContext {
 
   effect(intent: unknown): void {
     stageEffect(this.staging(), intent);
+  }
+
+  notify(sessionId: number, message: unknown): void {
+    stageNotify(this.staging(), sessionId, message);
   }
 
   private staging(): Transaction {

@@ -13,7 +13,8 @@
 //                    [address, EFFECT_DONE_FROM, effectSeq, result]   the leader finished an external effect
 //   TIMER_EVENT      [address, timerSeq]                              an actor's cluster timer expired
 //   CLUSTER_ACTION   [action]                                         'SNAPSHOT' (every shard), others ignored
-//   SESSION_CLOSE    [sessionId, reason]                              drops the session's dedup entry
+//   SESSION_CLOSE    [sessionId, reason]                              drops the session's dedup entry and
+//                                                                     delivers each service's sessionClosed events
 
 import { Packr } from 'msgpackr';
 import { EntryKind, type LogEntry } from '../log/log-entry.ts';
@@ -222,6 +223,8 @@ export type ShardOutput =
       readonly seq: number;
       readonly intent: unknown;
     }
+  /** Push `message` to client session `sessionId` (leader only, once the entry at `index` is applied). */
+  | { readonly type: 'NOTIFY'; readonly index: number; readonly sessionId: number; readonly message: unknown }
   /** A shard's snapshot taken at `index` (a CLUSTER_ACTION SNAPSHOT entry, or on demand). */
   | { readonly type: 'SNAPSHOT'; readonly index: number; readonly shard: number; readonly bytes: Uint8Array };
 

@@ -7,6 +7,7 @@
 //   emit(() => reply(value))                  the answer to the session command being applied
 //   emit(() => tell(actorType, actorId, ev))  a message to another actor (goes through the log first)
 //   emit(() => effect(intent))                a side effect outside the cluster, performed by the leader
+//   emit(() => notify(sessionId, message))    a message pushed to a client session once the entry commits
 // Delays (`after`, delayed `raise`/`sendTo`) become cluster timers automatically.
 //
 // An actor type may instead be a behaviour (`{ behaviour: { create, restore } }`): a plain object with
@@ -31,6 +32,7 @@ import { type ActorAddress, formatAddress, pack, parseAddress, sessionMessagePay
 export const REPLY_EVENT = 'chorus.reply';
 export const TELL_EVENT = 'chorus.tell';
 export const EFFECT_EVENT = 'chorus.effect';
+export const NOTIFY_EVENT = 'chorus.notify';
 /** The event an actor receives when the leader reports an effect finished: `{ type, effectId, result }`. */
 export const EFFECT_DONE_EVENT = 'chorus.effect.done';
 
@@ -49,13 +51,22 @@ export interface EffectEmitted {
   readonly type: typeof EFFECT_EVENT;
   readonly intent: unknown;
 }
+export interface NotifyEmitted {
+  readonly type: typeof NOTIFY_EVENT;
+  readonly sessionId: number;
+  readonly message: unknown;
+}
 
 /**
  * Where an event came from, set by the runtime on every client command (`{ session }`) and actor-to-actor
  * message (`{ actor }`: the sender's address) as the event's `origin` field. It cannot be forged: the
  * runtime overwrites whatever `origin` an event carried. Guard on it to accept a message only from actors.
  */
-export type EventOrigin = { readonly session: number } | { readonly actor: string };
+export type EventOrigin =
+  | { readonly session: number }
+  | { readonly actor: string }
+  /** The runtime, applying the SESSION_CLOSE entry of this session (see ServiceSpec.sessionClosed). */
+  | { readonly sessionClosed: number };
 
 /** What every XState actor is started with as `input`: its own address, whole and in parts. */
 export interface ActorInput extends ActorAddress {
@@ -104,8 +115,20 @@ export const tell = <Target extends AnyStateMachine | EventObject = AnyEventObje
  *  EFFECT_DONE_EVENT. `intent` must be msgpack-serialisable data. */
 export const effect = (intent: unknown): EffectEmitted => ({ type: EFFECT_EVENT, intent });
 
-/** What an actor may emit: a reply, a message to another actor, an external effect. */
-export type Emitted = ReplyEmitted | TellEmitted | EffectEmitted;
+/**
+ * Emit this to push `message` (msgpack-serialisable data) to client session `sessionId` (a command's
+ * `event.origin.session`). Only the leader sends it, once the entry that decided it is committed and
+ * applied, never during replay: at most once per delivery. A client that lost its connection (a leader
+ * change) may have missed it and re-reads its state with a command (what the gateway's SYNC is for).
+ */
+export const notify = (sessionId: number, message: unknown): NotifyEmitted => ({
+  type: NOTIFY_EVENT,
+  sessionId,
+  message,
+});
+
+/** What an actor may emit: a reply, a message to another actor, an external effect, a notification. */
+export type Emitted = ReplyEmitted | TellEmitted | EffectEmitted | NotifyEmitted;
 
 /**
  * XState's `emit`, bound to one machine's context and events, for actions written outside `setup()`
@@ -174,6 +197,8 @@ export interface BehaviourContext {
   tell(actorType: string, actorId: string, event: AnyEventObject, service?: string): void;
   /** Ask the leader to perform `intent` outside the cluster; the result comes back as EFFECT_DONE_EVENT. */
   effect(intent: unknown): void;
+  /** Push `message` to client session `sessionId` once this entry commits (leader only; see `notify`). */
+  notify(sessionId: number, message: unknown): void;
 }
 
 /** One live behaviour actor: a plain object that folds its inputs, deterministically. */
@@ -212,6 +237,13 @@ export interface Route {
   readonly event: EventObject;
 }
 
+/**
+ * What a service wants told when a client session closes (the client closed it, or it timed out): the
+ * events to deliver, in this order, while the SESSION_CLOSE entry is applied — on every member and in
+ * every replay alike. Each event arrives with `origin: { sessionClosed: sessionId }`. Pure.
+ */
+export type SessionClosed = (sessionId: number) => readonly Route[];
+
 type CommandSchemas = Record<string, z.ZodType>;
 /** A command is one of the schemas' outputs. */
 export type CommandOf<C extends CommandSchemas> = { [K in keyof C]: z.output<C[K]> }[keyof C];
@@ -225,6 +257,8 @@ export interface ServiceSpec<C extends CommandSchemas> {
   readonly commands: C;
   /** How a validated command finds its actor. Pure. */
   readonly route: (command: CommandOf<C>) => Route;
+  /** The events a session's close delivers to this service's actors (see SessionClosed). */
+  readonly sessionClosed?: SessionClosed;
 }
 
 export interface ActorType {
@@ -251,6 +285,7 @@ export class CommandError extends Error {
 export interface HostedService {
   readonly name: string;
   readonly actorTypes: ReadonlyMap<string, ActorType>;
+  readonly sessionClosed?: SessionClosed;
 }
 
 export interface Service<C extends CommandSchemas = CommandSchemas> extends HostedService {
@@ -352,6 +387,7 @@ export const defineService = <C extends CommandSchemas>(spec: ServiceSpec<C>): S
   return {
     name: spec.name,
     actorTypes,
+    ...(spec.sessionClosed ? { sessionClosed: spec.sessionClosed } : {}),
     resolve,
     commandBody(command) {
       resolve(command);

@@ -62,14 +62,15 @@ export class ShardSet implements Shards {
 
   constructor(
     readonly shardCount: number,
-    options: Omit<ShardOptions, 'shard'>,
+    options: Omit<ShardOptions, 'shard' | 'shardCount'>,
     shards?: readonly Shard[],
   ) {
     if (!(Number.isInteger(shardCount) && shardCount >= 1)) {
       throw new RangeError(`ShardSet: shardCount must be an integer >= 1, got ${shardCount}`);
     }
     this.shards =
-      shards ?? Array.from({ length: shardCount }, (_, shard) => new Shard({ ...options, shard }));
+      shards ??
+      Array.from({ length: shardCount }, (_, shard) => new Shard({ ...options, shard, shardCount }));
     this.applied = Math.max(0, ...this.shards.map((s) => s.lastApplied));
   }
 
@@ -92,15 +93,15 @@ export class ShardSet implements Shards {
   static restore(
     snapshot: ShardSetSnapshot,
     shardCount: number,
-    options: Omit<ShardOptions, 'shard'>,
+    options: Omit<ShardOptions, 'shard' | 'shardCount'>,
   ): ShardSet {
     const same = shardCount === snapshot.shards.length;
     const shards = Array.from({ length: shardCount }, (_, shard) =>
       same
-        ? Shard.restore(snapshot.shards[shard], { ...options, shard })
+        ? Shard.restore(snapshot.shards[shard], { ...options, shard, shardCount })
         : Shard.restore(
             snapshot.shards,
-            { ...options, shard },
+            { ...options, shard, shardCount },
             (address) => shardOfAddress(address, shardCount) === shard,
           ),
     );
@@ -143,7 +144,7 @@ export const decodeShardSetSnapshot = (bytes: Uint8Array): ShardSetSnapshot => {
 export const restoreLatestValid = (
   candidates: readonly Uint8Array[],
   shardCount: number,
-  options: Omit<ShardOptions, 'shard'>,
+  options: Omit<ShardOptions, 'shard' | 'shardCount'>,
 ): { set: ShardSet; index: number; used: number | null; rejected: string[] } => {
   const rejected: string[] = [];
   for (let i = 0; i < candidates.length; i++) {

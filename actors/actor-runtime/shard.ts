@@ -12,8 +12,15 @@ import type { EventObject } from 'xstate';
 import { EntryKind, type LogEntry } from '../log/log-entry.ts';
 import { CommandDedup } from '../sessions/command-dedup.ts';
 import { ActorHost } from './actor-host.ts';
-import { ClusterAction, EFFECT_DONE_FROM, replyOutput, type ShardOutput } from './protocol.ts';
-import type { HostedService } from './service.ts';
+import {
+  ClusterAction,
+  EFFECT_DONE_FROM,
+  formatAddress,
+  replyOutput,
+  type ShardOutput,
+  shardOfAddress,
+} from './protocol.ts';
+import type { HostedService, SessionClosed } from './service.ts';
 import {
   answerWithoutApplying,
   decodeEntry,
@@ -35,16 +42,21 @@ export { SHARD_SNAPSHOT_VERSION };
 
 export interface ShardOptions {
   readonly services: readonly HostedService[];
-  /** This shard's number (only labels SNAPSHOT outputs). */
+  /** This shard's number (labels SNAPSHOT outputs; with shardCount, picks the actors a session close reaches here). */
   readonly shard?: number;
+  /** How many shards share the actors (default 1): a session close's events go to the actors this shard owns. */
+  readonly shardCount?: number;
   /** Most actors kept live; the least recently used beyond this are passivated. Default 10,000. */
   readonly maxLiveActors?: number;
 }
 
 export class Shard {
   readonly shard: number;
+  readonly shardCount: number;
   readonly maxLiveActors: number;
   private readonly actors: ActorHost;
+  /** The services that want session closes told, in registration order (the same on every member). */
+  private readonly sessionClosers: [string, SessionClosed][] = [];
   private readonly sessions = new CommandDedup<SessionReply>();
   /** Highest applied actor-to-actor seq per sender (dedup of a new leader's resends). */
   private readonly senders = new Map<string, number>();
@@ -52,6 +64,7 @@ export class Shard {
 
   constructor(options: ShardOptions) {
     this.shard = options.shard ?? 0;
+    this.shardCount = options.shardCount ?? 1;
     this.maxLiveActors = options.maxLiveActors ?? 10_000;
     if (!(Number.isInteger(this.maxLiveActors) && this.maxLiveActors >= 1)) {
       throw new RangeError(`Shard: maxLiveActors must be an integer >= 1, got ${options.maxLiveActors}`);
@@ -64,6 +77,7 @@ export class Shard {
         );
       }
       services.set(service.name, service);
+      if (service.sessionClosed) this.sessionClosers.push([service.name, service.sessionClosed]);
     }
     this.actors = new ActorHost(services, this.maxLiveActors);
   }
@@ -163,11 +177,41 @@ export class Shard {
       }
       case EntryKind.SESSION_CLOSE: {
         const sessionId = Array.isArray(body) ? body[0] : (body as { sessionId?: unknown } | null)?.sessionId;
-        if (typeof sessionId === 'number') this.sessions.close(sessionId);
+        if (typeof sessionId !== 'number') return;
+        this.sessions.close(sessionId);
+        this.tellSessionClosed(entry, sessionId, outputs);
         return;
       }
       default:
         return;
+    }
+  }
+
+  /**
+   * A session closed: each service's `sessionClosed` events, in its order, to the actors this shard owns
+   * (every shard sees the entry; each actor is on exactly one). A route that names no actor of the service,
+   * or a `sessionClosed` that throws, delivers nothing — the same on every member.
+   */
+  private tellSessionClosed(entry: LogEntry, sessionId: number, outputs: ShardOutput[]): void {
+    for (const [service, sessionClosed] of this.sessionClosers) {
+      let routes: ReturnType<SessionClosed>;
+      try {
+        routes = sessionClosed(sessionId);
+      } catch {
+        continue;
+      }
+      if (!Array.isArray(routes)) continue;
+      for (const route of routes) {
+        let address: string;
+        try {
+          address = formatAddress(service, route.actorType, route.actorId);
+        } catch {
+          continue;
+        }
+        if (shardOfAddress(address, this.shardCount) !== this.shard) continue;
+        const event = { ...route.event, origin: { sessionClosed: sessionId } };
+        this.actors.deliver(entry, address, event, outputs);
+      }
     }
   }
 

@@ -297,6 +297,10 @@ export class ConsensusModule {
     for (const reply of replies) {
       const connectionId = this.sessions.connectionOf(reply.sessionId);
       if (connectionId === null) continue;
+      if (reply.notify) {
+        this.out.push({ type: 'CLIENT_NOTIFY', connectionId, payload: reply.payload });
+        continue;
+      }
       this.out.push({
         type: 'CLIENT_REPLY',
         connectionId,

@@ -34,6 +34,8 @@ export interface ServiceReply {
   /** A stale copy of a command the session no longer awaits: whether it was applied cannot be told (the
    *  client library surfaces it as OutcomeUnknownError, never as success or refusal). */
   readonly outcomeUnknown?: boolean;
+  /** Not a reply: a message the service pushes to the session (correlationId 0), sent as CLIENT_NOTIFY. */
+  readonly notify?: true;
 }
 
 export interface ConsensusModuleConfig {
@@ -106,6 +108,7 @@ export const SEND_EFFECTS = new Set<ModuleEffect['type']>([
   'CLIENT_EVENT',
   'CLIENT_REPLY',
   'CLIENT_BUSY',
+  'CLIENT_NOTIFY',
   'CLOSE_CONNECTION',
 ]);
 
@@ -144,6 +147,8 @@ export type ModuleEffect =
       readonly retryAfterMs: number;
       readonly detail: string;
     }
+  /** A message a service pushed to the client's session (actors/actor-runtime/service.ts `notify`). */
+  | { readonly type: 'CLIENT_NOTIFY'; readonly connectionId: number; readonly payload: Uint8Array }
   | { readonly type: 'CLOSE_CONNECTION'; readonly connectionId: number; readonly reason: string }
   /** This member became the ready leader of `term`: hand the services the leadership (in apply order). */
   | { readonly type: 'LEAD_SERVICES'; readonly term: number }

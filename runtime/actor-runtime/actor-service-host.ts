@@ -73,10 +73,19 @@ export const decodeActorSnapshot = (bytes: Uint8Array): ActorSnapshot => {
 export const encodeReply = (output: Extract<ShardOutput, { type: 'REPLY' }>): Uint8Array =>
   pack(output.ok ? { ok: true, value: output.value } : { ok: false, error: output.error });
 
-/** The replies to client sessions among a batch's outputs, as the member sends them. */
+/** The replies to client sessions among a batch's outputs (and the services' notifications), as the member sends them. */
 export const serviceReplies = (outputs: readonly ShardOutput[]): ServiceReply[] => {
   const replies: ServiceReply[] = [];
   for (const output of outputs) {
+    if (output.type === 'NOTIFY') {
+      replies.push({
+        sessionId: output.sessionId,
+        correlationId: 0,
+        payload: pack(output.message),
+        notify: true,
+      });
+      continue;
+    }
     if (output.type !== 'REPLY') continue;
     replies.push({
       sessionId: output.sessionId,
@@ -139,6 +148,11 @@ export class ActorServiceHost implements ServiceHost {
   constructor(private readonly options: ActorServiceHostOptions) {
     this.onEffect = options.onEffect;
     this.services = new Map((options.services ?? []).filter(isResolvableService).map((s) => [s.name, s]));
+  }
+
+  /** The services this host runs (the inspector lists their actor types and replays them in isolation). */
+  get hostedServices(): readonly HostedService[] {
+    return this.options.services ?? [];
   }
 
   /** ServiceHost: the service edge — the service's schemas and route run here, on the leader. */

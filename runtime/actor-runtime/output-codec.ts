@@ -17,6 +17,7 @@ const TIMER_CANCEL = 2;
 const SEND = 3;
 const EFFECT = 4;
 const SNAPSHOT = 5;
+const NOTIFY = 6;
 
 const toTuple = (o: ShardOutput): unknown[] => {
   switch (o.type) {
@@ -32,6 +33,8 @@ const toTuple = (o: ShardOutput): unknown[] => {
       return [EFFECT, o.index, o.effectId, o.address, o.seq, o.intent];
     case 'SNAPSHOT':
       return [SNAPSHOT, o.index, o.shard, o.bytes];
+    case 'NOTIFY':
+      return [NOTIFY, o.index, o.sessionId, o.message];
   }
 };
 
@@ -82,6 +85,9 @@ export const decodeOutputs = (bytes: Uint8Array): ShardOutput[] => {
         break;
       case SNAPSHOT:
         outputs[i] = { type: 'SNAPSHOT', index, shard: t[2] as number, bytes: t[3] as Uint8Array };
+        break;
+      case NOTIFY:
+        outputs[i] = { type: 'NOTIFY', index, sessionId: t[2] as number, message: t[3] };
         break;
       default:
         throw new Error(

@@ -48,7 +48,12 @@ export default async function runShard(task: ShardTask): Promise<number> {
       `shard worker: ${task.servicesModule} must export 'services', an array of defineService(...) results`,
     );
   }
-  const options = { services: loaded.services, shard: task.shard, maxLiveActors: task.maxLiveActors };
+  const options = {
+    services: loaded.services,
+    shard: task.shard,
+    shardCount: task.shardCount,
+    maxLiveActors: task.maxLiveActors,
+  };
   let shard: Shard;
   if (task.snapshot) {
     const same = task.snapshot.shards.length === task.shardCount;

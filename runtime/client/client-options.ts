@@ -43,6 +43,14 @@ export interface ClientOptions {
   readonly transport?: ClientTransport;
 }
 
+/** A session opened on a leader (ChorusClient.onSession). */
+export interface SessionChange {
+  readonly sessionId: number;
+  readonly leaderId: number;
+  /** The session the client had before (a reconnect or a leader change), not a new one. */
+  readonly resumed: boolean;
+}
+
 /**
  * The command's outcome is unknown: it may or may not have been applied. Never a success, never a
  * refusal: read the state back before deciding to send it again.

@@ -24,6 +24,7 @@ import {
   DEFAULT_BACKOFF_MAX_MS,
   DEFAULT_REPLY_TIMEOUT_MS,
   OutcomeUnknownError,
+  type SessionChange,
   SessionClosedError,
 } from './client-options.ts';
 import {
@@ -70,6 +71,8 @@ export class ChorusClient {
   private lastHeardAt = 0;
   /** When the machine was last told a message went out (see `request`). */
   private sentNoticeAt = Number.NEGATIVE_INFINITY;
+  private readonly messageHandlers = new Set<(message: unknown) => void>();
+  private readonly sessionHandlers = new Set<(session: SessionChange) => void>();
 
   private constructor(options: ClientOptions) {
     const { replyTimeoutMs } = options;
@@ -123,9 +126,16 @@ export class ChorusClient {
       },
     });
     let last = '';
+    let lastSessionId: number | null = null;
     this.actor.subscribe((snapshot) => {
       if (snapshot.value !== last) {
         last = snapshot.value;
+        const { sessionId, leaderId } = snapshot.context;
+        if (last === 'CONNECTED' && sessionId !== null && leaderId !== null) {
+          const change = { sessionId, leaderId, resumed: sessionId === lastSessionId };
+          lastSessionId = sessionId;
+          for (const handler of this.sessionHandlers) handler(change);
+        }
         options.onStateChange?.(last, {
           leaderId: snapshot.context.leaderId,
           sessionId: snapshot.context.sessionId,
@@ -231,6 +241,23 @@ export class ChorusClient {
       sentAt: 0,
     });
     this.pump();
+  }
+
+  /**
+   * Messages services push to this session (`notify`), decoded; what they mean is the handler's to check.
+   * At most once each: one sent while the client was between connections is lost, so a client that
+   * depends on them re-reads its state when `onSession` reports a (re)opened session. Returns an unsubscribe.
+   */
+  onMessage(handler: (message: unknown) => void): () => void {
+    this.messageHandlers.add(handler);
+    return () => this.messageHandlers.delete(handler);
+  }
+
+  /** Called each time the session opens on a leader: the first time, after a leader change or reconnect
+   *  (`resumed`: the same session), or with a new session after the old one could not be resumed. */
+  onSession(handler: (session: SessionChange) => void): () => void {
+    this.sessionHandlers.add(handler);
+    return () => this.sessionHandlers.delete(handler);
   }
 
   /** Close the session and the connection. */
@@ -408,6 +435,9 @@ export class ChorusClient {
         this.pump();
         return;
       }
+      case 'NOTIFY':
+        for (const handler of this.messageHandlers) handler(frame.message);
+        return;
       case 'BUSY': {
         const { busy } = frame;
         const command = this.pending.get(busy.correlationId);

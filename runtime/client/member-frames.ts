@@ -4,6 +4,7 @@
 // a reason, and the client drops that connection as lost and tries another member. Nothing a member sends
 // can throw inside the client or stop its statechart.
 
+import { unpack } from 'msgpackr';
 import type { ClientConnectionEvent } from '../../machines/client-connection.ts';
 import { isEndpoint } from '../../machines/client-connection-context.ts';
 import type { BusyBody, ReplyBody } from '../wire/client-frames.ts';
@@ -16,7 +17,9 @@ export type MemberFrame =
   /** The answer to a KEEPALIVE: the member is alive, nothing else. */
   | { readonly kind: 'ALIVE' }
   | { readonly kind: 'REPLY'; readonly reply: ReplyBody }
-  | { readonly kind: 'BUSY'; readonly busy: BusyBody };
+  | { readonly kind: 'BUSY'; readonly busy: BusyBody }
+  /** A message a service pushed to the session, decoded (what it means is the receiver's to check). */
+  | { readonly kind: 'NOTIFY'; readonly message: unknown };
 
 /** Why a frame was refused. */
 export interface RefusedFrame {
@@ -163,6 +166,17 @@ export const parseMemberFrame = (kind: number, body: unknown, now: number): Memb
           detail: body.detail as string,
         },
       };
+    }
+    case ClientKind.NOTIFY: {
+      const payload = body.payload;
+      if (!(payload instanceof Uint8Array) || payload.length === 0) {
+        return { problem: `notify: payload must be msgpack bytes (${shown(payload)})` };
+      }
+      try {
+        return { kind: 'NOTIFY', message: unpack(payload) };
+      } catch (error) {
+        return { problem: `notify: payload is not msgpack (${(error as Error).message})` };
+      }
     }
     default:
       return { problem: `unexpected frame kind ${kind} from the member` };

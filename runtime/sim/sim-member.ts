@@ -352,6 +352,9 @@ export class SimMember implements ClientPort {
           ?.send(ClientKind.BUSY, { correlationId, retryAfterMs, detail });
         return;
       }
+      case 'CLIENT_NOTIFY':
+        this.connections.get(effect.connectionId)?.send(ClientKind.NOTIFY, { payload: effect.payload });
+        return;
       case 'CLOSE_CONNECTION': {
         const end = this.connections.get(effect.connectionId);
         if (!end) return;

@@ -15,6 +15,8 @@ export const ClientKind = {
   REPLY: 12,
   /** member → client: overloaded; send this command again after `retryAfterMs` (R5). */
   BUSY: 13,
+  /** member → client: a message a service pushed to the session (`{ payload }`, msgpack), once committed. */
+  NOTIFY: 14,
 } as const;
 
 /** Bytes a SESSION_MESSAGE request adds around a command in a client frame (header, ids, msgpack keys). */

@@ -3,6 +3,7 @@
 
 import { expect } from 'chai';
 import fc from 'fast-check';
+import { pack } from 'msgpackr';
 import { createActor } from 'xstate';
 import { clientConnectionMachine } from '../../../machines/client-connection.ts';
 import { MAX_RETRY_AFTER_MS, parseMemberFrame } from '../../../runtime/client/member-frames.ts';
@@ -26,6 +27,7 @@ const VALID: [number, Record<string, unknown>][] = [
   [ClientKind.REPLY, { correlationId: 3, payload: new Uint8Array([1, 2]) }],
   [ClientKind.REPLY, { correlationId: 3, payload: new Uint8Array(0), outcomeUnknown: true }],
   [ClientKind.BUSY, { correlationId: 3, retryAfterMs: 50, detail: 'backlog full' }],
+  [ClientKind.NOTIFY, { payload: new Uint8Array(pack({ type: 'OPEN', party: 'p1', epoch: 3 })) }],
 ];
 
 /** Any value msgpack can carry, bytes included. */
@@ -79,6 +81,16 @@ describe('client edge: frames from a member', () => {
       /correlationId/,
     );
     expect(refused(ClientKind.REPLY, [1, 2])).to.match(/not a map/);
+    expect(refused(ClientKind.NOTIFY, { payload: 'OPEN p1' })).to.match(
+      /notify: payload must be msgpack bytes/,
+    );
+    expect(refused(ClientKind.NOTIFY, { payload: new Uint8Array(0) })).to.match(/notify: payload/);
+    // An array of two holding one element: the payload ends early.
+    expect(refused(ClientKind.NOTIFY, { payload: new Uint8Array([0x92, 0x01]) })).to.match(/not msgpack/);
+    expect(parseMemberFrame(ClientKind.NOTIFY, VALID[VALID.length - 1][1], 0)).to.deep.equal({
+      kind: 'NOTIFY',
+      message: { type: 'OPEN', party: 'p1', epoch: 3 },
+    });
     expect(refused(99, {})).to.match(/unexpected frame kind 99/);
   });
 
