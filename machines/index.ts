@@ -13,6 +13,8 @@ import { clientConnectionMachine } from './client-connection.ts';
 import { clientSessionMachine } from './client-session.ts';
 import { consensusModuleMachine } from './consensus-module.ts';
 import { electionMachine } from './election.ts';
+import { gatewayLifecycleMachine } from './gateway-lifecycle.ts';
+import { partyAssignmentMachine } from './party-assignment.ts';
 import { tradingPhaseMachine } from './trading-phase.ts';
 
 /** Every statechart, by the name of its file in machines/ (without `.ts`). */
@@ -22,6 +24,8 @@ export const machines = {
   'client-session': clientSessionMachine,
   'client-connection': clientConnectionMachine,
   'trading-phase': tradingPhaseMachine,
+  'gateway-lifecycle': gatewayLifecycleMachine,
+  'party-assignment': partyAssignmentMachine,
 } as const;
 
 export type MachineName = keyof typeof machines;
@@ -122,6 +126,29 @@ export const machineInfo: Readonly<Record<MachineName, MachineInfo>> = {
       CONTINUOUS: 'Price-time priority matching.',
       HALTED: 'A circuit breaker tripped or an operator halted trading; only cancels are accepted.',
       CLOSED: 'Nothing trades; REOPEN starts the next session.',
+    },
+  },
+  'gateway-lifecycle': {
+    title: 'Gateway lifecycle',
+    summary:
+      'One API gateway as the gateway registry sees it, bound to the client session it registered from: only that session closing makes it lost, and its parties then move.',
+    states: {
+      REGISTERING: 'Its REGISTER is in the log; it joins the fleet at the next planning round.',
+      ACTIVE: 'In the fleet: the planner may give it parties.',
+      DRAINING: 'Giving its parties up: the planner moves them away and gives it none.',
+      LOST: 'Its session closed (disconnect or timeout); its parties move; the name may register again.',
+    },
+  },
+  'party-assignment': {
+    title: 'Party assignment',
+    summary:
+      "Which gateway holds one trading party's outbound connection, under a fencing epoch per assignment: a party moves only once its old owner confirmed the close or was declared lost, so never two open connections.",
+    states: {
+      UNASSIGNED: 'Nobody holds or is offered the party.',
+      OFFERED: 'OPEN was sent to the owner under the current epoch; waiting for OPENED or FAILED.',
+      OPEN: 'The owner reported the connection open under the current epoch.',
+      MOVING: 'CLOSE was sent to the owner; the target gets OPEN once the owner confirmed or was lost.',
+      CLOSING: 'CLOSE was sent to the owner and the party goes nowhere (released, or its target was lost).',
     },
   },
 };

@@ -13,7 +13,9 @@ import { CLIENT_CONNECTION_STATES } from '../../machines/client-connection.ts';
 import { CLIENT_SESSION_STATES } from '../../machines/client-session.ts';
 import { MODULE_STATES } from '../../machines/consensus-module.ts';
 import { ELECTION_STATE_PATHS } from '../../machines/election.ts';
+import { GATEWAY_STATES } from '../../machines/gateway-lifecycle.ts';
 import { getMachine, type MachineName, machineInfo, machineNames, machines } from '../../machines/index.ts';
+import { PARTY_STATES } from '../../machines/party-assignment.ts';
 import { TRADING_PHASES } from '../../machines/trading-phase.ts';
 import {
   defaultDiagramsDir,
@@ -66,6 +68,8 @@ const declaredStates: Record<MachineName, readonly string[]> = {
   'client-session': CLIENT_SESSION_STATES,
   'client-connection': CLIENT_CONNECTION_STATES,
   'trading-phase': TRADING_PHASES,
+  'gateway-lifecycle': GATEWAY_STATES,
+  'party-assignment': PARTY_STATES,
 };
 
 describe('machines registry (machines/index.ts)', () => {
