@@ -266,13 +266,23 @@ const buildProgram = (): Command => {
 
   program
     .command('diagrams')
-    .description('write, or --check, the statechart diagrams')
-    .argument('[dir]', 'where the pages are (default: docs/diagrams)')
-    .option('--check', 'list pages that are missing or out of date, and exit 1 if any')
-    .action(async (dir: string | undefined, options: { check?: boolean }) => {
-      const { diagramsCommand } = await import('./diagrams.ts');
-      process.exitCode = diagramsCommand({ ...options, ...(dir === undefined ? {} : { dir }) });
-    });
+    .description('write, or --check, the statechart diagrams (Markdown with Mermaid, and SVG)')
+    .argument('[dir]', 'where the files are (default: docs/diagrams; with --module, ./diagrams)')
+    .option('--out <dir>', 'the same as [dir]')
+    .option('--format <format>', 'svg or mermaid (default: both)')
+    .option('--module <file>', "a services module: draw its actor types' statecharts")
+    .option('--check', 'list files that are missing or out of date, and exit 1 if any')
+    .action(
+      async (
+        dir: string | undefined,
+        options: { check?: boolean; out?: string; format?: string; module?: string },
+      ) => {
+        const { diagramsCommand } = await import('./diagrams.ts');
+        const { out, ...rest } = options;
+        const where = out ?? dir;
+        process.exitCode = await diagramsCommand({ ...rest, ...(where === undefined ? {} : { dir: where }) });
+      },
+    );
 
   program
     .command('demo')
