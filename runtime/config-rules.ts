@@ -7,6 +7,9 @@ import type { ClusterConfig, ConfigProblem } from './config.ts';
 /** Hosts that name the same interfaces, for port-clash checks. */
 const hostKey = (host: string): string => (host === 'localhost' || host === '::1' ? '127.0.0.1' : host);
 const WILDCARD = new Set(['0.0.0.0', '::']);
+/** A loopback address or name: only this machine's processes reach a listener bound to it. */
+export const isLoopbackHost = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 /**
  * The rules between fields. Each returns problems naming the field and the fix. A rule that reads a field
@@ -44,6 +47,12 @@ export const crossFieldRules = (
   members.forEach((m, i) => {
     listeners.push({ field: `members[${i}].clientPort`, host: hostKey(m.host), port: m.clientPort });
     listeners.push({ field: `members[${i}].peerPort`, host: hostKey(m.host), port: m.peerPort });
+    if (m.adminHttpPort !== undefined && usable('adminHttp')) {
+      // The admin HTTP listener binds adminHttp.host, on the member's machine (named by its host).
+      const bind = config.adminHttp.host;
+      const host = WILDCARD.has(bind) || isLoopbackHost(bind) ? hostKey(m.host) : hostKey(bind);
+      listeners.push({ field: `members[${i}].adminHttpPort`, host, port: m.adminHttpPort });
+    }
   });
   listeners.forEach((l, i) => {
     const clash = listeners
@@ -56,6 +65,19 @@ export const crossFieldRules = (
       );
     }
   });
+
+  // The admin HTTP listeners: anywhere but loopback they answer only requests carrying the token.
+  if (
+    usable('adminHttp') &&
+    !isLoopbackHost(config.adminHttp.host) &&
+    config.adminHttp.token === undefined &&
+    members.some((m) => m.adminHttpPort !== undefined)
+  ) {
+    add(
+      'adminHttp.token',
+      `is required when adminHttp.host is ${config.adminHttp.host} (not a loopback address): set a token of at least 16 characters, or bind 127.0.0.1`,
+    );
+  }
 
   // Timeouts that contradict each other.
   if (config.leaderHeartbeatIntervalMs * 3 > config.leaderHeartbeatTimeoutMs) {

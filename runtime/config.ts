@@ -23,6 +23,22 @@ export const memberSchema = z
     host: z.string().min(1, 'must name a host, for example 127.0.0.1'),
     clientPort: port,
     peerPort: port,
+    /** The member's admin HTTP port (metrics, the inspector's feed); left out: no admin HTTP listener. */
+    adminHttpPort: port.optional(),
+  })
+  .strict();
+
+/**
+ * Where members' admin HTTP listeners bind (each on its member's `adminHttpPort`). Loopback by default; on
+ * any other address every request must carry `Authorization: Bearer <token>`.
+ */
+export const adminHttpSchema = z
+  .object({
+    host: z.string().min(1, 'must name an address to bind, for example 127.0.0.1').default('127.0.0.1'),
+    token: z
+      .string()
+      .min(16, 'must be at least 16 characters (for example 32 random bytes in base64)')
+      .optional(),
   })
   .strict();
 
@@ -141,6 +157,8 @@ export const clusterConfigSchema = z
     /** Required with more than one member: see peerAuthenticationSchema. */
     peerAuthentication: peerAuthenticationSchema.optional(),
     limits: limitsSchema.default(LIMIT_DEFAULTS),
+    /** The admin HTTP listeners (metrics and the inspector's feed): see adminHttpSchema. */
+    adminHttp: adminHttpSchema.default({ host: '127.0.0.1' }),
     /**
      * The actor services this cluster runs: a module exporting `services` (defineService results), e.g.
      * "./examples/counter-service.ts", relative to the configuration file (or the working directory for a
@@ -424,3 +442,14 @@ export const clusterConfigJsonSchema = (): object =>
       io: 'input',
     },
   );
+
+/**
+ * The base URL of a member's admin HTTP listener (`http://host:port`), or null when it has none. A listener
+ * bound to a wildcard address is reached at the member's host.
+ */
+export const adminHttpUrl = (config: ClusterConfig, member: MemberConfig): string | null => {
+  if (member.adminHttpPort === undefined) return null;
+  const bind = config.adminHttp.host;
+  const host = bind === '0.0.0.0' || bind === '::' ? member.host : bind;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${member.adminHttpPort}`;
+};

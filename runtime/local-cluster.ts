@@ -9,7 +9,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ClusterConfig, type ClusterConfigInput, validateClusterConfig } from './config.ts';
+import {
+  adminHttpUrl,
+  type ClusterConfig,
+  type ClusterConfigInput,
+  validateClusterConfig,
+} from './config.ts';
 
 /** The file of peer secrets a local cluster writes next to its configuration. */
 export const PEER_SECRET_FILE = 'peer-secret';
@@ -43,7 +48,7 @@ const loopbackConfig = async (
   dir: string,
   overrides: Partial<ClusterConfigInput> | undefined,
 ): Promise<ClusterConfig> => {
-  const ports = await freePorts(count * 2);
+  const ports = await freePorts(count * 3);
   // The peer secret, in a file only this user can read, next to the configuration that names it.
   const secretFile = join(dir, PEER_SECRET_FILE);
   if (!existsSync(secretFile)) writeFileSync(secretFile, `${newSecret()}\n`, { mode: 0o600 });
@@ -51,8 +56,9 @@ const loopbackConfig = async (
     members: Array.from({ length: count }, (_, id) => ({
       id,
       host: '127.0.0.1',
-      clientPort: ports[2 * id],
-      peerPort: ports[2 * id + 1],
+      clientPort: ports[3 * id],
+      peerPort: ports[3 * id + 1],
+      adminHttpPort: ports[3 * id + 2],
     })),
     dir: join(dir, 'data'),
     peerAuthentication: { secretFile },
@@ -142,6 +148,11 @@ export class LocalCluster {
   /** Client endpoints (`host:port`) of every member. */
   endpoints(): string[] {
     return this.config.members.map((m) => `${m.host}:${m.clientPort}`);
+  }
+
+  /** Each member's admin HTTP base URL (metrics, the inspector's feed), or null where it has none. */
+  adminUrls(): (string | null)[] {
+    return this.config.members.map((m) => adminHttpUrl(this.config, m));
   }
 
   memberDir(id: number): string {

@@ -28,6 +28,8 @@ import {
   memberById,
   peerSecrets,
 } from './config.ts';
+import { isLoopbackHost } from './config-rules.ts';
+import { MemberFeed } from './inspector/member-feed.ts';
 import { handleAdmin } from './member-admin.ts';
 import { ClientEdge, limit } from './member-clients.ts';
 import { EffectExecutor, type EffectHost } from './member-effects.ts';
@@ -75,6 +77,8 @@ export class Member implements EffectHost {
   module: ConsensusModule;
   private effects: EffectExecutor;
   private readonly admin: AdminServer;
+  /** The admin HTTP listener (metrics, the inspector's feed), when the member has an adminHttpPort. */
+  private feed: MemberFeed | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private probe: NodeJS.Timeout | null = null;
   private closed = false;
@@ -238,6 +242,7 @@ export class Member implements EffectHost {
     if (this.probe) clearInterval(this.probe);
     this.input({ type: 'SHUTDOWN' }, true);
     await this.admin.stop();
+    await this.feed?.stop();
     await this.clients.stop('member shutting down');
     await this.peers.stop();
     // A failing member does not wait for service work (a stuck apply must not hold up its exit).
@@ -251,16 +256,20 @@ export class Member implements EffectHost {
     await this.peers.start();
     await this.clients.start();
     await this.admin.start();
+    const self = memberById(this.config, this.options.memberId);
+    if (self.adminHttpPort !== undefined) {
+      this.feed = new MemberFeed(this, self.adminHttpPort);
+      await this.feed.start();
+    }
     this.input({ type: 'TICK', now: performance.now() });
     this.ticker = setInterval(() => {
       this.input({ type: 'TICK', now: performance.now(), clusterTime: Date.now() });
     }, TICK_MS);
-    const self = memberById(this.config, this.options.memberId);
     this.log.info({ clientPort: self.clientPort }, 'member listening for peers and clients');
     if (
       this.config.authentication.kind === 'allow-all' &&
       !this.options.authenticator &&
-      !isLoopback(self.host)
+      !isLoopbackHost(self.host)
     ) {
       this.log.warn(
         { host: self.host, authentication: 'allow-all' },
@@ -309,6 +318,7 @@ export class Member implements EffectHost {
       return [];
     }
     this.effects.executeAll(effects);
+    this.feed?.observe(inputs, effects);
     return effects;
   };
 
@@ -383,6 +393,3 @@ export class Member implements EffectHost {
       });
   }
 }
-
-const isLoopback = (host: string): boolean =>
-  host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);

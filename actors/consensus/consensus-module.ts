@@ -186,7 +186,8 @@ export class ConsensusModule {
     this.out.push({ type: 'STORAGE_FENCED', reason });
     // The role the cluster sees (and `role` reports) is no longer the node's: say so like any role change.
     const { role, term } = this.node;
-    if (role !== 'FOLLOWER') this.out.push({ type: 'ROLE_CHANGE', from: role, to: 'FOLLOWER', term });
+    if (role !== 'FOLLOWER')
+      this.out.push({ type: 'ROLE_CHANGE', from: role, to: 'FOLLOWER', term, event: 'STORAGE_FAILED' });
     this.onSessionEffects(this.sessions.handle({ type: 'ROLE_CHANGED', now: this.now, leader: UNKNOWN }));
   }
 

@@ -314,6 +314,6 @@ export abstract class ConsensusCore {
     const before = this.moduleState;
     this.module = transition(consensusModuleMachine, this.module, event)[0];
     if (this.moduleState !== before)
-      this.out.push({ type: 'MODULE_STATE_CHANGE', from: before, to: this.moduleState });
+      this.out.push({ type: 'MODULE_STATE_CHANGE', from: before, to: this.moduleState, event: event.type });
   }
 }

@@ -64,7 +64,7 @@ export abstract class ConsensusElection extends ConsensusReplication {
         const role = this.role;
         const [next, actions] = transition(electionMachine, this.election, event);
         this.election = next;
-        this.noteElectionChange(state, role);
+        this.noteElectionChange(state, role, event.type);
         for (const action of actions) this.runElectionEffect(action.type, action.params);
       }
     } finally {
@@ -82,11 +82,11 @@ export abstract class ConsensusElection extends ConsensusReplication {
     if (this.electing && this.now >= electionWakeAt(this.election)) this.electionSend({ type: 'TICK' });
   }
 
-  private noteElectionChange(state: ElectionState, role: Role): void {
+  private noteElectionChange(state: ElectionState, role: Role, event: string): void {
     const term = this.currentTerm;
     if (this.electionState !== state)
-      this.out.push({ type: 'ELECTION_STATE_CHANGE', from: state, to: this.electionState, term });
-    if (this.role !== role) this.out.push({ type: 'ROLE_CHANGE', from: role, to: this.role, term });
+      this.out.push({ type: 'ELECTION_STATE_CHANGE', from: state, to: this.electionState, term, event });
+    if (this.role !== role) this.out.push({ type: 'ROLE_CHANGE', from: role, to: this.role, term, event });
   }
 
   /** A new chart in INIT for this member as it is now (as Aeron creates a new Election object). */
@@ -112,7 +112,7 @@ export abstract class ConsensusElection extends ConsensusReplication {
     const state = this.electionState;
     const role = this.role;
     this.freshElection(kind === 'START_TRANSFER');
-    this.noteElectionChange(state, role);
+    this.noteElectionChange(state, role, kind);
     this.electionSend({ type: kind });
   }
 
@@ -121,7 +121,7 @@ export abstract class ConsensusElection extends ConsensusReplication {
     const state = this.electionState;
     const role = this.role;
     if (!this.electing) this.freshElection(false);
-    this.noteElectionChange(state, role);
+    this.noteElectionChange(state, role, 'CLOSE');
     this.electionSend({ type: 'CLOSE' });
   }
 

@@ -29,6 +29,13 @@ export abstract class ConsensusReplication extends ConsensusCore {
   protected transferTarget: number | null = null;
   protected transferDeadline = 0;
 
+  /** The leader's view of each follower, in member order (the last leadership's after it ends): for the inspector. */
+  followerProgress(): { id: number; matchIndex: number; progress: FollowerProgress['state'] }[] {
+    return [...this.progress]
+      .sort(([a], [b]) => a - b)
+      .map(([id, pr]) => ({ id, matchIndex: pr.match, progress: pr.state }));
+  }
+
   // Follower state.
   protected lastLeaderContact = 0;
   protected lastAckSent = -1;

@@ -261,11 +261,25 @@ export type ConsensusEffect =
   | { readonly type: 'TAKE_SNAPSHOT'; readonly index: number; readonly term: number }
   /** Replace the services' state and the log prefix with this snapshot, then send SNAPSHOT_INSTALLED. */
   | { readonly type: 'INSTALL_SNAPSHOT'; readonly snapshot: SnapshotImage }
-  | { readonly type: 'ROLE_CHANGE'; readonly from: string; readonly to: string; readonly term: number }
+  /** The role derived from the election changed; `event`: the chart event that changed it (the inspector's record). */
+  | {
+      readonly type: 'ROLE_CHANGE';
+      readonly from: string;
+      readonly to: string;
+      readonly term: number;
+      readonly event?: string;
+    }
+  /** The election chart moved; `event`: the chart event that moved it (the inspector's transition record). */
   | {
       readonly type: 'ELECTION_STATE_CHANGE';
       readonly from: string;
       readonly to: string;
       readonly term: number;
+      readonly event?: string;
     }
-  | { readonly type: 'MODULE_STATE_CHANGE'; readonly from: string; readonly to: string };
+  | {
+      readonly type: 'MODULE_STATE_CHANGE';
+      readonly from: string;
+      readonly to: string;
+      readonly event?: string;
+    };

@@ -79,10 +79,11 @@ export class SessionManager {
   /** Committed sessions, sorted by id, with their machine state and connection (if on this member). */
   list(): SessionView[] {
     return [...this.tables.sessions.values()]
-      .map(({ record, chart }) => ({
+      .map(({ record, chart, activityAt }) => ({
         ...record,
         state: chart.value,
         connectionId: chart.context.connectionId,
+        lastActivityAt: Math.max(activityAt, chart.context.lastActivityAt),
       }))
       .sort((a, b) => a.id - b.id);
   }

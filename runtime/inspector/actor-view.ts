@@ -1,0 +1,220 @@
+// The inspector's actors: the list (services → shards → actors), one actor's statechart state, context,
+// timers and last inputs, and the same as of an earlier log index — time travel, computed by replay in
+// isolation: a fresh in-process ShardSet (the shard code the simulator and the workers run) restored from
+// the newest snapshot set at or before that index and fed the log after it, read from the member's store.
+// The live shards are only ever asked for a snapshot; nothing here writes to the member.
+
+import { parseAddress, shardOfAddress, unpack } from '../../actors/actor-runtime/protocol.ts';
+import type { ActorType, HostedService } from '../../actors/actor-runtime/service.ts';
+import { decodeEntry } from '../../actors/actor-runtime/shard-input.ts';
+import { ShardSet, type ShardSetSnapshot } from '../../actors/actor-runtime/shard-set.ts';
+import { decodeShardSnapshot } from '../../actors/actor-runtime/shard-snapshot.ts';
+import { entryKindName, type LogEntry } from '../../actors/log/log-entry.ts';
+import type { MemberStore } from '../../persistence/index.ts';
+import { ActorServiceHost, decodeActorSnapshot } from '../actor-runtime/actor-service-host.ts';
+import { SERVICE_SNAPSHOT_ID } from '../member-storage.ts';
+import type { ServiceHost } from '../service-host.ts';
+import { HttpError } from './http.ts';
+
+/** Most actors one GET /actors lists (then `truncated`). */
+export const MAX_LISTED_ACTORS = 500;
+/** Last inputs shown for an actor, and how far back in the log they are looked for. */
+const LAST_INPUTS = 10;
+const INPUT_SCAN = 2000;
+/** Entries replayed per step of a time travel, with a turn of the event loop between steps. */
+const REPLAY_STEP = 500;
+
+/** The actor side of a member: its services and its shards (none for the built-in KV service). */
+export class ActorViews {
+  constructor(
+    private readonly service: ServiceHost,
+    private readonly store: MemberStore,
+  ) {}
+
+  get services(): readonly HostedService[] {
+    return this.service instanceof ActorServiceHost ? this.service.hostedServices : [];
+  }
+
+  /** Entries handed to the shards and not applied yet. */
+  queueDepth(): number {
+    return this.service instanceof ActorServiceHost ? this.service.pool.pendingEntries : 0;
+  }
+
+  /** GET /actors?q=TEXT */
+  async list(q: string) {
+    const snapshot = await this.liveSnapshot();
+    const needle = q.toLowerCase();
+    const byService = new Map<string, Map<number, string[]>>();
+    for (const service of this.services) byService.set(service.name, new Map());
+    let listed = 0;
+    let truncated = false;
+    snapshot?.shards.forEach((part, shard) => {
+      for (const record of this.decode([part]).records) {
+        if (needle !== '' && !record.address.toLowerCase().includes(needle)) continue;
+        if (listed >= MAX_LISTED_ACTORS) {
+          truncated = true;
+          return;
+        }
+        const shards = byService.get(parseAddress(record.address).service);
+        if (!shards) continue;
+        const list = shards.get(shard) ?? [];
+        list.push(record.address);
+        shards.set(shard, list);
+        listed++;
+      }
+    });
+    const services = [...byService].map(([name, shards]) => ({
+      name,
+      shards: [...shards].sort(([a], [b]) => a - b).map(([id, actors]) => ({ id, actors })),
+    }));
+    return { services, truncated, limit: MAX_LISTED_ACTORS };
+  }
+
+  /** GET /actors/ADDRESS: as the live shards hold it now (after every entry handed to them). */
+  async actor(address: string, commitIndex: number) {
+    this.checkAddress(address);
+    const snapshot = await this.liveSnapshot();
+    if (!snapshot) throw new HttpError(404, 'this member hosts the built-in KV service, which has no actors');
+    return this.view(snapshot, address, Math.min(commitIndex, snapshot.index));
+  }
+
+  /** GET /actors/ADDRESS/at/INDEX: replayed in isolation from a snapshot set and the log. */
+  async actorAt(address: string, index: number, commitIndex: number) {
+    this.checkAddress(address);
+    if (!(this.service instanceof ActorServiceHost))
+      throw new HttpError(404, 'this member hosts the built-in KV service, which has no actors');
+    if (index > commitIndex)
+      throw new HttpError(
+        404,
+        `index ${index} is beyond the committed log (commit position ${commitIndex}); pick an index up to it`,
+      );
+    const shards = await this.replayTo(index);
+    return this.view(shards.snapshot(), address, index);
+  }
+
+  private checkAddress(address: string): void {
+    const type = this.typeOf(address);
+    if (typeof type === 'string') throw new HttpError(404, `no actor ${address}: ${type}`);
+  }
+
+  private async liveSnapshot(): Promise<ShardSetSnapshot | null> {
+    return this.service instanceof ActorServiceHost ? this.service.pool.snapshot() : null;
+  }
+
+  private view(snapshot: ShardSetSnapshot, address: string, upTo: number) {
+    const shard = shardOfAddress(address, snapshot.shards.length);
+    const record = this.decode([snapshot.shards[shard]]).records.find((r) => r.address === address);
+    if (!record)
+      throw new HttpError(
+        404,
+        `no actor ${address} as of index ${snapshot.index}: it has had no committed input yet (actors are created by their first)`,
+      );
+    const state = unpack(record.passivated as Uint8Array) as {
+      value?: unknown;
+      context?: unknown;
+      status?: string;
+    } | null;
+    const type = record.type;
+    return {
+      address,
+      index: snapshot.index,
+      machine: type.machine ? type.machine.id : null,
+      kind: type.machine ? 'statechart' : 'behaviour',
+      state: type.machine ? (state?.value ?? null) : null,
+      status: type.machine ? (state?.status ?? null) : null,
+      context: type.machine ? (state?.context ?? null) : state,
+      timers: [...(record.timers?.values() ?? [])].map((t) => ({
+        id: t.xstateId,
+        dueAtMs: t.deadline,
+        event: t.event.type,
+      })),
+      pendingEffects: record.effects?.size ?? 0,
+      lastInputs: this.lastInputs(address, upTo),
+    };
+  }
+
+  /** The newest committed inputs addressed to `address` at or before `upTo` (looked for in a bounded tail). */
+  private lastInputs(address: string, upTo: number) {
+    const log = this.store.log;
+    const to = Math.min(upTo, log.lastIndex);
+    const from = Math.max(log.firstIndex, to - INPUT_SCAN + 1);
+    if (to < from) return [];
+    const inputs: { index: number; kind: string; timestamp: number; input: unknown }[] = [];
+    const entries = log.read(from, to);
+    for (let i = entries.length - 1; i >= 0 && inputs.length < LAST_INPUTS; i--) {
+      const entry = entries[i];
+      const body = decodeEntry(entry);
+      if (!Array.isArray(body) || body[0] !== address) continue;
+      inputs.push({
+        index: entry.index,
+        kind: entryKindName(entry.kind),
+        timestamp: entry.timestamp,
+        input: body.slice(1),
+      });
+    }
+    return inputs;
+  }
+
+  /**
+   * A ShardSet of its own, as the shards stood right after `index`: restored from the newest valid
+   * snapshot set at or before it (or empty, while the log still starts at 1), then the log replayed.
+   */
+  private async replayTo(index: number): Promise<ShardSet> {
+    const { store } = this;
+    const shardCount = Math.max(
+      1,
+      this.service instanceof ActorServiceHost ? this.service.pool.shardCount : 1,
+    );
+    const options = { services: this.services };
+    const set = store.recordingLog
+      .snapshotSets()
+      .find(
+        (s) => s.valid && s.logIndex <= index && s.snapshots.some((e) => e.serviceId === SERVICE_SNAPSHOT_ID),
+      );
+    let shards: ShardSet;
+    let from: number;
+    if (set) {
+      const part = set.snapshots.find((e) => e.serviceId === SERVICE_SNAPSHOT_ID)!;
+      const actors = decodeActorSnapshot(store.snapshots.load(part.snapshotId));
+      shards = ShardSet.restore(actors.shards, shardCount, options);
+      from = set.logIndex + 1;
+    } else {
+      shards = new ShardSet(shardCount, options);
+      from = 1;
+    }
+    if (from < store.log.firstIndex)
+      throw new HttpError(
+        404,
+        `index ${index} is before what this member keeps: its oldest snapshot is past it and its log starts at ${store.log.firstIndex}`,
+      );
+    for (let at = from; at <= index; at += REPLAY_STEP) {
+      const entries: LogEntry[] = store.log.read(at, Math.min(index, at + REPLAY_STEP - 1));
+      shards.apply(entries);
+      // Let the member's own work (heartbeats, appends) run between steps.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return shards;
+  }
+
+  private decode(parts: readonly Uint8Array[]) {
+    return decodeShardSnapshot(parts, (address) => this.typeOf(address));
+  }
+
+  private typeOf(address: string): ActorType | string {
+    let parts: ReturnType<typeof parseAddress>;
+    try {
+      parts = parseAddress(address);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    const service = this.services.find((s) => s.name === parts.service);
+    if (!service)
+      return this.services.length === 0
+        ? 'this member hosts the built-in KV service, which has no actors'
+        : `no service '${parts.service}' (services: ${this.services.map((s) => s.name).join(', ')})`;
+    return (
+      service.actorTypes.get(parts.actorType) ??
+      `service '${parts.service}' has no actor type '${parts.actorType}'`
+    );
+  }
+}
