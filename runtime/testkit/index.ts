@@ -1,3 +1,13 @@
 // chorus/testkit: what a service developer imports to test their own services.
 // Model-based testing of any statechart (runtime/testkit/model/) and TestCluster, an in-process
 // simulated cluster. See docs/testing.md.
+
+export { type CoverageReport, formatCoverage, type Reach } from './model/coverage.ts';
+export { NondeterminismError } from './model/determinism.ts';
+export { ModelPathError } from './model/drive.ts';
+export { type DescribeModelOptions, describeModel } from './model/mocha.ts';
+export { createModel, MachineModel, type ModelOptions, type WalkOptions } from './model/model.ts';
+export type { Oracle, StepProperty, StepRecord } from './model/oracle.ts';
+export type { ModelPath, SimplePathBounds } from './model/paths.ts';
+export { checkProperty, propertySeed } from './model/property.ts';
+export { type Step, stepLabel, WAIT, type Wait, wait } from './model/steps.ts';

@@ -1,10 +1,11 @@
-// One way to run a fast-check property in the specs: a fresh seed every run (so the suite keeps looking
-// at new cases), and on failure a message that starts with how to replay exactly that case.
+// One way to run a fast-check property, for Chorus's specs and the testkit's random walks: a fresh seed
+// every run (so the suite keeps looking at new cases), and on failure a message that starts with how to
+// replay exactly that case.
 //
 //   FC_SEED=<seed> FC_PATH=<path> npx mocha <spec file>
 //
 // FC_SEED (and FC_PATH, the shrunk counterexample's path that fast-check prints) pin a run; without
-// them the seed is drawn from Math.random, which specs may use (machines/ and actors/ may not).
+// them the seed is drawn from Math.random, which tests may use (machines/ and actors/ may not).
 
 import fc from 'fast-check';
 
