@@ -338,3 +338,36 @@ export const overwrittenTail = (sim: Simulation, rng: Random): void => {
     sim.electionListeners.add(listener);
   });
 };
+
+/**
+ * A leadership transfer's TIMEOUT_NOW that reaches its target after the target fell behind. The leader
+ * asks a follower A to take over; its TIMEOUT_NOW is held back, so the transfer lapses and the leader
+ * carries on; the leader's messages to A are then cut, for less than a heartbeat timeout, while it commits
+ * more with the others; then the old TIMEOUT_NOW reaches A, which still follows the same leader in the
+ * same term. A stands at once, with no canvass, and a log behind the quorum's: only the voters' log check
+ * keeps it from winning (a vote goes only to a candidate whose log is at least as up to date).
+ */
+export const staleTransferTarget = (sim: Simulation, rng: Random): void => {
+  const leader = sim.leader();
+  if (leader === null || sim.holder !== null) return;
+  const target = rng.pick(sim.memberIds.filter((id) => id !== leader));
+  let held: PeerMessage | null = null;
+  const holder = (from: number, to: number, message: PeerMessage): boolean => {
+    if (held !== null || from !== leader || to !== target || message.type !== 'TIMEOUT_NOW') return false;
+    held = message;
+    return true;
+  };
+  sim.holder = holder;
+  sim.input(leader, { type: 'TRANSFER_LEADERSHIP', to: target });
+  const { electionTimeoutMs, heartbeatTimeoutMs } = sim.timeouts;
+  sim.at(sim.now + electionTimeoutMs + rng.int(20, 200), () => {
+    if (sim.holder === holder) sim.holder = null;
+    const timeoutNow = held;
+    if (timeoutNow === null || sim.healed) return;
+    sim.block(leader, target);
+    sim.at(sim.now + rng.int(100, Math.floor(heartbeatTimeoutMs * 0.8)), () => {
+      if (!sim.healed) sim.redeliver(leader, target, timeoutNow);
+      sim.at(sim.now + rng.int(0, 40), () => sim.unblock(leader, target));
+    });
+  });
+};

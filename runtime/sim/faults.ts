@@ -8,7 +8,8 @@
 // acknowledged (a torn last append), a lost member directory, partitions that cut clients off too,
 // client resends delivered behind the client's newer commands, and an old leader's tail held by one
 // follower only and overwritten by a later leader (stale acknowledgements of it, its flushes
-// completing after the truncation, a snapshot installed over it).
+// completing after the truncation, a snapshot installed over it), and a transfer's TIMEOUT_NOW reaching
+// a target that fell behind meanwhile (a candidate with a stale log, no canvass to stop it).
 
 import type { Random } from '../../machines/random.ts';
 import {
@@ -17,6 +18,7 @@ import {
   crashLeadersInARow,
   overwrittenTail,
   staleAppendResponses,
+  staleTransferTarget,
 } from './fault-sequences.ts';
 import type { Simulation } from './simulation.ts';
 
@@ -37,6 +39,7 @@ export const FAULT_KINDS = [
   'overwritten-tail',
   'late-messages',
   'transfer-leadership',
+  'stale-transfer-target',
   'connection-loss',
   'suspend',
   'disk-stall',
@@ -77,6 +80,7 @@ const WEIGHTS: Partial<Record<FaultKind, number>> = {
   'stale-append-responses': 3,
   'overwritten-tail': 4,
   'late-messages': 2,
+  'stale-transfer-target': 2,
 };
 
 /** Schedule the seed's random faults; returns how many of each kind were planned. */
@@ -257,6 +261,10 @@ const strike = (sim: Simulation, rng: Random, kind: FaultKind, duration: number,
         sim.restart(leader);
         if (!sim.healed) sim.network = { ...sim.network, echoTimeoutNowRate: 0 };
       });
+      return;
+    }
+    case 'stale-transfer-target': {
+      staleTransferTarget(sim, rng);
       return;
     }
     case 'connection-loss': {

@@ -12,6 +12,9 @@
 // - LEADER_WITHOUT_QUORUM: every leader was granted votes of its own term by a quorum (itself included).
 // - SERVICE_STATE_DIVERGED: members' service state (not only their logs) is equal at equal applied index.
 // - SNAPSHOT_TERM: a snapshot stands for an entry only with that entry's term.
+// - SNAPSHOT_STATE_MISMATCH (checked by the member, runtime/sim/sim-member.ts): a snapshot said to stand for
+//   index i holds the services' state after exactly the entries up to i, so a restart from it equals the
+//   live state at i (the snapshot's state also joins SERVICE_STATE_DIVERGED's comparison at i).
 // (Liveness after the heal is checked at the end of a run: runtime/sim/index.ts.)
 
 import type { LogEntry } from '../../actors/log/log-entry.ts';

@@ -41,6 +41,8 @@ export interface PeerLinksHost {
   readonly tamper?: (from: number, to: number, message: PeerMessage) => PeerMessage | null;
   /** Sees every message put on the wire. */
   recorder(): ((from: number, to: number, message: PeerMessage) => void) | null;
+  /** Holds back the messages it returns true for (a fault plan delivers them later, or never). */
+  holder(): ((from: number, to: number, message: PeerMessage) => boolean) | null;
   deliver(delay: number, delivery: PeerDelivery): void;
 }
 
@@ -97,6 +99,7 @@ export class PeerLinks {
     if (this.blocked.has(link)) return;
     const message = host.tamper ? host.tamper(from, to, sent) : sent;
     if (message === null) return;
+    if (host.holder()?.(from, to, message)) return;
     const network = host.conditions();
     if (network.dropRate > 0 && rng.chance(network.dropRate)) return;
     const epoch = this.linkEpoch.get(link) ?? 0;

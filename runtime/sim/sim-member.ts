@@ -35,6 +35,12 @@ export interface RoleEvent {
   readonly term: number;
 }
 
+/**
+ * The longest a member's turn lasts (ms): high-rate inputs that arrive within it are handed to the module
+ * together, as the member process gathers what one event-loop turn read (runtime/member.ts).
+ */
+const MAX_TURN_MS = 0.5;
+
 /** What a member needs from the simulation. */
 export interface MemberHost {
   readonly rng: Random;
@@ -69,6 +75,10 @@ export class SimMember implements ClientPort {
   /** Inputs that effects produced (service replies, a closed connection), fed after the current batch. */
   private inbox: ModuleInput[] = [];
   private draining = false;
+  /** A turn's end is scheduled: high-rate inputs wait for it (see feed). */
+  private turnScheduled = false;
+  /** The last index the services applied (or restored a snapshot at): what a snapshot taken now holds. */
+  private servicesAt = 0;
 
   constructor(
     readonly id: number,
@@ -153,6 +163,7 @@ export class SimMember implements ClientPort {
     this.disk.freeAt.log = host.now();
     this.disk.freeAt.state = host.now();
     host.checker.resetMember(this.id, persisted.snapshot?.index ?? 0);
+    this.servicesAt = persisted.snapshot?.index ?? 0;
     if (persisted.snapshot)
       host.checker.onServiceState(this.id, persisted.snapshot.index, this.services.state());
   }
@@ -164,6 +175,7 @@ export class SimMember implements ClientPort {
     this.connections.clear();
     this.inbox = [];
     this.draining = false;
+    this.turnScheduled = false;
     this.deferred = [];
     this.host.stopped(this.id);
   }
@@ -216,11 +228,39 @@ export class SimMember implements ClientPort {
   // Inputs and effects
   // ----------------------------------------------------------------------------------------------
 
-  /** Feed the module; effects are carried out in order, and what they feed back follows the batch. */
+  /**
+   * Feed the module as the member process does (runtime/member.ts `input`): the high-rate inputs (client
+   * frames, peer messages, flush and apply completions) wait for the end of the member's turn, a fraction of
+   * a millisecond drawn by the seed, and everything that arrived meanwhile goes to the module in one
+   * `handleAll`; any other input is handled at once, after what is queued. Effects are carried out in
+   * order, and what they feed back follows the batch.
+   */
   feed(input: ModuleInput): void {
     if (!this.module) return;
     this.inbox.push(input);
     if (this.draining) return;
+    const type = input.type;
+    if (type === 'CLIENT' || type === 'PEER_MESSAGE' || type === 'APPENDED' || type === 'SERVICES_REPLAYED') {
+      if (this.turnScheduled) return;
+      this.turnScheduled = true;
+      const incarnation = this.incarnation;
+      const endTurn = (): void => {
+        if (this.incarnation !== incarnation) return;
+        if (this.paused) {
+          this.deferred.push(endTurn);
+          return;
+        }
+        this.turnScheduled = false;
+        this.drain();
+      };
+      this.host.schedule(this.host.rng.float() * MAX_TURN_MS, endTurn);
+      return;
+    }
+    this.drain();
+  }
+
+  private drain(): void {
+    if (this.draining || !this.module) return;
     this.draining = true;
     while (this.inbox.length > 0 && this.module) {
       const module: ConsensusModule = this.module;
@@ -283,6 +323,7 @@ export class SimMember implements ClientPort {
         if (entries.length === 0) return;
         for (const entry of entries) checker.onApply(id, entry);
         const index = entries[entries.length - 1].index;
+        this.servicesAt = index;
         const every = this.services.stateEvery;
         if (every === undefined) {
           const replies = this.services.apply(entries, effect.replies);
@@ -309,6 +350,15 @@ export class SimMember implements ClientPort {
         const { index, term } = effect;
         checker.onSnapshot(id, index, node.commitIndex);
         checker.onSnapshotTerm(id, index, term);
+        // The services' snapshot is taken in effect order: it stands for `index` only if every entry up
+        // to it was applied before it, and none after (a restart from it must equal the live state).
+        if (this.servicesAt !== index)
+          checker.fail(
+            'SNAPSHOT_STATE_MISMATCH',
+            id,
+            `a snapshot said to stand for index ${index} holds the services' state at ${this.servicesAt}`,
+          );
+        else checker.onServiceState(id, index, this.services.state());
         const data = encodeSnapshotParts({ module: effect.module, service: this.services.snapshot() });
         this.write(
           { op: 'snapshot', image: { index, term, data } },
@@ -321,6 +371,7 @@ export class SimMember implements ClientPort {
         checker.onSnapshot(id, snapshot.index, checker.committedMax);
         checker.onSnapshotTerm(id, snapshot.index, snapshot.term);
         this.services.restore(snapshotParts(snapshot.data).service);
+        this.servicesAt = snapshot.index;
         checker.resetMember(id, snapshot.index);
         checker.onServiceState(id, snapshot.index, this.services.state());
         this.write({ op: 'install', image: snapshot }, { type: 'SNAPSHOT_INSTALLED', index: snapshot.index });

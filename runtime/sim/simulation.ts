@@ -99,6 +99,8 @@ export class Simulation {
   afterStep: (() => void) | null = null;
   /** Sees every message put on the wire (a fault plan keeps copies to deliver again much later). */
   recorder: ((from: number, to: number, message: PeerMessage) => void) | null = null;
+  /** Holds back the messages it returns true for: a fault plan delivers them later (redeliver), or never. */
+  holder: ((from: number, to: number, message: PeerMessage) => boolean) | null = null;
   /** Called on every election state change (fault plans use it to strike at an exact phase). */
   readonly electionListeners = new Set<(event: RoleEvent) => void>();
   private readonly diskLatency = new Map<number, number>();
@@ -156,6 +158,7 @@ export class Simulation {
       conditions: () => this.network,
       tamper: options.tamper,
       recorder: () => this.recorder,
+      holder: () => this.holder,
       deliver: (delay, delivery) => this.schedule(delay, { kind: 'deliver', ...delivery }),
     });
     const views = new Map([...this.members].map(([id, member]) => [id, member.view()]));
