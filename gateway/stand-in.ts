@@ -182,6 +182,11 @@ export class StandIn extends EventEmitter<{
       this.opened(record);
       socket.write('OK\n');
     });
+    // The gateway's FIN ends the connection at once (before our own FIN goes back): a gateway that waits for
+    // its socket's close before reporting CLOSED is then never counted live after it reported.
+    socket.on('end', () => {
+      if (record) this.end(record, 'gateway');
+    });
     socket.on('error', () => {}); // a reset is a close like any other
     socket.on('close', () => {
       if (silence) clearTimeout(silence);

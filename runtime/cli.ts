@@ -285,6 +285,20 @@ const buildProgram = (): Command => {
     );
 
   program
+    .command('gateway')
+    .description(
+      'run a gateway (--config FILE), the stand-in, or plan / apply / explain / status the balancing rules',
+    )
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]', 'see `chorus gateway --help`')
+    .action(async (args: string[]) => {
+      const { runGatewayCli } = await import('../gateway/cli.ts');
+      process.exitCode = await runGatewayCli(args);
+    });
+
+  program
     .command('demo')
     .description('the demo that `npm start` runs')
     .action(async () => {

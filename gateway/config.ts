@@ -1,0 +1,122 @@
+// A gateway's configuration file (`chorus gateway --config FILE`, JSON or YAML): who it is (name,
+// capabilities, labels, capacity), how it reaches the cluster, and its timing. Checked before anything
+// starts; every problem is named with its field. Paths are relative to the file.
+
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const ms = z.number().int().positive();
+
+export const gatewayConfigSchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    capabilities: z.array(z.string().min(1)).default([]),
+    labels: z.record(z.string(), z.string()).default({}),
+    capacity: z.number().int().positive(),
+    /** The members' client endpoints (host:port). */
+    endpoints: z.array(z.string().regex(/:\d{1,5}$/, 'must be host:port')).min(1),
+    /** A shared token, inline or in a file (`chorus cluster up` writes DIR/client-token). */
+    credentials: z.string().optional(),
+    credentialsFile: z.string().optional(),
+    /**
+     * The cluster's sessionTimeoutMs. The registry can give this gateway's parties to another only after its
+     * session closed, at the earliest this long after the cluster last heard from it; the gateway keeps a
+     * connection only while its last confirmed command is younger than leaseMs, which must stay below it.
+     */
+    sessionTimeoutMs: ms.default(10_000),
+    /** How long ownership stays confirmed after a command the cluster answered (default half the session timeout). */
+    leaseMs: ms.optional(),
+    /** How often the gateway re-reads its duties with SYNC (default a sixth of the session timeout). */
+    syncIntervalMs: ms.optional(),
+    /** Heartbeat on every party connection (default 300 ms; the remote end's liveness window must exceed it). */
+    heartbeatMs: ms.default(300),
+    /** Opening a party connection, and closing it in order, each get this long. */
+    connectionTimeoutMs: ms.default(2_000),
+  })
+  .superRefine((c, ctx) => {
+    const lease = c.leaseMs ?? c.sessionTimeoutMs / 2;
+    if (lease >= c.sessionTimeoutMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['leaseMs'],
+        message: `leaseMs (${lease}) must be below sessionTimeoutMs (${c.sessionTimeoutMs}): ownership must lapse before the cluster can move a party`,
+      });
+    }
+    const sync = c.syncIntervalMs ?? c.sessionTimeoutMs / 6;
+    if (sync >= lease) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['syncIntervalMs'],
+        message: `syncIntervalMs (${sync}) must be below leaseMs (${lease}), or the lease lapses between syncs`,
+      });
+    }
+    if (c.credentials !== undefined && c.credentialsFile !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['credentialsFile'],
+        message: 'give credentials or credentialsFile, not both',
+      });
+    }
+  });
+
+export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
+
+export interface GatewayConfig extends Omit<z.output<typeof gatewayConfigSchema>, 'credentialsFile'> {
+  readonly leaseMs: number;
+  readonly syncIntervalMs: number;
+}
+
+export class GatewayConfigError extends Error {
+  override readonly name = 'GatewayConfigError';
+}
+
+/** Check a configuration (parsed JSON/YAML); `baseDir` resolves credentialsFile. Throws GatewayConfigError listing every problem. */
+export const resolveGatewayConfig = (
+  input: unknown,
+  baseDir = process.cwd(),
+  source = 'gateway config',
+): GatewayConfig => {
+  const parsed = gatewayConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(file)'}: ${i.message}`);
+    throw new GatewayConfigError(`${source}:\n${lines.join('\n')}`);
+  }
+  const { credentialsFile, ...config } = parsed.data;
+  let credentials = config.credentials;
+  if (credentialsFile !== undefined) {
+    const path = resolve(baseDir, credentialsFile);
+    try {
+      credentials = readFileSync(path, 'utf8').trim();
+    } catch (error) {
+      throw new GatewayConfigError(
+        `${source}:\n  credentialsFile: cannot read ${path} (${(error as Error).message})`,
+      );
+    }
+  }
+  return {
+    ...config,
+    ...(credentials === undefined ? {} : { credentials }),
+    leaseMs: config.leaseMs ?? Math.floor(config.sessionTimeoutMs / 2),
+    syncIntervalMs: config.syncIntervalMs ?? Math.floor(config.sessionTimeoutMs / 6),
+  };
+};
+
+/** Read and check a configuration file (JSON or YAML). */
+export const loadGatewayConfig = (file: string): GatewayConfig => {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new GatewayConfigError(`${file}: cannot read it (${(error as Error).message})`);
+  }
+  let input: unknown;
+  try {
+    input = parseYaml(text); // YAML is a superset of JSON
+  } catch (error) {
+    throw new GatewayConfigError(`${file}: not JSON or YAML (${(error as Error).message})`);
+  }
+  return resolveGatewayConfig(input, dirname(path), file);
+};

@@ -1,0 +1,217 @@
+// The gateway process (`chorus gateway --config FILE`): a cluster client that registers with the gateway
+// registry, keeps its session alive, opens and closes the outbound connection of each party the registry
+// gives it, and reports OPENED / FAILED / CLOSED.
+//
+// Ownership, and why a gateway closes what it cannot confirm. The registry moves a party away only once
+// its owner confirmed the close or its session closed (LOST); a session closes at the earliest
+// sessionTimeoutMs after the cluster last heard from the gateway. So a connection is safe while the
+// gateway's last answered command was sent less than sessionTimeoutMs ago. The gateway re-reads its duties
+// with SYNC every syncIntervalMs; each answer renews a lease of leaseMs (< sessionTimeoutMs) counted from
+// when that SYNC was sent. Before it acts on anything — a pushed order, a session change, a timer — it
+// checks the lease: once it has run out (the gateway was frozen by SIGSTOP, or cut off from the cluster),
+// it closes every connection at once, before anything else, and holds nothing until a duty list from the
+// cluster says what it still owns. A frozen process cannot close its sockets while frozen: the remote end's
+// heartbeat check (gateway/stand-in.ts) ends them, which is why its liveness window must be shorter than
+// the session timeout. Every order is idempotent by epoch (duties.ts); after a leader change or a
+// reconnect the session is resumed and the gateway re-syncs; a new session (the old one closed) registers
+// again.
+
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { decodeServiceReply } from '../runtime/actor-runtime/service-client.ts';
+import { ChorusClient, type SessionChange } from '../runtime/client/client.ts';
+import type { GatewayConfig } from './config.ts';
+import { Connections, type ReportStatus } from './connections.ts';
+import { Duties } from './duties.ts';
+import { parseDuties, parseOrder, registryCommand } from './messages.ts';
+
+const GUARD_EVERY_MS = 25;
+
+export class Gateway {
+  private client: ChorusClient | null = null;
+  private readonly duties = new Duties();
+  private readonly connections: Connections;
+  /** When the last command the cluster answered was sent (performance.now); the lease runs from it. */
+  private confirmedAt = Number.NEGATIVE_INFINITY;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+  private syncing = false;
+
+  private constructor(
+    readonly config: GatewayConfig,
+    private readonly log: Logger,
+  ) {
+    this.connections = new Connections({
+      gateway: config.name,
+      heartbeatMs: config.heartbeatMs,
+      timeoutMs: config.connectionTimeoutMs,
+      report: (party, epoch, status, detail) => this.report(party, epoch, status, detail),
+    });
+  }
+
+  static start(config: GatewayConfig, log: Logger): Gateway {
+    const gateway = new Gateway(config, log);
+    gateway.connect();
+    gateway.timers.push(setInterval(() => gateway.guard(), GUARD_EVERY_MS));
+    gateway.timers.push(setInterval(() => void gateway.sync(), config.syncIntervalMs));
+    return gateway;
+  }
+
+  /** The parties held open now, with their epochs. */
+  get open(): Map<string, number> {
+    return this.connections.open;
+  }
+
+  /** Stop: close every connection in order, then the session. */
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.duties.dropAll();
+    await this.connections.converge(this.duties.want); // each reported CLOSED on the way
+    this.stopped = true;
+    await this.client?.close().catch(() => {});
+  }
+
+  private connect(): void {
+    const client = ChorusClient.start({
+      endpoints: this.config.endpoints,
+      ...(this.config.credentials === undefined ? {} : { credentials: this.config.credentials }),
+      commandTimeoutMs: this.config.sessionTimeoutMs,
+      onStateChange: (state) => {
+        if (state !== 'CLOSED' || this.client !== client || this.stopped) return;
+        // The session is gone (closed by the cluster, e.g. timed out while frozen): nothing is owned any
+        // more. Close everything first, then start a new session, which registers again.
+        this.log.warn(
+          { gateway: this.config.name },
+          'session closed: closing every connection, registering again',
+        );
+        this.loseOwnership('session closed');
+        this.client = null;
+        setTimeout(() => this.stopped || this.connect(), 100);
+      },
+    });
+    this.client = client;
+    client.onMessage((message) => this.onMessage(message));
+    client.onSession((session) => this.onSession(session));
+  }
+
+  /** The lease: a connection is kept only while ownership was confirmed less than leaseMs ago. */
+  private guard(): void {
+    if (performance.now() - this.confirmedAt <= this.config.leaseMs) return;
+    if (this.connections.open.size === 0 && this.duties.want.size === 0) return;
+    this.log.warn(
+      { gateway: this.config.name, leaseMs: this.config.leaseMs },
+      'ownership unconfirmed past the lease: closing every connection until the cluster confirms',
+    );
+    this.loseOwnership('lease expired');
+    void this.sync();
+  }
+
+  private loseOwnership(why: string): void {
+    this.duties.dropAll();
+    this.connections.closeAllNow();
+    this.log.info({ gateway: this.config.name, why }, 'holding nothing');
+  }
+
+  private onSession(session: SessionChange): void {
+    this.guard();
+    this.log.info(
+      { gateway: this.config.name, ...session },
+      session.resumed ? 'session resumed' : 'session open',
+    );
+    if (session.resumed) void this.sync();
+    else void this.register();
+  }
+
+  private onMessage(message: unknown): void {
+    this.guard();
+    const parsed = parseOrder(message);
+    if (!parsed.ok) {
+      this.log.warn(
+        { gateway: this.config.name, problem: parsed.problem },
+        'refused a message from the cluster',
+      );
+      return;
+    }
+    const { order } = parsed;
+    if (!this.duties.apply(order)) {
+      this.log.info({ gateway: this.config.name, order }, 'stale order ignored');
+      // A repeated CLOSE of an epoch no longer held is still answered: the registry waits for it.
+      if (order.type === 'CLOSE') this.report(order.party, order.epoch, 'CLOSED');
+      return;
+    }
+    void this.follow();
+  }
+
+  /** Make the connections follow the duties; then report CLOSED for the closes the registry asked for. */
+  private async follow(): Promise<void> {
+    const closes = this.duties.takeClosed();
+    await this.connections.converge(this.duties.want);
+    for (const { party, epoch } of closes) {
+      await this.connections.settled(party);
+      this.report(party, epoch, 'CLOSED');
+    }
+  }
+
+  private async register(): Promise<void> {
+    const { name, capabilities, labels, capacity } = this.config;
+    await this.askDuties({ type: 'REGISTER', name, capabilities, labels, capacity });
+  }
+
+  private async sync(): Promise<void> {
+    if (this.syncing || this.stopped || !this.client || this.client.state !== 'CONNECTED') return;
+    this.syncing = true;
+    try {
+      await this.askDuties({ type: 'SYNC', name: this.config.name });
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  /** REGISTER or SYNC: the answer is the whole duty list; it renews the lease from when it was sent. */
+  private async askDuties(command: { type: 'REGISTER' | 'SYNC' } & Record<string, unknown>): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    const sentAt = performance.now();
+    let value: unknown;
+    try {
+      const reply = decodeServiceReply(await client.send(registryCommand(command)));
+      if (!reply.ok) {
+        this.log.warn({ gateway: this.config.name, command: command.type, error: reply.error }, 'refused');
+        return;
+      }
+      value = reply.value;
+    } catch (error) {
+      this.log.warn({ gateway: this.config.name, command: command.type, error: String(error) }, 'no answer');
+      return;
+    }
+    this.guard(); // the lease may have run out while waiting: close first, then take the new list
+    const duties = parseDuties(value);
+    if (!duties.ok) {
+      this.log.warn(
+        { gateway: this.config.name, problem: duties.problem },
+        `refused the ${command.type} answer`,
+      );
+      return;
+    }
+    this.confirmedAt = Math.max(this.confirmedAt, sentAt);
+    this.duties.sync(duties.duties);
+    await this.follow();
+  }
+
+  private report(party: string, epoch: number, status: ReportStatus, detail?: string): void {
+    this.log.info(
+      { gateway: this.config.name, party, epoch, status, ...(detail ? { detail } : {}) },
+      'report',
+    );
+    const client = this.client;
+    if (!client || this.stopped) return;
+    client.send(registryCommand({ type: 'REPORT', name: this.config.name, party, epoch, status })).then(
+      (bytes) => {
+        const reply = decodeServiceReply(bytes);
+        if (!reply.ok) this.log.info({ party, epoch, status, error: reply.error }, 'report refused');
+      },
+      (error: unknown) =>
+        this.log.warn({ party, epoch, status, error: String(error) }, 'report not answered'),
+    );
+  }
+}
