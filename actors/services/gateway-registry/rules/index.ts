@@ -2,7 +2,14 @@
 // plan the moves for a fleet, explain one party's choice. Pure and deterministic (every member computes
 // the same plan from the same input); the registry service calls it while applying log entries.
 
+export { compileRules } from './compile.ts';
+export { explain } from './explain.ts';
+export { EXPRESSION_VARIABLES } from './expressions.ts';
+export { RULES_JSON_SCHEMA } from './json-schema.ts';
+export { formatPath, MAX_RULES_TEXT, parseRules } from './parse.ts';
+export { plan } from './planner.ts';
 export type { FilterRule, RulesDocument, RulesInput, ScoreRule, Selector } from './schema.ts';
+export { RulesSchema } from './schema.ts';
 export type {
   CompiledRules,
   FilterVerdict,

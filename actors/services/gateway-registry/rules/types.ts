@@ -87,6 +87,8 @@ export interface ScoreContribution {
   readonly value: number;
   /** weight × value. */
   readonly contribution: number;
+  /** Why an expression score counted 0 (it failed to evaluate for this pair). */
+  readonly error?: string;
 }
 
 export interface GatewayExplanation {
