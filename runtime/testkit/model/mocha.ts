@@ -13,7 +13,7 @@ import type { SimplePathBounds } from './paths.ts';
 
 export interface DescribeModelOptions {
   /** Which path sets get an `it` each (default: shortest). */
-  readonly paths?: readonly ('shortest' | 'simple')[];
+  readonly paths?: readonly PathKind[];
   readonly simple?: SimplePathBounds;
   /** Random walks in one `it` (default: none). */
   readonly walks?: WalkOptions;
@@ -22,6 +22,9 @@ export interface DescribeModelOptions {
   /** Print the coverage report (default true). */
   readonly report?: boolean;
 }
+
+/** shortest: to every vertex; edges: every edge once; simple: bounded simple paths. */
+export type PathKind = 'shortest' | 'edges' | 'simple';
 
 interface MochaGlobals {
   describe: (title: string, body: () => void) => void;
@@ -44,7 +47,12 @@ export const describeModel = <M extends AnyStateMachine>(
   describe(`model '${model.name}'`, () => {
     for (const kind of options.paths ?? ['shortest']) {
       describe(`${kind} paths`, () => {
-        const paths = kind === 'shortest' ? model.shortestPaths() : model.simplePaths(options.simple);
+        const paths =
+          kind === 'shortest'
+            ? model.shortestPaths()
+            : kind === 'edges'
+              ? model.edgePaths()
+              : model.simplePaths(options.simple);
         for (const path of paths) {
           it(path.name, () => {
             model.check(path.steps);

@@ -19,6 +19,7 @@ import type { Oracle, StepRecord } from './oracle.ts';
 import { tableRows } from './oracle.ts';
 import {
   type Exploration,
+  edgePaths,
   type ModelPath,
   type SimplePathBounds,
   shortestPaths,
@@ -89,6 +90,11 @@ export class MachineModel<M extends AnyStateMachine> {
   /** One shortest path to every vertex of the model (paths that prefix another left out). */
   shortestPaths(): ModelPath<EventFromLogic<M>>[] {
     return shortestPaths(this.exploration);
+  }
+
+  /** Every edge of the model once: the shortest path to its vertex, then its step. */
+  edgePaths(): ModelPath<EventFromLogic<M>>[] {
+    return edgePaths(this.exploration);
   }
 
   /** Maximal simple paths (no vertex twice), within the bounds (default: 8 steps, 200 paths). */

@@ -41,9 +41,11 @@ export interface Oracle<
   readonly stateKey?: (snapshot: S) => string;
   /**
    * The table's name for a step (default: the event's type; `WAIT` for time passing in which a timer
-   * fired; a wait in which nothing fell due has no name, so it must leave the state as it was).
+   * fired; a wait in which nothing fell due has no name, so it must leave the state as it was). Return
+   * undefined to keep the default, e.g. to split one event by a guard's condition:
+   * `({ step, from }) => step.type === 'CLOSE' && from.context.balance > 0 ? 'CLOSE (not empty)' : undefined`.
    */
-  readonly stepKey?: (step: Step<E>, from: S) => string;
+  readonly stepKey?: (record: StepRecord<S, E>) => string | undefined;
   /** Named properties over each step. */
   readonly properties?: Readonly<Record<string, StepProperty<S, E>>>;
 }
@@ -67,14 +69,13 @@ export const judge = <S extends AnyMachineSnapshot, E extends EventObject>(
   onRow: (row: string) => void,
 ): string | undefined => {
   const stateKey = oracle.stateKey ?? ((snapshot: S) => stateName(snapshot.value));
-  const stepKey =
-    oracle.stepKey ??
-    ((step: Step<E>) => (!isWait(step) ? step.type : record.fired.length > 0 ? WAIT : NOTHING_DUE));
+  const step = record.step;
+  const byDefault = !isWait(step) ? step.type : record.fired.length > 0 ? WAIT : NOTHING_DUE;
   if (oracle.table) {
     const from = stateKey(record.from);
     const row = oracle.table[from];
     if (row === undefined) return `state ${from} is not in the expected-transition table`;
-    const key = stepKey(record.step, record.from);
+    const key = oracle.stepKey?.(record) ?? byDefault;
     const listed = row[key];
     if (listed !== undefined) onRow(rowName(from, key));
     const expected = listed ?? from;

@@ -80,16 +80,41 @@ const unique = <E extends EventObject>(paths: ModelPath<E>[]): ModelPath<E>[] =>
   });
 };
 
-/** One shortest path to every vertex; paths that prefix another are left out. */
-export const shortestPaths = <E extends EventObject>(exploration: Exploration<E>): ModelPath<E>[] => {
+const shortestTo = <E extends EventObject>(exploration: Exploration<E>): Map<string, Step<E>[]> => {
   explore(exploration); // names the bound if the model is too big, before xstate/graph's own message
   const paths = getShortestPaths(timedLogic(exploration.machine), traversal(exploration) as never);
-  const found = paths.map((path) => {
+  const found = new Map<string, Step<E>[]>();
+  for (const path of paths) {
     const steps = path.steps
       .map((step) => step.event as Step<E>)
       .filter((step) => step.type !== 'xstate.init');
-    return { name: pathName(steps), steps };
-  });
+    found.set(exploration.serialize(path.state as unknown as TimedSnapshot), steps);
+  }
+  return found;
+};
+
+const named = <E extends EventObject>(steps: Step<E>[]): ModelPath<E> => ({ name: pathName(steps), steps });
+
+/** One shortest path to every vertex; paths that prefix another are left out. */
+export const shortestPaths = <E extends EventObject>(exploration: Exploration<E>): ModelPath<E>[] =>
+  maximal(unique([...shortestTo(exploration).values()].map(named)));
+
+/**
+ * Every edge of the graph once: the shortest path to its vertex, then its step. Shortest paths reach
+ * every vertex but not every edge (a step that leaves the vertex as it was is on no shortest path).
+ */
+export const edgePaths = <E extends EventObject>(exploration: Exploration<E>): ModelPath<E>[] => {
+  const to = shortestTo(exploration);
+  const adjacency = explore(exploration) as unknown as Record<
+    string,
+    { transitions: Record<string, { event: Step<E> }> }
+  >;
+  const found: ModelPath<E>[] = [];
+  for (const [vertex, { transitions }] of Object.entries(adjacency)) {
+    const prefix = to.get(vertex);
+    if (prefix === undefined) continue;
+    for (const { event } of Object.values(transitions)) found.push(named([...prefix, event]));
+  }
   return maximal(unique(found));
 };
 
