@@ -184,6 +184,21 @@ const buildProgram = (): Command => {
     );
 
   program
+    .command('inspect')
+    .description("the inspector: a web page of every member's statecharts, sessions, actors and log, live")
+    .option('--cluster <endpoints>', "the members' admin URLs: http://host:port,... (or ID=URL,...)")
+    .option('--config <file>', 'a cluster configuration (members with an adminHttpPort)')
+    .option('--port <p>', 'port on 127.0.0.1 (default: any free port)', integer('--port', 0), 0)
+    .action(async (options: import('./inspector/inspect-command.ts').InspectCommandOptions) => {
+      const { inspectCommand } = await import('./inspector/inspect-command.ts');
+      try {
+        process.exitCode = await inspectCommand(options);
+      } catch (error) {
+        fail(error, EXIT_USAGE);
+      }
+    });
+
+  program
     .command('sim')
     .description('the deterministic simulator, with faults')
     .option('--seeds <n>', 'how many seeds to run (a sweep)', integer('--seeds', 1), 100)
@@ -283,20 +298,6 @@ const buildProgram = (): Command => {
         process.exitCode = await diagramsCommand({ ...rest, ...(where === undefined ? {} : { dir: where }) });
       },
     );
-
-  program
-    .command('gateway')
-    .description(
-      'run a gateway (--config FILE), the stand-in, or plan / apply / explain / status the balancing rules',
-    )
-    .helpOption(false)
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .argument('[args...]', 'see `chorus gateway --help`')
-    .action(async (args: string[]) => {
-      const { runGatewayCli } = await import('../gateway/cli.ts');
-      process.exitCode = await runGatewayCli(args);
-    });
 
   program
     .command('demo')

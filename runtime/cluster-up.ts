@@ -9,6 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ClusterConfig, type ClusterConfigInput, loadClusterConfig } from './config.ts';
+import { endpointsOf, InspectorServer } from './inspector/server.ts';
 import { formatRecord, LocalCluster, newSecret, PEER_SECRET_FILE } from './local-cluster.ts';
 
 /** The file holding the client token of a cluster `cluster up` starts (kept across runs in one directory). */
@@ -84,16 +85,25 @@ export const clusterUp = async (options: ClusterUpOptions): Promise<number> => {
     },
   });
   const running = cluster.config;
+  const inspected = endpointsOf(running);
+  const inspector =
+    inspected.length === 0
+      ? null
+      : await InspectorServer.start({
+          members: inspected,
+          ...(running.adminHttp.token ? { token: running.adminHttp.token } : {}),
+        });
   process.stdout.write(
     [
       `chorus: ${running.members.length}-member cluster starting`,
       `  data directory: ${running.dir}`,
       `  client endpoints: ${cluster.endpoints().join(',')}`,
       `  services: ${running.services ?? 'the built-in KV service'}`,
+      `  inspector: ${inspector?.url ?? 'none (no member has an adminHttpPort in the configuration)'}`,
       ...lines,
       ...running.members.map(
         (m) =>
-          `  member ${m.id}: client ${m.host}:${m.clientPort}, peers ${m.host}:${m.peerPort}; npx chorus tool ${cluster.memberDir(m.id)} describe`,
+          `  member ${m.id}: client ${m.host}:${m.clientPort}, peers ${m.host}:${m.peerPort}${m.adminHttpPort === undefined ? '' : `, admin HTTP ${m.adminHttpPort} (metrics)`}; npx chorus tool ${cluster.memberDir(m.id)} describe`,
       ),
       '  Ctrl-C stops the cluster.',
       '',
@@ -107,6 +117,7 @@ export const clusterUp = async (options: ClusterUpOptions): Promise<number> => {
     process.once('SIGTERM', stop);
   });
   process.stdout.write('\nchorus: stopping the cluster (SIGTERM to every member)\n');
+  await inspector?.close();
   await cluster.close({ graceful: true });
   return 0;
 };

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { unpack } from 'msgpackr';
 import { encodeKvCommand, type KvResult } from '../actors/services/kv.ts';
 import { ChorusClient } from './client/client.ts';
+import { endpointsOf, InspectorServer } from './inspector/server.ts';
 import { formatRecord, LocalCluster } from './local-cluster.ts';
 
 const CLIENTS = 8;
@@ -37,6 +38,8 @@ export const runDemo = async (): Promise<number> => {
   });
   let exitCode = 1;
   const clients: ChorusClient[] = [];
+  const inspector = await InspectorServer.start({ members: endpointsOf(cluster.config) });
+  say(`${since(t0)}  inspector: ${inspector.url} (open it to watch the elections and the log live)\n`);
   try {
     const firstLeader = await cluster.waitForLeader(20_000);
     say(
@@ -121,6 +124,7 @@ export const runDemo = async (): Promise<number> => {
     say(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    await inspector.close();
     await cluster.close();
     say(`${since(t0)}  cluster stopped and its files removed.`);
   }

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { chorusCommand } from './build-kind.ts';
 import {
   adminHttpUrl,
   type ClusterConfig,
@@ -21,8 +21,6 @@ export const PEER_SECRET_FILE = 'peer-secret';
 
 /** A fresh secret: 32 random bytes from the OS's CSPRNG, in base64. */
 export const newSecret = (): string => randomBytes(32).toString('base64');
-
-const CHORUS_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'chorus.js');
 
 /** A free TCP port on loopback (the OS picks it; it is released before being returned). */
 export const freePort = (): Promise<number> =>
@@ -173,8 +171,7 @@ export class LocalCluster {
     if (view.running) throw new Error(`member ${id} is already running`);
     const argv = [
       ...(this.options.commandPrefix?.(id) ?? []),
-      process.execPath,
-      CHORUS_BIN,
+      ...chorusCommand(),
       'member',
       '--config',
       this.configFile,

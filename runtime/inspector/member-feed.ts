@@ -73,6 +73,8 @@ export class MemberFeed {
   private readonly actorsDue = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private pushing = false;
+  /** What the last state pushed held (see push). */
+  private lastPushed = '';
 
   constructor(
     private readonly member: FeedMember,
@@ -193,7 +195,16 @@ export class MemberFeed {
       }
       if (this.dirty) {
         this.dirty = false;
-        this.broadcast({ type: 'state', state: this.state() });
+        // Pushed only when something in it changed (time since a session's activity alone is no change).
+        const state = this.state();
+        const fingerprint = toJson({
+          ...state,
+          sessions: state.sessions.map((s) => [s.id, s.state, s.connected]),
+        });
+        if (fingerprint !== this.lastPushed) {
+          this.lastPushed = fingerprint;
+          this.broadcast({ type: 'state', state });
+        }
       }
       if (this.actorsDue.size > 0) {
         const due = [...this.actorsDue].slice(-MAX_ACTOR_PUSHES);

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { unpack } from 'msgpackr';
 import { encodeKvCommand } from '../../actors/services/kv.ts';
 import { decodeServiceReply } from '../actor-runtime/service-client.ts';
+import { moduleUrl } from '../build-kind.ts';
 import { ChorusClient } from '../client/client.ts';
 import { clusterConfigSchema } from '../config.ts';
 import {
@@ -64,7 +65,7 @@ export class NemesisUnavailableError extends Error {
   override readonly name = 'NemesisUnavailableError';
 }
 
-const SERVICES_MODULE = resolve(fileURLToPath(new URL('./services.ts', import.meta.url)));
+const SERVICES_MODULE = resolve(fileURLToPath(moduleUrl('./services', import.meta.url)));
 const DEFAULTS = clusterConfigSchema.parse({
   members: [{ id: 0, host: '127.0.0.1', clientPort: 1, peerPort: 2 }],
 });
