@@ -18,8 +18,14 @@ export class Outbox {
     return this.pending.size;
   }
 
-  /** Track the SEND outputs among a batch of outputs, and drop sends whose message is now committed. */
+  /**
+   * Track the SEND outputs among a batch of outputs, and drop sends whose message is now committed. The
+   * sends go in first: a batch can hold a send's own message too (a member catching up, a replay), and
+   * that message always comes after the entry that decided the send, so it must find the send to drop.
+   */
   apply(entries: readonly LogEntry[], outputs: readonly ShardOutput[]): void {
+    for (const output of outputs)
+      if (output.type === 'SEND') this.pending.set(output.messageId, output.payload);
     for (const entry of entries) {
       if (entry.kind !== EntryKind.SERVICE_MESSAGE) continue;
       const [, from, seq] = unpack(entry.payload) as [string, string, number];
@@ -28,8 +34,6 @@ export class Outbox {
       this.pending.delete(id);
       this.appended.delete(id);
     }
-    for (const output of outputs)
-      if (output.type === 'SEND') this.pending.set(output.messageId, output.payload);
   }
 
   /** Leader: the payloads to append now (each once per leadership, until it is committed). */
