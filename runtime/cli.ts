@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `npx chorus`: one command line for members, the cluster tool, the simulator and benchmarks.
 // Each command loads its implementation only when it runs, so `--help` and small commands start fast.
 
@@ -5,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { moduleExtension } from './build-kind.ts';
 import type { FaultKind } from './sim/faults.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -43,10 +45,12 @@ const fail = (error: unknown, code = EXIT_USAGE): never => {
   process.exit(code);
 };
 
+/** The benchmarks of this build (`.ts` in a checkout, `.js` in the package), less the shared modules. */
 const benchmarkNames = (): string[] =>
   readdirSync(join(root, 'benchmarks'))
-    .filter((f) => f.endsWith('.ts') && f !== 'harness.ts')
-    .map((f) => basename(f, '.ts'))
+    .filter((f) => f.endsWith(moduleExtension) && !f.endsWith('.d.ts'))
+    .map((f) => basename(f, moduleExtension))
+    .filter((name) => name !== 'harness' && name !== 'run')
     .sort();
 
 const buildProgram = (): Command => {
@@ -103,7 +107,8 @@ const buildProgram = (): Command => {
     .argument('<name>', 'the benchmark to run')
     .option('--json', 'print only the JSON object')
     .option('--clients <n>', 'concurrent clients, where the benchmark has clients', integer('--clients', 1))
-    .action(async (name: string, options: { json?: boolean; clients?: number }) => {
+    .option('--runs <n>', 'samples, where the benchmark takes samples (startup)', integer('--runs', 1))
+    .action(async (name: string, options: { json?: boolean; clients?: number; runs?: number }) => {
       const names = benchmarkNames();
       if (!names.includes(name)) fail(`no benchmark "${name}"; available: ${names.join(', ')}`);
       const { runBenchmark } = await import('../benchmarks/run.ts');
@@ -298,6 +303,20 @@ const buildProgram = (): Command => {
         process.exitCode = await diagramsCommand({ ...rest, ...(where === undefined ? {} : { dir: where }) });
       },
     );
+
+  program
+    .command('gateway')
+    .description(
+      'run a gateway (--config FILE), the stand-in, or plan / apply / explain / status the balancing rules',
+    )
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]', 'see `chorus gateway --help`')
+    .action(async (args: string[]) => {
+      const { runGatewayCli } = await import('../gateway/cli.ts');
+      process.exitCode = await runGatewayCli(args);
+    });
 
   program
     .command('demo')
