@@ -3,8 +3,7 @@
 // simulated cluster. See docs/testing.md.
 
 export { type CoverageReport, formatCoverage, type Reach } from './model/coverage.ts';
-export { NondeterminismError } from './model/determinism.ts';
-export { ModelPathError } from './model/drive.ts';
+export { ModelPathError, NondeterminismError } from './model/errors.ts';
 export { type DescribeModelOptions, describeModel } from './model/mocha.ts';
 export { createModel, MachineModel, type ModelOptions, type WalkOptions } from './model/model.ts';
 export type { Oracle, StepProperty, StepRecord } from './model/oracle.ts';

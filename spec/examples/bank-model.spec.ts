@@ -19,7 +19,7 @@ const FREEZE_MS = 30_000;
 const SELF = 'alice';
 
 /** Every step a model path may take: client commands, messages from actors, and a forged credit. */
-export const ACCOUNT_EVENTS: Step<AccountEvent>[] = [
+const ACCOUNT_EVENTS: Step<AccountEvent>[] = [
   { type: 'DEPOSIT', amount: 50 },
   { type: 'WITHDRAW', amount: 50 },
   { type: 'WITHDRAW', amount: 80 },

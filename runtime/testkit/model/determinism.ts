@@ -8,10 +8,7 @@
 
 import { createHook } from 'node:async_hooks';
 import type { AnyStateMachine } from 'xstate';
-
-export class NondeterminismError extends Error {
-  override readonly name = 'NondeterminismError';
-}
+import { NondeterminismError } from './errors.ts';
 
 interface Trip {
   readonly call: string;
@@ -42,11 +39,11 @@ const caller = (): { readonly xstate: boolean; readonly line: string | undefined
 };
 
 const ASYNC_KINDS: Record<string, string> = {
-  PROMISE: 'a promise',
-  Timeout: 'setTimeout or setInterval',
-  Immediate: 'setImmediate',
-  TickObject: 'process.nextTick',
-  Microtask: 'queueMicrotask',
+  PROMISE: 'started a promise',
+  Timeout: 'started a timer (setTimeout or setInterval)',
+  Immediate: 'called setImmediate',
+  TickObject: 'called process.nextTick',
+  Microtask: 'called queueMicrotask',
 };
 
 /** Runs steps with tripwires set; names whose code tripped them. */
@@ -56,7 +53,7 @@ export class DeterminismGuard {
   private armed = false;
   private readonly hook = createHook({
     init: (_id, type) => {
-      if (this.armed) this.record(ASYNC_KINDS[type] ?? `an asynchronous resource (${type})`);
+      if (this.armed) this.record(ASYNC_KINDS[type] ?? `started asynchronous work (${type})`);
     },
   });
 
@@ -119,31 +116,31 @@ export class DeterminismGuard {
     const record = (call: string) => this.record(call);
     class TrippedDate extends real.Date {
       constructor(...args: unknown[]) {
-        if (args.length === 0) record('new Date()');
+        if (args.length === 0) record('called new Date()');
         super(...(args as [number]));
       }
       static override now = (): number => {
-        record('Date.now()');
+        record('read Date.now()');
         return real.now();
       };
     }
     this.trip = undefined;
     globalThis.Date = TrippedDate as DateConstructor;
     performance.now = () => {
-      record('performance.now()');
+      record('read performance.now()');
       return real.performanceNow.call(performance);
     };
     Math.random = () => {
-      record('Math.random()');
+      record('read Math.random()');
       return real.random();
     };
     if (globalThis.crypto) {
       globalThis.crypto.randomUUID = () => {
-        record('crypto.randomUUID()');
+        record('called crypto.randomUUID()');
         return real.randomUUID.call(globalThis.crypto);
       };
       globalThis.crypto.getRandomValues = <A extends ArrayBufferView | null>(array: A): A => {
-        record('crypto.getRandomValues()');
+        record('called crypto.getRandomValues()');
         return real.getRandomValues.call(globalThis.crypto, array as never) as unknown as A;
       };
     }
@@ -167,7 +164,7 @@ export class DeterminismGuard {
     if (trip) {
       const whose = trip.within ?? 'an inline action, guard or delay of the machine';
       throw new NondeterminismError(
-        `${whose} called ${trip.call} ${where}${trip.at ? ` (at ${trip.at})` : ''}. ` +
+        `${whose} ${trip.call} ${where}${trip.at ? `, in ${trip.at}` : ''}. ` +
           'A Chorus machine must be deterministic: every member replays it from the log. Take time from ' +
           "the event (the entry's cluster time), randomness from a seed in the event or context, and leave " +
           'I/O to the runtime (decide it in state; the leader performs it).',

@@ -13,21 +13,9 @@ import {
 } from 'xstate';
 import type { CoverageTracker } from './coverage.ts';
 import type { DeterminismGuard } from './determinism.ts';
+import { ModelPathError, NondeterminismError } from './errors.ts';
 import { judge, type Oracle, type StepRecord } from './oracle.ts';
 import { isWait, type Step, stateName, stepLabel } from './steps.ts';
-
-export class ModelPathError extends Error {
-  override readonly name = 'ModelPathError';
-  constructor(
-    message: string,
-    /** The path that failed, to replay with `model.check(steps)`. */
-    readonly steps: readonly EventObject[],
-    /** The failing step's index, from 0 (-1: the actor failed to start). */
-    readonly failedAt: number,
-  ) {
-    super(message);
-  }
-}
 
 export interface DriveParts<E extends EventObject> {
   readonly title: string;
@@ -45,7 +33,7 @@ const listing = (
   failedAt: number,
   initial: string,
 ): string => {
-  const lines = [`     start in ${initial}`];
+  const lines = [`    start in ${initial}`];
   steps.forEach((step, index) => {
     const record = records[index];
     const states = record ? `   ${stateName(record.from.value)} → ${stateName(record.to.value)}` : '';
@@ -77,9 +65,9 @@ export const drive = <E extends EventObject>(
   });
   const records: StepRecord[] = [];
   let initial = '(not started)';
-  const fail = (index: number, why: string): never => {
+  const fail = (index: number, why: string, Failure = ModelPathError): never => {
     actor.stop();
-    throw new ModelPathError(
+    throw new Failure(
       `${parts.title}: step ${index + 1} of ${steps.length} went wrong: ${why}\n${listing(steps, records, index, initial)}`,
       steps,
       index,
@@ -92,7 +80,11 @@ export const drive = <E extends EventObject>(
   try {
     parts.guard.run('while starting', () => actor.start());
   } catch (error) {
-    throw new ModelPathError(`${parts.title}: ${(error as Error).message}`, steps, -1);
+    fail(
+      -1,
+      (error as Error).message,
+      error instanceof NondeterminismError ? NondeterminismError : ModelPathError,
+    );
   }
   const started = actor.getSnapshot();
   initial = stateName(started.value);
@@ -108,7 +100,11 @@ export const drive = <E extends EventObject>(
     try {
       parts.guard.run(where, () => (isWait(step) ? clock.increment(step.ms) : actor.send(step)));
     } catch (error) {
-      fail(index, (error as Error).message);
+      fail(
+        index,
+        (error as Error).message,
+        error instanceof NondeterminismError ? NondeterminismError : ModelPathError,
+      );
     }
     const to = actor.getSnapshot();
     const record: StepRecord = {

@@ -14,7 +14,8 @@ import fc from 'fast-check';
 import type { AnyMachineSnapshot, AnyStateMachine, EventFromLogic, InputFrom, SnapshotFrom } from 'xstate';
 import { type CoverageReport, CoverageTracker, formatCoverage } from './coverage.ts';
 import { DeterminismGuard } from './determinism.ts';
-import { drive, ModelPathError } from './drive.ts';
+import { drive } from './drive.ts';
+import { ModelPathError } from './errors.ts';
 import type { Oracle, StepRecord } from './oracle.ts';
 import { tableRows } from './oracle.ts';
 import {
@@ -129,7 +130,8 @@ export class MachineModel<M extends AnyStateMachine> {
       this.check(walk(this.exploration, choices));
     } catch (error) {
       if (error instanceof ModelPathError) {
-        throw new ModelPathError(
+        const Failure = error.constructor as typeof ModelPathError; // a NondeterminismError stays one
+        throw new Failure(
           `random walk ${result.numRuns} of ${options.runs ?? 100} failed, shrunk ${result.numShrinks} times; ${replay}\n${error.message}`,
           error.steps,
           error.failedAt,

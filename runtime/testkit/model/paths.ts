@@ -33,8 +33,17 @@ export interface ModelPath<E extends EventObject> {
   readonly steps: readonly Step<E>[];
 }
 
-const pathName = (steps: readonly EventObject[]): string =>
-  steps.length === 0 ? '(the initial state)' : steps.map(stepLabel).join(', ');
+/** A path's steps in a line; a step repeated in a row is written once with a count (`400 ms pass ×3`). */
+const pathName = (steps: readonly EventObject[]): string => {
+  if (steps.length === 0) return '(the initial state)';
+  const runs: { label: string; times: number }[] = [];
+  for (const label of steps.map(stepLabel)) {
+    const last = runs.at(-1);
+    if (last?.label === label) last.times++;
+    else runs.push({ label, times: 1 });
+  }
+  return runs.map(({ label, times }) => (times === 1 ? label : `${label} ×${times}`)).join(', ');
+};
 
 const traversal = <E extends EventObject>(exploration: Exploration<E>) => ({
   input: exploration.input,

@@ -35,13 +35,15 @@ export const stepLabel = (step: EventObject): string => {
   return Object.keys(fields).length === 0 ? type : `${type} ${JSON.stringify(fields)}`;
 };
 
-/** A state value as one string: `OPEN`, `WAITING.RETRY`, `A.X,B.Y` for parallel regions. */
+/** A state value as one string: `OPEN`, `WAITING.RETRY`, `A.X,B.Y` for parallel regions, `(root)` for none. */
 export const stateName = (value: StateValue): string =>
   typeof value === 'string'
     ? value
-    : Object.entries(value)
-        .map(([key, child]) => (child === undefined ? key : `${key}.${stateName(child)}`))
-        .join(',');
+    : Object.keys(value).length === 0
+      ? '(root)'
+      : Object.entries(value)
+          .map(([key, child]) => (child === undefined ? key : `${key}.${stateName(child)}`))
+          .join(',');
 
 /** Every active state path of a value: `{ A: 'B' }` → `A`, `A.B`. */
 export const activePaths = (value: StateValue, prefix = ''): string[] => {

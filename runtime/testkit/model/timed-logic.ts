@@ -137,7 +137,7 @@ export const serializeTimed =
   (snapshot: TimedSnapshot): string => {
     const timers = [...snapshot.timers]
       .sort(byDue)
-      .map((timer) => `${timer.id}+${timer.due - snapshot.now}`)
+      .map((timer) => `${timer.event.type}+${timer.due - snapshot.now}`)
       .join(',');
     return `${serializeMachine(snapshot.machine)}|${timers}`;
   };
