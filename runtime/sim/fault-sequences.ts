@@ -207,7 +207,7 @@ export const staleAppendResponses = (sim: Simulation, rng: Random, duration: num
 };
 
 /** What `overwrittenTail` does with the tail once a later leader is elected. */
-const TAIL_VARIANTS = ['stale-acks', 'slow-truncate', 'install'] as const;
+const TAIL_VARIANTS = ['stale-acks', 'slow-truncate', 'install', 'lost-first-append'] as const;
 
 /**
  * An old leader's tail that one follower holds and a later leader overwrites: the setting of the rules
@@ -224,6 +224,10 @@ const TAIL_VARIANTS = ['stale-acks', 'slow-truncate', 'install'] as const;
  * - 'install': F hears nothing until W has taken a snapshot inside the tail, then gets it on a slow
  *   log disk while W hears only from F and a bare quorum (an install that discards the log lowers the
  *   flush mark to the commit position).
+ * - 'lost-first-append': F may answer W from the start of W's leadership, so W replicates to it at once;
+ *   then W's appends that carry entries to F are lost for a while and only its heartbeats arrive, naming
+ *   a commit position past the log W verified with F, where F still holds the old tail (a follower
+ *   commits no further than it has verified against the leader).
  */
 export const overwrittenTail = (sim: Simulation, rng: Random): void => {
   const old = sim.leader();
@@ -268,6 +272,22 @@ export const overwrittenTail = (sim: Simulation, rng: Random): void => {
       return;
     }
     const w = event.member;
+    if (
+      variant === 'lost-first-append' &&
+      event.to === 'LEADER_LOG_REPLICATION' &&
+      event.term > oldTerm &&
+      w !== follower &&
+      sim.holder === null
+    ) {
+      sim.unblock(follower, w);
+      const holder = (from: number, to: number, message: PeerMessage): boolean =>
+        from === w && to === follower && message.type === 'APPEND' && message.entries.length > 0;
+      sim.holder = holder;
+      sim.at(sim.now + rng.int(200, 700), () => {
+        if (sim.holder === holder) sim.holder = null;
+      });
+      return;
+    }
     if (event.to !== 'LEADER_READY' || event.term <= oldTerm || w === follower) return;
     for (const id of others(follower)) sim.unblock(follower, id);
     switch (variant) {
@@ -300,6 +320,9 @@ export const overwrittenTail = (sim: Simulation, rng: Random): void => {
         });
         return;
       }
+      case 'lost-first-append':
+        sim.electionListeners.delete(listener);
+        return;
       case 'install': {
         sim.electionListeners.delete(listener);
         sim.at(sim.now + rng.int(40, 150), () => {
