@@ -83,11 +83,10 @@ export const explain = (input: PlanInput, partyId: string): PartyExplanation => 
       problem: 'no such party',
     };
   }
-  const { fleet, staying } = standing(input);
+  const { fleet } = standing(input);
   const owner = fleet.indexOf(party.owner);
   // Leave this party out of its owner's load, as if it were placed now.
-  if (owner >= 0 && staying[owner].some((entry) => entry.party.id === party.id)) fleet.remove(owner);
-  else if (owner >= 0 && (party.state === 'MOVING' || party.state === 'CLOSING')) fleet.remove(owner);
+  if (owner >= 0) fleet.remove(owner);
   const partyClass = fleet.classOf(party);
   const best = fleet.best(party.id, partyClass, owner, -1, false);
   const attributes: PartyAttributes = { labels: party.labels, requires: party.requires };

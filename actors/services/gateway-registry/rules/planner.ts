@@ -43,7 +43,7 @@ export interface Standing {
     readonly partyClass: number;
     readonly reason: MoveReason;
   }[];
-  /** Imbalance with every party on its current owner. */
+  /** Imbalance with every party on its current owner (loads count every party on its owner). */
   readonly imbalanceNow: number;
 }
 
@@ -52,14 +52,18 @@ export const standing = (input: PlanInput): Standing => {
   const fleet = new Fleet(input);
   const parties = inIdOrder(input.parties);
   const staying: Staying[][] = Array.from({ length: fleet.count }, () => []);
+  const inFlight = new Int32Array(fleet.count);
   const mustMove: { party: PartyView; partyClass: number; reason: MoveReason }[] = [];
   for (const party of parties) {
     const partyClass = fleet.classOf(party);
     const owner = fleet.indexOf(party.owner);
+    // Every party counts on its owner until it has moved (a party that must move but finds no
+    // place stays where it is, still holding its place).
+    if (owner >= 0) fleet.add(owner);
     const state = owner < 0 ? 'LOST' : fleet.gateways[owner].state;
     if (party.owner === null) mustMove.push({ party, partyClass, reason: 'unassigned' });
     else if (state === 'LOST') mustMove.push({ party, partyClass, reason: 'owner-lost' });
-    else if (party.state === 'MOVING' || party.state === 'CLOSING') fleet.add(owner);
+    else if (party.state === 'MOVING' || party.state === 'CLOSING') inFlight[owner]++;
     else if (state === 'DRAINING') mustMove.push({ party, partyClass, reason: 'owner-draining' });
     else if (!fleet.passes(partyClass, owner)) mustMove.push({ party, partyClass, reason: 'filter' });
     else staying[owner].push({ party, partyClass });
@@ -68,26 +72,14 @@ export const standing = (input: PlanInput): Standing => {
   // Over capacity (a gateway re-registered smaller, or rules lowered maxUtilisation): the parties in
   // flight count first, then the staying ones by id; the rest move.
   for (let at = 0; at < fleet.count; at++) {
-    const room = Math.max(0, fleet.capacity[at] - fleet.load[at]);
-    const list = staying[at];
-    for (const evicted of list.splice(room)) {
+    const room = Math.max(0, fleet.capacity[at] - inFlight[at]);
+    for (const evicted of staying[at].splice(room)) {
       mustMove.push({ ...evicted, reason: 'filter' });
       evictions = true;
     }
-    for (let kept = 0; kept < list.length; kept++) fleet.add(at);
   }
   if (evictions) mustMove.sort((a, b) => byId(a.party, b.party));
-  // The imbalance as the fleet stands, every owned party on its owner.
-  for (const { party } of mustMove) {
-    const owner = fleet.indexOf(party.owner);
-    if (owner >= 0) fleet.add(owner);
-  }
-  const imbalanceNow = fleet.imbalance();
-  for (const { party } of mustMove) {
-    const owner = fleet.indexOf(party.owner);
-    if (owner >= 0) fleet.remove(owner);
-  }
-  return { fleet, staying, mustMove, imbalanceNow };
+  return { fleet, staying, mustMove, imbalanceNow: fleet.imbalance() };
 };
 
 /** Steps 2 and 3: place the parties that must move, then rebalance within the limits. */
@@ -102,6 +94,8 @@ export const plan = (input: PlanInput): Plan => {
       continue;
     }
     fleet.add(target.at);
+    const owner = fleet.indexOf(party.owner);
+    if (owner >= 0) fleet.remove(owner);
     moves.push({ party: party.id, from: party.owner, to: fleet.gateways[target.at].name, reason });
   }
   const limits = fleet.program.rebalance;
