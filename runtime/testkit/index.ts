@@ -2,8 +2,8 @@
 // Model-based testing of any statechart (runtime/testkit/model/) and TestCluster, an in-process
 // simulated cluster. See docs/testing.md.
 
-// A machine's actor input, and the types of what an actor emits (a step record's `emitted`).
 export * from './cluster/index.ts';
+// A machine's actor input, and the types of what an actor emits (a step record's `emitted`).
 export { actorInput, REPLY_EVENT, TELL_EVENT } from '../../actors/actor-runtime/service.ts';
 export { type CoverageReport, formatCoverage, type Reach } from './model/coverage.ts';
 export { ModelPathError, NondeterminismError } from './model/errors.ts';
