@@ -4,13 +4,15 @@
 // walks, with the freeze's `after` driven by the simulated clock ("30 s pass").
 
 import { expect } from 'chai';
-import { actorInput, REPLY_EVENT, TELL_EVENT } from '../../actors/actor-runtime/service.ts';
 import { type AccountEvent, accountMachine, type BankReply } from '../../examples/bank-service.ts';
 import {
+  actorInput,
   createModel,
   describeModel,
+  REPLY_EVENT,
   type Step,
   type StepRecord,
+  TELL_EVENT,
   WAIT,
   wait,
 } from '../../runtime/testkit/index.ts';

@@ -5,9 +5,15 @@
 // and the coverage report names its transition as never reached.
 
 import { expect } from 'chai';
-import { REPLY_EVENT } from '../../actors/actor-runtime/service.ts';
 import { type CounterEvent, counterMachine } from '../../examples/counter-service.ts';
-import { createModel, describeModel, type Step, WAIT, wait } from '../../runtime/testkit/index.ts';
+import {
+  createModel,
+  describeModel,
+  REPLY_EVENT,
+  type Step,
+  WAIT,
+  wait,
+} from '../../runtime/testkit/index.ts';
 
 const EVENTS: Step<CounterEvent>[] = [
   { type: 'INCREMENT', by: 1 },
