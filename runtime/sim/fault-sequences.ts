@@ -51,6 +51,7 @@ export const crashLeadersAsTheyStart = (sim: Simulation, rng: Random, count: num
   let crashed = 0;
   let down: number | null = null;
   const until = sim.now + count * 2500;
+  sim.exclusiveUntil = Math.max(sim.exclusiveUntil, until + 2500);
   const others = (id: number) => sim.memberIds.filter((m) => m !== id);
   const restartLast = (): void => {
     const back = down;
@@ -98,6 +99,7 @@ export const crashLeadersAsTheyStart = (sim: Simulation, rng: Random, count: num
       sim.at(sim.now + rng.int(1000, 2500), () => {
         restartLast();
         chains.delete(sim);
+        sim.exclusiveUntil = sim.now;
       });
       return;
     }
@@ -244,6 +246,7 @@ export const overwrittenTail = (sim: Simulation, rng: Random): void => {
   // for stale acknowledgements, a tail longer than what later leaders append before L leads again.
   const hold = variant === 'stale-acks' ? rng.int(800, 2000) : rng.int(300, 1000);
   const until = sim.now + hold + 8000;
+  sim.exclusiveUntil = Math.max(sim.exclusiveUntil, sim.now + hold + 4000);
   for (const id of others(old)) if (id !== follower) sim.block(old, id);
   sim.stallDisk(old, hold + 50, ['log']);
   const kept: PeerMessage[] = [];
@@ -383,6 +386,7 @@ export const staleTransferTarget = (sim: Simulation, rng: Random): void => {
   sim.holder = holder;
   sim.input(leader, { type: 'TRANSFER_LEADERSHIP', to: target });
   const { electionTimeoutMs, heartbeatTimeoutMs } = sim.timeouts;
+  sim.exclusiveUntil = Math.max(sim.exclusiveUntil, sim.now + electionTimeoutMs + heartbeatTimeoutMs + 500);
   sim.at(sim.now + electionTimeoutMs + rng.int(20, 200), () => {
     if (sim.holder === holder) sim.holder = null;
     const timeoutNow = held;

@@ -108,7 +108,7 @@ export const planFaults = (
     }
     planned[kind] = (planned[kind] ?? 0) + 1;
     sim.at(t, () => {
-      if (!sim.healed) strike(sim, rng, kind, duration, intensity);
+      if (!sim.healed && sim.now >= sim.exclusiveUntil) strike(sim, rng, kind, duration, intensity);
     });
   }
   return planned;

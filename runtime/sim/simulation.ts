@@ -19,6 +19,7 @@ import { ClientNetwork } from './client-network.ts';
 import { KvWorkload, type Workload } from './clients.ts';
 import type { FlushQueue } from './disk.ts';
 import { EventQueue, type Queued } from './event-queue.ts';
+import { GATEWAY_SIM_SERVICES, GatewayWorkload } from './gateways.ts';
 import { InvariantChecker } from './invariants.ts';
 import type { HistoryOperation } from './kv-history.ts';
 import { CALM_NETWORK, type NetworkConditions, PeerLinks } from './peer-links.ts';
@@ -29,7 +30,7 @@ export { CALM_NETWORK, type NetworkConditions } from './peer-links.ts';
 export type { RoleEvent } from './sim-member.ts';
 
 /** What the members host and the clients do: the KV service (linearizability) or the actor services. */
-export type SimWorkload = 'kv' | 'actors';
+export type SimWorkload = 'kv' | 'actors' | 'gateways';
 
 export interface SimulationOptions {
   seed: number;
@@ -93,6 +94,12 @@ export class Simulation {
   network: NetworkConditions;
   /** Set by healAll(): scripted faults scheduled earlier no longer fire. */
   healed = false;
+  /**
+   * Until then the fault plan's other draws stand down: a scripted sequence that must line up with the
+   * cluster's own moves has the run to itself (another fault's heal would undo its cuts, its restarts
+   * bring back the member it keeps down).
+   */
+  exclusiveUntil = 0;
   /** The first time, after healAll(), that a running member was a ready leader (null: not yet). */
   readyLeaderAfterHeal: number | null = null;
   /** Called after every processed event (scenario scripts use it to act at an exact moment). */
@@ -147,7 +154,10 @@ export class Simulation {
     };
     for (const id of this.memberIds) {
       const services =
-        options.services?.(id) ?? (workload === 'kv' ? new KvSimServices() : new ActorSimServices());
+        options.services?.(id) ??
+        (workload === 'kv'
+          ? new KvSimServices()
+          : new ActorSimServices(2, workload === 'gateways' ? GATEWAY_SIM_SERVICES : undefined));
       const clockOffset = skew > 0 ? this.rng.int(0, 3_600_000) : 0;
       const clockRate = skew > 0 ? 1 - skew + this.rng.float() * 2 * skew : 1;
       this.members.set(id, new SimMember(id, host, services, clockOffset, clockRate));
@@ -189,7 +199,9 @@ export class Simulation {
     this.workload =
       workload === 'kv'
         ? new KvWorkload(clientHost, this.clientCount, opTimeoutMs)
-        : new ActorWorkload(clientHost, this.clientCount, opTimeoutMs, (invariant, detail) =>
+        : workload === 'gateways'
+          ? new GatewayWorkload(clientHost, { sessionTimeoutMs: host.sessionTimeoutMs, commandTimeoutMs: opTimeoutMs }, (invariant, detail) => this.checker.fail(invariant, -1, detail))
+          : new ActorWorkload(clientHost, this.clientCount, opTimeoutMs, (invariant, detail) =>
             this.checker.fail(invariant, -1, detail),
           );
     this.history = this.workload instanceof KvWorkload ? this.workload.history : [];
