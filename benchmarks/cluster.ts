@@ -276,7 +276,7 @@ export const verifyDurable = async (cluster: LocalCluster, acked: readonly Acked
   return acked.length;
 };
 
-const numberOption = (options: BenchOptions, name: string, fallback: number): number => {
+export const numberOption = (options: BenchOptions, name: string, fallback: number): number => {
   const value = options[name];
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -299,14 +299,14 @@ export const closeSessions = async (clients: readonly ChorusClient[]): Promise<v
 };
 
 /** A running cluster under test, with its client sessions and load. */
-interface Target {
+export interface Target {
   readonly cluster: LocalCluster;
   readonly dir: string;
   clients: ChorusClient[];
   load: ClosedLoopLoad | null;
 }
 
-const startTarget = async (members: number, workers: number, logLevel: string): Promise<Target> => {
+export const startTarget = async (members: number, workers: number, logLevel: string): Promise<Target> => {
   const dir = mkdtempSync(join(tmpdir(), 'chorus-bench-'));
   const cluster = await LocalCluster.start({ members, dir, removeOnClose: false, logLevel });
   const target: Target = { cluster, dir, clients: [], load: null };
@@ -322,7 +322,7 @@ const startTarget = async (members: number, workers: number, logLevel: string): 
 };
 
 /** Stop the load, read every worker's last write back, kill the members and check their logs offline. */
-const verifyTarget = async (target: Target): Promise<number> => {
+export const verifyTarget = async (target: Target): Promise<number> => {
   const load = target.load!;
   await load.stop();
   await verifyReadable(target.clients[0], load.lastByWorker);
@@ -331,13 +331,13 @@ const verifyTarget = async (target: Target): Promise<number> => {
   return verifyDurable(target.cluster, load.acked);
 };
 
-const stopTarget = async (target: Target): Promise<void> => {
+export const stopTarget = async (target: Target): Promise<void> => {
   await closeSessions(target.clients);
   await target.cluster.close();
   rmSync(target.dir, { recursive: true, force: true });
 };
 
-const rate = (slices: readonly SliceResult[]): number =>
+export const rate = (slices: readonly SliceResult[]): number =>
   (slices.reduce((n, s) => n + s.ops, 0) * 1000) / slices.reduce((n, s) => n + s.elapsedMs, 0);
 
 /** The members' summed process CPU so far, µs, or undefined if a member's cannot be read. */
@@ -347,7 +347,7 @@ const membersCpuMicros = (target: Target): number | undefined => {
 };
 
 /** One measured slice on `target`, with the CPU its members used meanwhile. */
-const measuredSlice = async (target: Target, ms: number): Promise<SliceResult> => {
+export const measuredSlice = async (target: Target, ms: number): Promise<SliceResult> => {
   const before = membersCpuMicros(target);
   const slice = await target.load!.runFor(ms, true);
   const after = membersCpuMicros(target);
@@ -355,7 +355,7 @@ const measuredSlice = async (target: Target, ms: number): Promise<SliceResult> =
 };
 
 /** Members' CPU µs per command acknowledged over the slices, or null where CPU could not be read. */
-const cpuPerCommand = (slices: readonly SliceResult[]): number | null => {
+export const cpuPerCommand = (slices: readonly SliceResult[]): number | null => {
   if (slices.some((s) => s.memberCpuMicros === undefined)) return null;
   const ops = slices.reduce((n, s) => n + s.ops, 0);
   return round(slices.reduce((n, s) => n + (s.memberCpuMicros as number), 0) / ops);
