@@ -19,7 +19,6 @@ import { ClientNetwork } from './client-network.ts';
 import { KvWorkload, type Workload } from './clients.ts';
 import type { FlushQueue } from './disk.ts';
 import { EventQueue, type Queued } from './event-queue.ts';
-import { GATEWAY_SIM_SERVICES, GatewayWorkload } from './gateways.ts';
 import { InvariantChecker } from './invariants.ts';
 import type { HistoryOperation } from './kv-history.ts';
 import { CALM_NETWORK, type NetworkConditions, PeerLinks } from './peer-links.ts';
@@ -30,7 +29,7 @@ export { CALM_NETWORK, type NetworkConditions } from './peer-links.ts';
 export type { RoleEvent } from './sim-member.ts';
 
 /** What the members host and the clients do: the KV service (linearizability) or the actor services. */
-export type SimWorkload = 'kv' | 'actors' | 'gateways';
+export type SimWorkload = 'kv' | 'actors';
 
 export interface SimulationOptions {
   seed: number;
@@ -154,10 +153,7 @@ export class Simulation {
     };
     for (const id of this.memberIds) {
       const services =
-        options.services?.(id) ??
-        (workload === 'kv'
-          ? new KvSimServices()
-          : new ActorSimServices(2, workload === 'gateways' ? GATEWAY_SIM_SERVICES : undefined));
+        options.services?.(id) ?? (workload === 'kv' ? new KvSimServices() : new ActorSimServices());
       const clockOffset = skew > 0 ? this.rng.int(0, 3_600_000) : 0;
       const clockRate = skew > 0 ? 1 - skew + this.rng.float() * 2 * skew : 1;
       this.members.set(id, new SimMember(id, host, services, clockOffset, clockRate));
@@ -199,9 +195,7 @@ export class Simulation {
     this.workload =
       workload === 'kv'
         ? new KvWorkload(clientHost, this.clientCount, opTimeoutMs)
-        : workload === 'gateways'
-          ? new GatewayWorkload(clientHost, { sessionTimeoutMs: host.sessionTimeoutMs, commandTimeoutMs: opTimeoutMs }, (invariant, detail) => this.checker.fail(invariant, -1, detail))
-          : new ActorWorkload(clientHost, this.clientCount, opTimeoutMs, (invariant, detail) =>
+        : new ActorWorkload(clientHost, this.clientCount, opTimeoutMs, (invariant, detail) =>
             this.checker.fail(invariant, -1, detail),
           );
     this.history = this.workload instanceof KvWorkload ? this.workload.history : [];
