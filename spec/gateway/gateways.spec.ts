@@ -1,0 +1,215 @@
+// Gateways at process level: a 3-member LocalCluster hosting the gateway registry, real gateway processes
+// (`chorus gateway --config FILE`) and the remote-system stand-in (gateway/stand-in.ts) as the parties'
+// endpoint. Faults are injected at the level the catalogue names: a gateway process SIGKILLed or
+// SIGSTOPped (G2), gateways started apart (G3), the cluster leader SIGKILLed; through all of it the stand-in
+// must never see two live connections for one party. Timeouts are derived from the configuration: the
+// session timeout (shortened here) bounds when a lost gateway's parties may move.
+
+import { expect } from 'chai';
+import type { GatewayConfigInput } from '../../gateway/config.ts';
+import { StandIn } from '../../gateway/stand-in.ts';
+import type { ChorusClient } from '../../runtime/client/client.ts';
+import { connectClient, FAILOVER_MS, TestCluster } from '../runtime/cluster/support.ts';
+import { eventually } from '../support/ports.ts';
+import { GatewayProcess, REGISTRY_MODULE, registry, status } from './support.ts';
+
+/** The cluster's session timeout: the least the configuration allows is 2 × (500 + 400) ms. */
+const SESSION_TIMEOUT_MS = 2_500;
+/** The stand-in ends a silent connection after this: below the session timeout (see stand-in.ts). */
+const LIVENESS_MS = 1_000;
+/** A lost gateway's parties move once its session times out, then a plan, an OPEN and a connect: with margin. */
+const MOVE_BOUND_MS = 2 * SESSION_TIMEOUT_MS + 2 * FAILOVER_MS + 3_000;
+
+const FIX = ['p01', 'p02', 'p03', 'p04'];
+const PARTIES = [...FIX, 'p05', 'p06', 'p07', 'p08', 'p09', 'p10', 'p11', 'p12'];
+
+const RULES = {
+  filters: [{ kind: 'capability' }, { kind: 'capacity' }],
+  scores: [
+    { kind: 'least-loaded', weight: 1 },
+    { kind: 'stickiness', weight: 0.2 },
+  ],
+  rebalance: { movesPerRound: 2, pauseMs: 300, imbalanceThreshold: 0.2, settlingMs: 300 },
+};
+
+describe('gateways at process level (G1, G2, G3)', function () {
+  this.timeout(120_000);
+  let cluster: TestCluster;
+  let standIn: StandIn;
+  let operator: ChorusClient;
+  const gateways = new Map<string, GatewayProcess>();
+
+  const startGateway = (name: string, capabilities: string[]) => {
+    const config: GatewayConfigInput = {
+      name,
+      capabilities,
+      labels: { zone: name },
+      capacity: 10,
+      endpoints: cluster.endpoints(),
+      sessionTimeoutMs: SESSION_TIMEOUT_MS,
+      heartbeatMs: 150,
+    };
+    const gateway = GatewayProcess.start(config);
+    gateways.set(name, gateway);
+    return gateway;
+  };
+
+  const live = () => [...gateways.values()].filter((g) => g.running).map((g) => g.name);
+
+  /** Every party has one live connection, held by a running gateway that can serve it. */
+  const allServed = (except: readonly string[] = []) => {
+    const holders = standIn.holders();
+    return PARTIES.every((p) => {
+      const holder = holders.get(p);
+      if (holder === undefined || except.includes(holder) || !live().includes(holder)) return false;
+      return !FIX.includes(p) || holder === 'g1' || holder === 'g2' || holder === 'g4';
+    });
+  };
+
+  const holdings = () => {
+    const count = new Map<string, number>();
+    for (const holder of standIn.holders().values()) count.set(holder, (count.get(holder) ?? 0) + 1);
+    return count;
+  };
+
+  before(async () => {
+    standIn = await StandIn.start({ livenessMs: LIVENESS_MS });
+    cluster = await TestCluster.start({
+      overrides: { services: REGISTRY_MODULE, workerShards: 1, sessionTimeoutMs: SESSION_TIMEOUT_MS },
+    });
+    await cluster.whole(60_000); // members load the registry's modules first: slow on a loaded machine
+    operator = await connectClient(cluster);
+    await registry(operator, {
+      type: 'SET_PARTIES',
+      parties: PARTIES.map((id) => ({
+        id,
+        endpoint: standIn.endpoint,
+        requires: FIX.includes(id) ? ['fix'] : [],
+      })),
+    });
+    await registry(operator, { type: 'APPLY_RULES', rules: RULES });
+  });
+
+  afterEach(() => {
+    expect(standIn.overlaps, 'two live connections for one party').to.deep.equal([]);
+  });
+
+  after(async () => {
+    await Promise.all([...gateways.values()].map((g) => g.signal('SIGKILL')));
+    await operator?.close().catch(() => {});
+    await cluster?.close();
+    await standIn?.close();
+  });
+
+  it('G1: gateways register with their capabilities; every party is owned by exactly one live gateway that can serve it', async () => {
+    startGateway('g1', ['fix']);
+    startGateway('g2', ['fix']);
+    startGateway('g3', []);
+    await eventually(
+      async () => (await status(operator)).gateways.filter((g) => g.state === 'ACTIVE').length === 3,
+      'three gateways registered',
+      60_000, // each process loads the client library first: slow on a loaded machine
+    );
+    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
+    // The stand-in sees a connection before the registry has the gateway's OPENED report.
+    await eventually(
+      async () => (await status(operator)).parties.every((p) => p.state === 'OPEN'),
+      'every party OPEN in the registry',
+      MOVE_BOUND_MS,
+    );
+    const view = await status(operator);
+    expect(view.gateways.map((g) => [g.name, g.state]).sort()).to.deep.equal([
+      ['g1', 'ACTIVE'],
+      ['g2', 'ACTIVE'],
+      ['g3', 'ACTIVE'],
+    ]);
+    const holders = standIn.holders();
+    for (const party of view.parties) {
+      expect(party.state, party.id).to.equal('OPEN');
+      expect(party.owner, `${party.id}: the registry's owner holds the connection`).to.equal(
+        holders.get(party.id),
+      );
+    }
+    expect(standIn.liveConnections()).to.have.length(PARTIES.length);
+  });
+
+  it('G2: a SIGKILLed gateway owning parties — they are open on the others within the session timeout plus margin', async () => {
+    const count = holdings();
+    const victim = ['g1', 'g2'].sort((a, b) => (count.get(b) ?? 0) - (count.get(a) ?? 0))[0];
+    const owned = [...standIn.holders()].filter(([, g]) => g === victim).map(([p]) => p);
+    expect(owned.length, `${victim} owns parties`).to.be.above(0);
+    const killedAt = performance.now();
+    await gateways.get(victim)?.signal('SIGKILL');
+    await eventually(() => allServed([victim]), `${victim}'s parties open elsewhere`, MOVE_BOUND_MS);
+    const movedMs = performance.now() - killedAt;
+    expect(movedMs).to.be.below(MOVE_BOUND_MS);
+    expect((await status(operator)).gateways.find((g) => g.name === victim)?.state).to.equal('LOST');
+    gateways.get(victim)?.spawn(); // back for the next tests (it registers again)
+    await eventually(
+      async () => (await status(operator)).gateways.every((g) => g.state === 'ACTIVE'),
+      'all back',
+      MOVE_BOUND_MS,
+    );
+  });
+
+  it('G2: a SIGSTOPped gateway is declared lost by its session timeout; woken, it closes what it no longer owns before anything else', async () => {
+    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
+    const count = holdings();
+    const victim = ['g1', 'g2', 'g3'].sort((a, b) => (count.get(b) ?? 0) - (count.get(a) ?? 0))[0];
+    const frozen = gateways.get(victim) as GatewayProcess;
+    expect(count.get(victim) ?? 0, `${victim} owns parties`).to.be.above(0);
+    await frozen.signal('SIGSTOP');
+    try {
+      await eventually(
+        async () => (await status(operator)).gateways.find((g) => g.name === victim)?.state === 'LOST',
+        `${victim} declared lost`,
+        SESSION_TIMEOUT_MS + 2 * FAILOVER_MS + 3_000,
+      );
+      await eventually(() => allServed([victim]), `${victim}'s parties open elsewhere`, MOVE_BOUND_MS);
+    } finally {
+      const wokeAt = frozen.records.length;
+      await frozen.signal('SIGCONT');
+      await eventually(
+        () => frozen.find(/ownership unconfirmed|session closed/, wokeAt).length > 0,
+        `${victim} notices it may own nothing`,
+        10_000,
+      );
+      // The first thing it logs about its connections after waking is that it closes them all.
+      const first = frozen.records
+        .slice(wokeAt)
+        .find((r) => /ownership unconfirmed|session closed|report|holding nothing/.test(r.msg));
+      expect(first?.msg, `${victim}'s first act after waking`).to.match(
+        /ownership unconfirmed|session closed/,
+      );
+    }
+    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
+  });
+
+  it('never two live connections for one party across a cluster leader kill', async () => {
+    const leader = cluster.cluster.leader() as number;
+    await cluster.cluster.kill(leader);
+    await cluster.newLeader(leader, performance.now());
+    await eventually(() => allServed(), 'every party served after the leader change', MOVE_BOUND_MS);
+    cluster.restart(leader);
+    await cluster.whole(60_000);
+    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
+  });
+
+  it("G3: a gateway started after the others receives parties within the rules' move limits instead of none", async () => {
+    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
+    const opensBefore = standIn.records.length;
+    startGateway('g4', ['fix']);
+    await eventually(
+      () => (holdings().get('g4') ?? 0) >= 2,
+      'the late gateway holds its share',
+      MOVE_BOUND_MS + RULES.rebalance.settlingMs + 10 * RULES.rebalance.pauseMs,
+    );
+    // Each party moved to it once (no thrashing back and forth).
+    const toG4 = standIn.records
+      .slice(opensBefore)
+      .filter((r) => r.gateway === 'g4')
+      .map((r) => r.party);
+    expect(new Set(toG4).size, 'each party moved to g4 once').to.equal(toG4.length);
+    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
+  });
+});
