@@ -1,10 +1,10 @@
 // The inspector's actors: the list (services → shards → actors), one actor's statechart state, context,
-// timers and last inputs, and the same as of an earlier log index — time travel, computed by replay in
-// isolation: a fresh in-process ShardSet (the shard code the simulator and the workers run) restored from
+// pending timers and last inputs, and the same as of an earlier log index — time travel, computed by replay
+// in isolation: a fresh in-process ShardSet (the shard code the simulator and the workers run) restored from
 // the newest snapshot set at or before that index and fed the log after it, read from the member's store.
-// The live shards are only ever asked for a snapshot; nothing here writes to the member.
-
-import { parseAddress, shardOfAddress, unpack } from '../../actors/actor-runtime/protocol.ts';
+// The live shards are only read (one actor's state; a snapshot for the list); nothing here writes to the
+// member.
+import { parseAddress, shardOfAddress } from '../../actors/actor-runtime/protocol.ts';
 import type { ActorType, HostedService } from '../../actors/actor-runtime/service.ts';
 import { decodeEntry } from '../../actors/actor-runtime/shard-input.ts';
 import { ShardSet, type ShardSetSnapshot } from '../../actors/actor-runtime/shard-set.ts';
@@ -26,6 +26,9 @@ const REPLAY_STEP = 500;
 
 /** The actor side of a member: its services and its shards (none for the built-in KV service). */
 export class ActorViews {
+  /** Time travels queue here: one replay at a time. */
+  private replays: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly service: ServiceHost,
     private readonly store: MemberStore,
@@ -70,17 +73,28 @@ export class ActorViews {
     return { services, truncated, limit: MAX_LISTED_ACTORS };
   }
 
+  /** An actor's state and context as the live shards hold it now (the live push: one shard round trip). */
+  async actorState(address: string): Promise<{ state: unknown; context: unknown } | null> {
+    if (!(this.service instanceof ActorServiceHost) || typeof this.typeOf(address) === 'string') return null;
+    const persisted = await this.service.pool.actorState(address);
+    return persisted === undefined ? null : this.stateOf(address, persisted);
+  }
+
   /** GET /actors/ADDRESS: as the live shards hold it now (after every entry handed to them). */
   async actor(address: string, commitIndex: number) {
-    this.checkAddress(address);
-    const snapshot = await this.liveSnapshot();
-    if (!snapshot) throw new HttpError(404, 'this member hosts the built-in KV service, which has no actors');
-    return this.view(snapshot, address, Math.min(commitIndex, snapshot.index));
+    const type = this.checkAddress(address);
+    if (!(this.service instanceof ActorServiceHost))
+      throw new HttpError(404, 'this member hosts the built-in KV service, which has no actors');
+    const { pool, timers } = this.service;
+    const index = pool.lastApplied;
+    const persisted = await pool.actorState(address);
+    const pending = timers.list().map((t) => ({ timerId: t.timerId, deadline: t.deadline }));
+    return this.view(address, type, persisted, pending, index, Math.min(commitIndex, index));
   }
 
   /** GET /actors/ADDRESS/at/INDEX: replayed in isolation from a snapshot set and the log. */
   async actorAt(address: string, index: number, commitIndex: number) {
-    this.checkAddress(address);
+    const type = this.checkAddress(address);
     if (!(this.service instanceof ActorServiceHost))
       throw new HttpError(404, 'this member hosts the built-in KV service, which has no actors');
     if (index > commitIndex)
@@ -88,48 +102,58 @@ export class ActorViews {
         404,
         `index ${index} is beyond the committed log (commit position ${commitIndex}); pick an index up to it`,
       );
-    const shards = await this.replayTo(index);
-    return this.view(shards.snapshot(), address, index);
+    // One replay at a time: each runs on this member's main thread, between its own work.
+    const replay = this.replays.then(() => this.replayTo(index));
+    this.replays = replay.then(
+      () => {},
+      () => {},
+    );
+    const shards = await replay;
+    const shard = shards.shards[shardOfAddress(address, shards.shardCount)];
+    return this.view(address, type, shard.actorState(address), shard.pendingTimers(), index, index);
   }
 
-  private checkAddress(address: string): void {
+  private checkAddress(address: string): ActorType {
     const type = this.typeOf(address);
     if (typeof type === 'string') throw new HttpError(404, `no actor ${address}: ${type}`);
+    return type;
   }
 
   private async liveSnapshot(): Promise<ShardSetSnapshot | null> {
     return this.service instanceof ActorServiceHost ? this.service.pool.snapshot() : null;
   }
 
-  private view(snapshot: ShardSetSnapshot, address: string, upTo: number) {
-    const shard = shardOfAddress(address, snapshot.shards.length);
-    const record = this.decode([snapshot.shards[shard]]).records.find((r) => r.address === address);
-    if (!record)
+  private stateOf(address: string, persisted: unknown): { state: unknown; context: unknown } {
+    const type = this.typeOf(address);
+    if (typeof type === 'string' || type.machine === null) return { state: null, context: persisted };
+    const snapshot = persisted as { value?: unknown; context?: unknown } | null;
+    return { state: snapshot?.value ?? null, context: snapshot?.context ?? null };
+  }
+
+  private view(
+    address: string,
+    type: ActorType,
+    persisted: unknown,
+    timers: readonly { timerId: string; deadline: number }[],
+    index: number,
+    inputsUpTo: number,
+  ) {
+    if (persisted === undefined)
       throw new HttpError(
         404,
-        `no actor ${address} as of index ${snapshot.index}: it has had no committed input yet (actors are created by their first)`,
+        `no actor ${address} as of index ${index}: it has had no committed input yet (actors are created by their first)`,
       );
-    const state = unpack(record.passivated as Uint8Array) as {
-      value?: unknown;
-      context?: unknown;
-      status?: string;
-    } | null;
-    const type = record.type;
+    const prefix = `${address}#`;
     return {
       address,
-      index: snapshot.index,
+      index,
       machine: type.machine ? type.machine.id : null,
       kind: type.machine ? 'statechart' : 'behaviour',
-      state: type.machine ? (state?.value ?? null) : null,
-      status: type.machine ? (state?.status ?? null) : null,
-      context: type.machine ? (state?.context ?? null) : state,
-      timers: [...(record.timers?.values() ?? [])].map((t) => ({
-        id: t.xstateId,
-        dueAtMs: t.deadline,
-        event: t.event.type,
-      })),
-      pendingEffects: record.effects?.size ?? 0,
-      lastInputs: this.lastInputs(address, upTo),
+      ...this.stateOf(address, persisted),
+      timers: timers
+        .filter((t) => t.timerId.startsWith(prefix))
+        .map((t) => ({ id: t.timerId, dueAtMs: t.deadline })),
+      lastInputs: this.lastInputs(address, inputsUpTo),
     };
   }
 

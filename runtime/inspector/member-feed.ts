@@ -210,17 +210,8 @@ export class MemberFeed {
         const due = [...this.actorsDue].slice(-MAX_ACTOR_PUSHES);
         this.actorsDue.clear();
         for (const address of due) {
-          const view = await this.actors
-            .actor(address, this.member.module.node.commitIndex)
-            .catch(() => null);
-          if (view)
-            this.broadcast({
-              type: 'actor',
-              address,
-              state: view.state,
-              context: view.context,
-              index: view.index,
-            });
+          const view = await this.actors.actorState(address).catch(() => null);
+          if (view) this.broadcast({ type: 'actor', address, ...view });
         }
       }
     } finally {

@@ -133,6 +133,7 @@ describe('inspector server: a member’s admin API and chorus inspect, on a 3-me
       expect(past.index).to.equal(input.index);
       expect(past.context.count, `count as of ${input.index}`).to.equal(Math.min(n + 1, 3));
       expect(past.state).to.equal(n < 3 ? 'IDLE' : 'WAITING');
+      expect(past.timers, `timers as of ${input.index}`).to.have.length(n < 3 ? 0 : 1);
     }
     // Just before its first input the actor did not exist.
     const early = await getJson(`${url}/actors/${ADDRESS}/at/${inputs[0].index - 1}`);
