@@ -24,6 +24,7 @@ import type { Violation } from '../../sim/invariants.ts';
 import { ActorSimServices, KvSimServices, type SimServices } from '../../sim/services.ts';
 import { type NetworkConditions, Simulation } from '../../sim/simulation.ts';
 import { checkAcknowledged, checkModels, checkReplay } from './checks.ts';
+import { VirtualTimeDriver } from './driver.ts';
 import { type HistoryModel, kvModel } from './models.ts';
 import { CommandRecorder } from './recorder.ts';
 import { TestClusterFailure, type TestClusterReport } from './report.ts';
@@ -84,7 +85,7 @@ export class TestCluster {
   private readonly clients: ChorusClient[] = [];
   private readonly fresh: () => SimServices;
   private readonly options: TestClusterOptions;
-  private readonly stepMs: number;
+  private readonly driver: VirtualTimeDriver;
   private readonly invariants = new Map<string, ClusterInvariant>();
   private readonly watchers: { condition: () => boolean; action: () => void }[] = [];
 
@@ -96,7 +97,6 @@ export class TestCluster {
       throw new RangeError(`TestCluster: seed must be an integer, got ${options.seed}`);
     this.options = options;
     this.seed = options.seed;
-    this.stepMs = options.stepMs ?? 2;
     const services = servicesOf(options.services);
     const shards = options.shards ?? 2;
     this.fresh = services === 'kv' ? () => new KvSimServices() : () => new ActorSimServices(shards, services);
@@ -110,6 +110,7 @@ export class TestCluster {
       snapshotEvery: options.snapshotEvery,
       clockRateSkew: options.clockSkew,
     });
+    this.driver = new VirtualTimeDriver(this.sim, options.stepMs ?? 2);
     this.random = new Random(options.seed ^ 0x7e57c1a5);
     this.recorder = new CommandRecorder(() => this.sim.now);
     for (const [name, invariant] of Object.entries(options.invariants ?? {}))
@@ -151,9 +152,9 @@ export class TestCluster {
   }
 
   /** Let `ms` of virtual time pass (the test's promises settle along the way). */
-  async advance(ms: number): Promise<void> {
-    const until = this.sim.now + ms;
-    while (this.sim.now < until) await this.step(Math.min(this.stepMs, until - this.sim.now));
+  advance(ms: number): Promise<void> {
+    const target = this.sim.now + ms;
+    return this.driver.until(() => this.sim.now >= target, { target });
   }
 
   /** Run virtual time until `promise` settles (at most `withinMs`), and return what it settles with. */
@@ -163,13 +164,13 @@ export class TestCluster {
       settled = true;
     });
     watched.catch(() => {}); // the caller sees the rejection from the return value
-    const until = this.sim.now + withinMs;
-    await this.flush();
-    while (!settled && this.sim.now < until) await this.step(this.stepMs);
-    if (!settled)
-      throw new Error(
-        `TestCluster seed ${this.seed}: the promise did not settle within ${withinMs} ms of virtual time`,
-      );
+    await this.driver.until(() => settled, {
+      deadline: this.sim.now + withinMs,
+      timedOut: () =>
+        new Error(
+          `TestCluster seed ${this.seed}: the promise did not settle within ${withinMs} ms of virtual time`,
+        ),
+    });
     return watched;
   }
 
@@ -177,17 +178,14 @@ export class TestCluster {
    * Run until nothing is left to do: no client awaits a reply, a leader is ready, every running member
    * applied all the leader holds, and no actor message or due timer waits (timers later on do not count).
    */
-  async runUntilIdle({ maxMs = 60_000 } = {}): Promise<void> {
-    const until = this.sim.now + maxMs;
-    await this.flush();
-    while (!this.idle()) {
-      if (this.sim.now >= until) {
-        throw new Error(
+  runUntilIdle({ maxMs = 60_000 } = {}): Promise<void> {
+    return this.driver.until(() => this.idle(), {
+      deadline: this.sim.now + maxMs,
+      timedOut: () =>
+        new Error(
           `TestCluster seed ${this.seed}: not idle after ${maxMs} ms of virtual time (${this.busyWith()})`,
-        );
-      }
-      await this.step(this.stepMs);
-    }
+        ),
+    });
   }
 
   /**
@@ -228,16 +226,6 @@ export class TestCluster {
     return null;
   }
 
-  private async step(ms: number): Promise<void> {
-    this.sim.runFor(ms);
-    await this.flush();
-  }
-
-  /** Let the test's promise continuations run (they were resolved inside the simulation's step). */
-  private flush(): Promise<void> {
-    return new Promise((resolve) => setImmediate(resolve));
-  }
-
   // ----------------------------------------------------------------------------------------------
   // Members and faults
   // ----------------------------------------------------------------------------------------------
@@ -253,14 +241,15 @@ export class TestCluster {
 
   /** Run until a leader is ready; its id. */
   async waitForLeader({ withinMs = 10_000 } = {}): Promise<number> {
-    const until = this.sim.now + withinMs;
-    for (;;) {
+    const ready = (): boolean => {
       const leader = this.sim.leader();
-      if (leader !== null && this.sim.node(leader)?.isReadyLeader) return leader;
-      if (this.sim.now >= until)
-        throw new Error(`TestCluster seed ${this.seed}: no ready leader within ${withinMs} ms`);
-      await this.step(this.stepMs);
-    }
+      return leader !== null && this.sim.node(leader)?.isReadyLeader === true;
+    };
+    await this.driver.until(ready, {
+      deadline: this.sim.now + withinMs,
+      timedOut: () => new Error(`TestCluster seed ${this.seed}: no ready leader within ${withinMs} ms`),
+    });
+    return this.sim.leader() as number;
   }
 
   /** Members in different groups cannot reach each other (clients still reach every member). */
