@@ -4,6 +4,7 @@
 // the newest snapshot set at or before that index and fed the log after it, read from the member's store.
 // The live shards are only read (one actor's state; a snapshot for the list); nothing here writes to the
 // member.
+import { ActorHost } from '../../actors/actor-runtime/actor-host.ts';
 import { parseAddress, shardOfAddress } from '../../actors/actor-runtime/protocol.ts';
 import type { ActorType, HostedService } from '../../actors/actor-runtime/service.ts';
 import { decodeEntry } from '../../actors/actor-runtime/shard-input.ts';
@@ -26,6 +27,8 @@ const REPLAY_STEP = 500;
 
 /** The actor side of a member: its services and its shards (none for the built-in KV service). */
 export class ActorViews {
+  /** Resolves addresses to actor types as the shards do (it hosts no actor). */
+  private lookup: ActorHost | null = null;
   /** Time travels queue here: one replay at a time. */
   private replays: Promise<void> = Promise.resolve();
 
@@ -224,21 +227,10 @@ export class ActorViews {
     return decodeShardSnapshot(parts, (address) => this.typeOf(address));
   }
 
+  /** The actor type an address names, or why it names none (the shards' own lookup, ActorHost.actorTypeOf). */
   private typeOf(address: string): ActorType | string {
-    let parts: ReturnType<typeof parseAddress>;
-    try {
-      parts = parseAddress(address);
-    } catch (error) {
-      return (error as Error).message;
-    }
-    const service = this.services.find((s) => s.name === parts.service);
-    if (!service)
-      return this.services.length === 0
-        ? 'this member hosts the built-in KV service, which has no actors'
-        : `no service '${parts.service}' (services: ${this.services.map((s) => s.name).join(', ')})`;
-    return (
-      service.actorTypes.get(parts.actorType) ??
-      `service '${parts.service}' has no actor type '${parts.actorType}'`
-    );
+    if (this.services.length === 0) return 'this member hosts the built-in KV service, which has no actors';
+    this.lookup ??= new ActorHost(new Map(this.services.map((s) => [s.name, s])), 1);
+    return this.lookup.actorTypeOf(address);
   }
 }

@@ -146,7 +146,8 @@ describe('inspector server: a member’s admin API and chorus inspect, on a 3-me
     const url = leaderUrl();
     const cases: [string, number, RegExp][] = [
       ['/actors/counters/counter/never-used', 404, /no actor counters\/counter\/never-used/],
-      ['/actors/nobody/counter/x', 404, /no service 'nobody'/],
+      ['/actors/nobody/counter/x', 404, /no service 'nobody' is registered on this member/],
+      ['/actors/counters/nokind/x', 404, /service 'counters' has no actor type 'nokind'/],
       ['/actors/not-an-address', 404, /not of the form service\/actorType\/actorId/],
       [`/actors/${ADDRESS}/at/999999999`, 404, /beyond the committed log/],
       [`/actors/${ADDRESS}/at/minus-one`, 400, /whole number/],
