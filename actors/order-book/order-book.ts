@@ -9,7 +9,7 @@
 //
 // Its parts: what it accepts (commands.ts), what it says (outputs.ts), its idempotency table
 // (request-ledger.ts), the circuit breaker's price window (price-window.ts) and the matching core
-// (matching.ts). This file binds them to the trading-phase statechart.
+// (matching.ts); its snapshot's shape is in snapshot.ts. This file binds them to the trading-phase statechart.
 //
 // Decisions:
 // - The phase machine runs through XState's pure `transition()`: its delayed events (`after`) come
@@ -29,7 +29,6 @@ import { initialTransition, type SnapshotFrom, transition } from 'xstate';
 import {
   PHASE_COMMANDS,
   type TradingPhase,
-  type TradingPhaseContext,
   type TradingPhaseEvent,
   tradingPhaseMachine,
 } from '../../machines/trading-phase.ts';
@@ -57,34 +56,13 @@ import {
   marketData,
   type OrderBookOutput,
   type RequestScope,
-  type TopOfBook,
 } from './outputs.ts';
-import { PriceWindow, type Sample } from './price-window.ts';
-import { type DedupEntry, RequestLedger } from './request-ledger.ts';
-import { type BookEvent, type BookSnapshot, MatchStop, type Reason } from './types.ts';
+import { PriceWindow } from './price-window.ts';
+import { RequestLedger } from './request-ledger.ts';
+import type { OrderBookSnapshot, PendingTimer } from './snapshot.ts';
+import { type BookEvent, MatchStop, type Reason } from './types.ts';
 
-interface PendingTimer {
-  readonly timerId: number;
-  /** XState's id for the delayed event, used to match its cancellation. */
-  readonly sendId: string;
-  readonly eventType: string;
-  readonly dueAt: number;
-}
-
-/** The actor's whole state as plain, msgpack-able data. */
-export interface OrderBookSnapshot {
-  readonly version: 1;
-  readonly config: OrderBookConfig;
-  readonly phase: { readonly value: TradingPhase; readonly context: TradingPhaseContext };
-  readonly book: BookSnapshot;
-  readonly nextOrderId: number;
-  readonly nextTimerId: number;
-  readonly timers: PendingTimer[];
-  /** The idempotency table in its eviction order (oldest first). */
-  readonly dedup: [key: string, entry: DedupEntry][];
-  readonly window: { readonly maxQueue: Sample[]; readonly minQueue: Sample[]; readonly last: number | null };
-  readonly lastTop: TopOfBook;
-}
+export type { OrderBookSnapshot } from './snapshot.ts';
 
 type PhaseSnapshot = SnapshotFrom<typeof tradingPhaseMachine>;
 
