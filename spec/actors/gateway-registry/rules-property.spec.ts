@@ -235,7 +235,7 @@ describe('gateway rules: plan properties', () => {
             );
           }
         }
-        expect(result.rebalanceMovesUsed).to.be.at.most(result.rebalanceBudget);
+        withinBudget(result);
         const paused =
           input.lastRebalanceAtMs !== null && NOW - input.lastRebalanceAtMs < document.rebalance.pauseMs;
         expect(result.rebalanceBudget).to.equal(paused ? 0 : document.rebalance.movesPerRound);
@@ -258,6 +258,45 @@ describe('gateway rules: plan properties', () => {
     );
   });
 
+  it('relieves a pile-up with movesPerRound moves at most, as many as even it out', () => {
+    const pileArb = fc.record({
+      pile: fc.integer({ min: 2, max: 40 }),
+      empties: fc.integer({ min: 1, max: 5 }),
+      movesPerRound: fc.integer({ min: 0, max: 8 }),
+      tieBreak: fc.constantFrom('name', 'hash'),
+    });
+    checkProperty(
+      fc.property(pileArb, ({ pile, empties, movesPerRound, tieBreak }) => {
+        const gateways = Array.from({ length: empties + 1 }, (_, i) => ({
+          name: `gw-${i}`,
+          capabilities: [],
+          labels: {},
+          capacity: 40,
+          state: 'ACTIVE' as const,
+          registeredAtMs: 0,
+        }));
+        const parties = Array.from({ length: pile }, (_, i) => ({
+          id: `p${i}`,
+          labels: {},
+          requires: [],
+          owner: 'gw-0',
+          state: 'OPEN' as const,
+        }));
+        const document = { tieBreak, rebalance: { movesPerRound, imbalanceThreshold: 0, settlingMs: 0 } };
+        const result = plan({
+          gateways,
+          parties,
+          rules: rules(document),
+          nowMs: NOW,
+          lastRebalanceAtMs: null,
+        });
+        withinBudget(result);
+        expect(result.moves.length).to.equal(Math.min(movesPerRound, pile - Math.ceil(pile / (empties + 1))));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('converges: plan after plan reaches a fixed point', () => {
     checkProperty(
       fc.property(scenarioArb, (scenario) => {
@@ -273,7 +312,7 @@ describe('gateway rules: plan properties', () => {
     const fleetArb = fc.record({
       capacities: fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 2, maxLength: 6 }),
       fill: fc.double({ min: 0, max: 1, noNaN: true }),
-      where: fc.array(fc.nat(), { maxLength: 72 }),
+      where: fc.array(fc.oneof(fc.constant(0), fc.nat()), { maxLength: 72 }), // half of them piled on gw-0
       leastLoaded: fc.double({ min: 0.5, max: 2, noNaN: true }),
       stickiness: fc.double({ min: 0, max: 0.5, noNaN: true }),
       threshold: fc.double({ min: 0, max: 0.5, noNaN: true }),
@@ -332,12 +371,20 @@ describe('gateway rules: plan properties', () => {
   });
 });
 
+/** Rebalance moves (counted from the moves themselves) within the round's budget. */
+function withinBudget(result: Plan): void {
+  const rebalanceMoves = result.moves.filter((move) => move.reason === 'rebalance').length;
+  expect(result.rebalanceMovesUsed).to.equal(rebalanceMoves);
+  expect(rebalanceMoves, 'rebalance moves within the budget').to.be.at.most(result.rebalanceBudget);
+}
+
 /** Apply plans (moved parties open on their target at once) until one makes no move; the rounds taken. */
 function converge(start: PlanInput, limit: number, last: { input?: PlanInput } = {}): number {
   let input = start;
   const pauseMs = (start.rules.document.rebalance as { pauseMs: number }).pauseMs;
   for (let round = 0; round < limit; round++) {
     const result = plan(input);
+    withinBudget(result);
     last.input = input;
     if (result.moves.length === 0) return round;
     const owners = ownersAfter(input.parties, result);
