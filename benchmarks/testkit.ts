@@ -1,15 +1,19 @@
 // The testkit's TestCluster: how fast a user's services run through a simulated 3-member cluster with
 // faults on, so a CI can afford hundreds of seeds. Each run is a fresh TestCluster on the example counter
-// service: `clients` real ChorusClients (default 4) pipeline INCREMENT commands (up to 8 in flight each)
-// until `commands` (default 1,000) have settled — answered, or given up on with an unknown outcome —
-// then the cluster runs until idle and every check runs (invariants, replay equals live, acknowledged
-// commands applied once). With faults, the seed's random fault plan (crashes, partitions, pauses, lossy
-// and slow links, disk stalls, ...) strikes throughout. The baseline is the same run without faults.
+// service: `clients` real ChorusClients (default 4), 2 commands in flight each with 20-60 ms of think
+// time between commands (about 200 commands a second of virtual time, so 1,000 span ~5 virtual seconds,
+// as long as a `chorus sim` seed's faulty phase), send INCREMENTs until `commands` (default 1,000) have
+// settled — answered, or given up on with an unknown outcome — then the cluster heals, runs until idle
+// and every check runs (invariants, replay equals live, acknowledged commands applied once). With faults,
+// the seed's random fault plan (crashes, partitions, pauses, lossy and slow links, disk stalls, ...)
+// strikes over those 5 s. The baseline is the same run without faults.
 // Wall time covers everything from `new TestCluster` to the checks' verdict; the goal is 1,000 commands
-// with faults in under one second.
+// with faults in under one second. The machine is shared, so the run also reports its CPU time (what the
+// run costs, whatever else runs) and the load average it ran under.
 //
 //   npx chorus bench testkit --json
 
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { counterService, services } from '../examples/counter-service.ts';
 import { TestCluster, type TestClusterReport } from '../runtime/testkit/cluster/index.ts';
@@ -18,7 +22,7 @@ import { type BenchOptions, type BenchResult, round } from './harness.ts';
 export const describe =
   'TestCluster: commands per second of wall time through a simulated 3-member cluster running the counter service, with the seed’s random faults on and without (the baseline), checks included.';
 
-const IN_FLIGHT = 8;
+const IN_FLIGHT = 2;
 const COUNTERS = ['a', 'b', 'c', 'd'];
 
 interface Run {
@@ -42,8 +46,8 @@ export const runOnce = async (
   const counters = Array.from({ length: clients }, () =>
     cluster.serviceClient(counterService, { commandTimeoutMs: 5_000, maxInFlight: IN_FLIGHT }),
   );
-  // The seed's random faults from the start, one every 0.45-0.9 s of virtual time (intensity 0.5).
-  if (faults) cluster.faults({ forMs: 60_000, intensity: 0.5 });
+  // The seed's random faults over the first 5 s, one every 0.45-0.9 s of virtual time (intensity 0.5).
+  if (faults) cluster.faults({ forMs: 5000, intensity: 0.5 });
   let issued = 0;
   let answered = 0;
   const worker = async (client: (typeof counters)[number]): Promise<void> => {
@@ -56,6 +60,7 @@ export const runOnce = async (
       } catch {
         // An unknown outcome under faults: the checks decide whether anything was lost or applied twice.
       }
+      await cluster.advance(cluster.random.int(20, 60));
     }
   };
   const workers = counters.flatMap((client) => Array.from({ length: IN_FLIGHT }, () => worker(client)));
@@ -96,7 +101,9 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
     commandsPerSecondWithFaults: Math.round((commands * 1000) / faultyMs),
     commandsPerSecondWithoutFaults: Math.round((commands * 1000) / calmMs),
     faultsOverBaseline: round(faultyMs / calmMs, 2),
-    goalMet: faultyMs < 1000,
+    underOneSecondWall: faultyMs < 1000,
+    underOneSecondCpu: median(faulty, (r) => r.cpuMs) < 1000,
+    loadAverage: round(loadavg()[0], 2),
     faultsInjected: faulty.reduce((n, r) => n + r.report.faultsInjected, 0),
     elections: faulty.reduce((n, r) => n + r.report.elections, 0),
     virtualMsWithFaults: median(faulty, (r) => r.report.virtualMs),
