@@ -221,7 +221,7 @@ export class MemberFeed {
   }
 
   private state() {
-    return memberState(this.member, this.transitions);
+    return memberState(this.member, this.transitions, (connection) => this.metrics.inFlightOf(connection));
   }
 
   private broadcast(message: object): void {

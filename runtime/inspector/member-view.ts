@@ -36,7 +36,11 @@ export const KEPT_TRANSITIONS = 50;
 /** Most entries one GET /log returns. */
 export const MAX_LOG_ENTRIES = 1000;
 
-export const memberState = (member: InspectedMember, transitions: readonly TransitionRecord[]) => {
+export const memberState = (
+  member: InspectedMember,
+  transitions: readonly TransitionRecord[],
+  inFlightOf: (connectionId: number) => number,
+) => {
   const { module } = member;
   const { node } = module;
   const role = module.role;
@@ -61,6 +65,7 @@ export const memberState = (member: InspectedMember, transitions: readonly Trans
       state: s.state,
       principal: s.principal,
       connected: s.connectionId !== null,
+      inFlight: s.connectionId === null ? 0 : inFlightOf(s.connectionId),
       lastActivityMs: s.lastActivityAt > 0 ? Math.max(0, Math.round(now - s.lastActivityAt)) : null,
     })),
     transitions,

@@ -38,6 +38,8 @@ export class MemberMetrics {
   /** Leader: [last index of an append, when] in index order, until committed. */
   private readonly uncommitted: [number, number][] = [];
   private snapshotStartedAt: number | null = null;
+  /** Client commands taken and not yet answered (reply or BUSY), by client connection. */
+  private readonly inFlight = new Map<number, number>();
   private commitIndex: number;
 
   constructor(private readonly source: MetricsSource) {
@@ -98,6 +100,11 @@ export class MemberMetrics {
         },
       });
     gauge('chorus_term', 'The current term', () => source.module.node.term);
+    gauge('chorus_commands_in_flight', 'Client commands taken and not yet answered', () => {
+      let total = 0;
+      for (const n of this.inFlight.values()) total += n;
+      return total;
+    });
     gauge(
       'chorus_sessions',
       'Client sessions open or opening on this member',
@@ -119,7 +126,12 @@ export class MemberMetrics {
   observe(inputs: readonly ModuleInput[], effects: readonly ModuleEffect[]): void {
     const now = performance.now();
     for (const input of inputs) {
-      if (input.type === 'APPENDED') {
+      if (input.type === 'CLIENT') {
+        const client = input.input;
+        if (client.type === 'SESSION_MESSAGE')
+          this.inFlight.set(client.connectionId, (this.inFlight.get(client.connectionId) ?? 0) + 1);
+        else if (client.type === 'CONNECTION_CLOSED') this.inFlight.delete(client.connectionId);
+      } else if (input.type === 'APPENDED') {
         // One completion acknowledges every append up to its seq (a run of appends shares a write).
         for (const [seq, at] of this.appends) {
           if (seq > input.seq) break;
@@ -145,6 +157,10 @@ export class MemberMetrics {
           break;
         case 'CLIENT_BUSY':
           this.busy.inc();
+          this.answered(effect.connectionId);
+          break;
+        case 'CLIENT_REPLY':
+          this.answered(effect.connectionId);
           break;
         case 'TAKE_SNAPSHOT':
           this.snapshotStartedAt = now;
@@ -159,6 +175,17 @@ export class MemberMetrics {
     }
     // A store that never answers must not grow the table without bound.
     if (this.appends.size > 10_000) this.appends.clear();
+  }
+
+  private answered(connectionId: number): void {
+    const left = (this.inFlight.get(connectionId) ?? 0) - 1;
+    if (left > 0) this.inFlight.set(connectionId, left);
+    else this.inFlight.delete(connectionId);
+  }
+
+  /** Commands a client connection sent that this member has not answered yet (0 when none). */
+  inFlightOf(connectionId: number): number {
+    return this.inFlight.get(connectionId) ?? 0;
   }
 
   private onCommit(commitIndex: number, now: number): void {

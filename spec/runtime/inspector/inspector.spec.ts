@@ -73,7 +73,9 @@ describe('inspector server: a member’s admin API and chorus inspect, on a 3-me
       expect(follower.lag).to.equal(leader.appendPosition - follower.matchIndex);
     }
     // The client's session, in its chart's state, on the leader.
-    expect(leader.sessions.map((s: Json) => s.state)).to.include('OPEN');
+    const [session] = leader.sessions;
+    expect(session).to.include({ state: 'OPEN', connected: true, inFlight: 0 }); // its command was answered
+    expect(session.lastActivityMs).to.be.a('number').and.at.least(0);
     // The election that made it leader, as its chart walked it.
     const walked = leader.transitions.filter((t: Json) => t.machine === 'election').map((t: Json) => t.to);
     expect(walked).to.include.members(['CANVASS', 'CANDIDATE_BALLOT', 'LEADER_READY']);
