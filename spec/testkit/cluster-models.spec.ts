@@ -119,6 +119,14 @@ const asRegisterCommand = (op: KvCommand) =>
       ? ({ type: 'WRITE', key: op.key, value: op.value } as const)
       : ({ type: 'CAS', key: op.key, expected: op.expected, value: op.value } as const);
 
+/** A register service with its model, three clients, 25 operations each under the seed's faults. */
+const registerRun = async (service: typeof registers, seed: number): Promise<TestCluster> => {
+  const cluster = new TestCluster({ services: [service], seed, models: [registerHistory(service)] });
+  const clients = [0, 1, 2].map(() => cluster.serviceClient(service, { commandTimeoutMs: 3000 }));
+  await drive(cluster, (client, op) => clients[client].command(asRegisterCommand(op)), 25);
+  return cluster;
+};
+
 describe('testkit: TestCluster linearizability models', function () {
   this.timeout(60_000);
 
@@ -134,13 +142,7 @@ describe('testkit: TestCluster linearizability models', function () {
   });
 
   it('a register service declares its model with registerModel: its history is linearizable under faults', async () => {
-    const cluster = new TestCluster({
-      services: [registers],
-      seed: 13,
-      models: [registerHistory(registers)],
-    });
-    const clients = [0, 1, 2].map(() => cluster.serviceClient(registers, { commandTimeoutMs: 3000 }));
-    await drive(cluster, (client, op) => clients[client].command(asRegisterCommand(op)), 25);
+    const cluster = await registerRun(registers, 13);
     const report = cluster.verify();
     expect(report.linearizability[0]).to.deep.include({
       model: 'registers',
@@ -150,13 +152,7 @@ describe('testkit: TestCluster linearizability models', function () {
   });
 
   it('a register whose compare-and-set ignores the expected value (a wrong guard) is reported NOT_LINEARIZABLE with the seed', async () => {
-    const cluster = new TestCluster({
-      services: [brokenRegisters],
-      seed: 13,
-      models: [registerHistory(brokenRegisters)],
-    });
-    const clients = [0, 1, 2].map(() => cluster.serviceClient(brokenRegisters, { commandTimeoutMs: 3000 }));
-    await drive(cluster, (client, op) => clients[client].command(asRegisterCommand(op)), 25);
+    const cluster = await registerRun(brokenRegisters, 13);
     const report = cluster.check();
     expect(report.violations, 'the cluster itself kept every rule').to.deep.equal([]);
     expect(report.linearizability[0]).to.deep.include({ linearizable: false, timedOut: false });
