@@ -160,6 +160,9 @@ describe('testkit model: a machine that is not deterministic gets an error namin
       save: () => {
         void Promise.resolve('saved');
       },
+      later: () => {
+        setTimeout(() => undefined, 0);
+      },
     },
     guards: { businessHours: () => new Date().getHours() < 17 },
   });
@@ -177,6 +180,11 @@ describe('testkit model: a machine that is not deterministic gets an error namin
   it("an action that starts a promise is named: action 'save'", () => {
     const machine = stamped.createMachine({ context: { at: 0, lucky: 0 }, on: { GO: { actions: 'save' } } });
     expect(run(machine)).to.throw(/action 'save' started a promise in/);
+  });
+
+  it("an action that starts a timer is named: action 'later'", () => {
+    const machine = stamped.createMachine({ context: { at: 0, lucky: 0 }, on: { GO: { actions: 'later' } } });
+    expect(run(machine)).to.throw(/action 'later' started a timer \(setTimeout\) in/);
   });
 
   it("a guard that calls new Date() is named: guard 'businessHours'", () => {

@@ -1,12 +1,12 @@
 // The determinism check. Chorus replays every actor from its log on every member, so a transition must
 // depend on nothing but its state and its event: no clock, no randomness, no promise, timer or I/O.
 // While a step runs, Date.now / new Date() / performance.now, Math.random / crypto.randomUUID /
-// crypto.getRandomValues are tripwires, and an async hook sees any promise, timer or I/O request the step
-// creates. The machine's named actions, guards and delays (those given to `setup()`) are wrapped so a
+// crypto.getRandomValues, the timer and microtask functions are tripwires, and V8's promise hook sees any
+// promise the step creates (an async function's too). The machine's named actions, guards and delays (those given to `setup()`) are wrapped so a
 // tripwire names the one it was in; for inline code, the stack line of the user's code that made the call
 // (with its function name) says where. The first call fails the step with a NondeterminismError.
 
-import { createHook } from 'node:async_hooks';
+import { promiseHooks } from 'node:v8';
 import type { AnyStateMachine } from 'xstate';
 import { NondeterminismError } from './errors.ts';
 
@@ -38,12 +38,57 @@ const caller = (): { readonly xstate: boolean; readonly line: string | undefined
   return { xstate: outside[0] !== undefined && XSTATE.test(outside[0]), line: user };
 };
 
-const ASYNC_KINDS: Record<string, string> = {
-  PROMISE: 'started a promise',
-  Timeout: 'started a timer (setTimeout or setInterval)',
-  Immediate: 'called setImmediate',
-  TickObject: 'called process.nextTick',
-  Microtask: 'called queueMicrotask',
+/** What a step may not call: [object, property, what the error says it did]. */
+const TRIPWIRES: readonly (readonly [object, string, string])[] = [
+  [performance, 'now', 'read performance.now()'],
+  [Math, 'random', 'read Math.random()'],
+  [globalThis.crypto, 'randomUUID', 'called crypto.randomUUID()'],
+  [globalThis.crypto, 'getRandomValues', 'called crypto.getRandomValues()'],
+  [globalThis, 'setTimeout', 'started a timer (setTimeout)'],
+  [globalThis, 'setInterval', 'started a timer (setInterval)'],
+  [globalThis, 'setImmediate', 'called setImmediate'],
+  [globalThis, 'queueMicrotask', 'called queueMicrotask'],
+  [process, 'nextTick', 'called process.nextTick'],
+];
+
+const RealDate = Date;
+let onDate: ((call: string) => void) | undefined;
+
+/** Date while a step runs: `new Date()` and `Date.now()` trip; a given time does not. */
+class TrippedDate extends RealDate {
+  constructor(...args: unknown[]) {
+    if (args.length === 0) onDate?.('called new Date()');
+    super(...(args as [number]));
+  }
+  static override now(): number {
+    onDate?.('read Date.now()');
+    return RealDate.now();
+  }
+}
+
+/** Set every tripwire to call `trip`; returns what puts the originals back. */
+const install = (trip: (call: string) => void): (() => void) => {
+  const originals = TRIPWIRES.map(([target, key]) => (target as Record<string, unknown>)[key]);
+  TRIPWIRES.forEach(([target, key, call], index) => {
+    const original = originals[index] as (...args: unknown[]) => unknown;
+    if (typeof original !== 'function') return;
+    (target as Record<string, unknown>)[key] = function (this: unknown, ...args: unknown[]) {
+      trip(call);
+      return original.apply(this, args);
+    };
+  });
+  onDate = trip;
+  globalThis.Date = TrippedDate as DateConstructor;
+  // Any promise, an async function's included.
+  const stopPromises = promiseHooks.onInit(() => trip('started a promise'));
+  return () => {
+    stopPromises();
+    globalThis.Date = RealDate;
+    onDate = undefined;
+    TRIPWIRES.forEach(([target, key], index) => {
+      if (typeof originals[index] === 'function') (target as Record<string, unknown>)[key] = originals[index];
+    });
+  };
 };
 
 /** Runs steps with tripwires set; names whose code tripped them. */
@@ -51,11 +96,6 @@ export class DeterminismGuard {
   private readonly within: string[] = [];
   private trip: Trip | undefined;
   private armed = false;
-  private readonly hook = createHook({
-    init: (_id, type) => {
-      if (this.armed) this.record(ASYNC_KINDS[type] ?? `started asynchronous work (${type})`);
-    },
-  });
 
   /** The machine with its named actions, guards and delays wrapped to say whose code is running. */
   instrument<M extends AnyStateMachine>(machine: M): M {
@@ -103,62 +143,30 @@ export class DeterminismGuard {
     } as never) as M;
   }
 
-  /** Run one step with the tripwires set; throws if the step read the clock, randomness or went async. */
+  /**
+   * Set the tripwires for a whole path (setting them per step costs more than the step: V8 drops code
+   * optimised for the built-ins); they record only while `run` runs a step.
+   */
+  watch<T>(body: () => T): T {
+    const restore = install((call) => {
+      if (this.armed) this.record(call);
+    });
+    try {
+      return body();
+    } finally {
+      restore();
+    }
+  }
+
+  /** Run one step (inside `watch`); throws if the step read the clock or randomness, or went async. */
   run<T>(where: string, body: () => T): T {
-    const real = {
-      now: Date.now,
-      Date: globalThis.Date,
-      performanceNow: performance.now,
-      random: Math.random,
-      randomUUID: globalThis.crypto?.randomUUID,
-      getRandomValues: globalThis.crypto?.getRandomValues,
-    };
-    const record = (call: string) => this.record(call);
-    class TrippedDate extends real.Date {
-      constructor(...args: unknown[]) {
-        if (args.length === 0) record('called new Date()');
-        super(...(args as [number]));
-      }
-      static override now = (): number => {
-        record('read Date.now()');
-        return real.now();
-      };
-    }
     this.trip = undefined;
-    globalThis.Date = TrippedDate as DateConstructor;
-    performance.now = () => {
-      record('read performance.now()');
-      return real.performanceNow.call(performance);
-    };
-    Math.random = () => {
-      record('read Math.random()');
-      return real.random();
-    };
-    if (globalThis.crypto) {
-      globalThis.crypto.randomUUID = () => {
-        record('called crypto.randomUUID()');
-        return real.randomUUID.call(globalThis.crypto);
-      };
-      globalThis.crypto.getRandomValues = <A extends ArrayBufferView | null>(array: A): A => {
-        record('called crypto.getRandomValues()');
-        return real.getRandomValues.call(globalThis.crypto, array as never) as unknown as A;
-      };
-    }
     this.armed = true;
-    this.hook.enable();
     let result: T;
     try {
       result = body();
     } finally {
-      this.hook.disable();
       this.armed = false;
-      globalThis.Date = real.Date;
-      performance.now = real.performanceNow;
-      Math.random = real.random;
-      if (globalThis.crypto) {
-        globalThis.crypto.randomUUID = real.randomUUID;
-        globalThis.crypto.getRandomValues = real.getRandomValues;
-      }
     }
     const trip = this.trip as Trip | undefined;
     if (trip) {
@@ -175,10 +183,9 @@ export class DeterminismGuard {
 
   private record(call: string): void {
     if (this.trip) return;
-    const armed = this.armed;
-    this.armed = false; // the stack capture below must not trip the hook
+    this.armed = false; // capturing the stack must not trip anything
     const { xstate, line } = caller();
     if (!xstate) this.trip = { call, within: this.within.at(-1), at: line };
-    this.armed = armed;
+    this.armed = true;
   }
 }

@@ -113,7 +113,7 @@ export class MachineModel<M extends AnyStateMachine> {
       guard: this.guard,
       coverage: this.tracker,
     };
-    return drive(parts, steps) as never;
+    return this.guard.watch(() => drive(parts, steps)) as never;
   }
 
   /** Random walks whose choices fast-check draws; a failure is shrunk to the shortest path that fails. */
