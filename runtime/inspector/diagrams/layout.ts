@@ -1,10 +1,10 @@
-// Lays a machine graph out with elkjs (ELK's layered algorithm, in process, no worker): composite
+// Lays a machine graph out with elkjs (ELK's layered algorithm, on a worker thread: layout-worker.js): composite
 // states hold their children, an initial-state dot sits in each compound state, every arrow is routed
 // orthogonally with its label placed by ELK. Coordinates come back absolute (from the diagram's
 // top-left corner), so the SVG writer draws everything in one coordinate system.
 
-import ElkBundled from 'elkjs/lib/elk.bundled.js';
-import type { ELK, ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
+import { Worker } from 'node:worker_threads';
+import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import type { GraphState, GraphTransition, MachineGraph } from './machine-graph.ts';
 
 /** Text metrics of the SVG writer's font (12 px monospace): every glyph is this wide. */
@@ -130,12 +130,46 @@ const elkGraph = (graph: MachineGraph): ElkNode => {
   };
 };
 
-// elkjs is CommonJS: its default export is the constructor (TypeScript's NodeNext view misses that).
-const elk = new (ElkBundled as unknown as new () => ELK)();
+/** One worker thread for every layout of the process, started on first use; idle, it does not keep the process alive. */
+let worker: Worker | null = null;
+let nextId = 0;
+const pending = new Map<number, { resolve: (laid: ElkNode) => void; reject: (error: Error) => void }>();
+
+const layoutWorker = (): Worker => {
+  if (worker) return worker;
+  // No loader hooks (tsx) in it: the worker is plain JavaScript, and a loader's service would keep the process alive.
+  const started = new Worker(new URL('./layout-worker.js', import.meta.url), { execArgv: [] });
+  started.on('message', (message: { id: number; laid?: ElkNode; error?: string }) => {
+    const waiter = pending.get(message.id);
+    pending.delete(message.id);
+    if (pending.size === 0) started.unref();
+    if (message.laid) waiter?.resolve(message.laid);
+    else waiter?.reject(new Error(`elkjs could not lay the statechart out: ${message.error}`));
+  });
+  const fail = (error: Error) => {
+    worker = null;
+    for (const waiter of pending.values()) waiter.reject(error);
+    pending.clear();
+  };
+  started.on('error', fail);
+  started.on('exit', (code) => fail(new Error(`the layout worker exited (code ${code})`)));
+  worker = started;
+  return started;
+};
+
+const elkLayout = (graph: ElkNode): Promise<ElkNode> =>
+  new Promise((resolve, reject) => {
+    const id = nextId++;
+    pending.set(id, { resolve, reject });
+    // Held while a layout is pending (a caller awaits it), let go when idle so the process can exit.
+    const thread = layoutWorker();
+    thread.ref();
+    thread.postMessage({ id, graph });
+  });
 
 /** Lay the graph out. Deterministic: the same graph gives the same coordinates. */
 export const layoutGraph = async (graph: MachineGraph): Promise<Layout> => {
-  const laid = await elk.layout(elkGraph(graph));
+  const laid = await elkLayout(elkGraph(graph));
   const byId = new Map<string, ElkNode>();
   const collect = (node: ElkNode): void => {
     for (const child of node.children ?? []) {

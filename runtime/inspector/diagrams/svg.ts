@@ -127,6 +127,25 @@ export const layoutSvg = (layout: Layout, title: string): string => {
   ].join('\n');
 };
 
-/** A standalone SVG of an XState machine, laid out by elkjs, generated from its definition. */
-export const renderSvg = async (machine: AnyStateMachine, title: string = machine.id): Promise<string> =>
-  layoutSvg(await layoutGraph(machineGraph(machine)), title);
+const drawn = new WeakMap<AnyStateMachine, Map<string, Promise<string>>>();
+
+/**
+ * A standalone SVG of an XState machine, laid out by elkjs, generated from its definition. A machine is
+ * laid out once per process and title (a definition does not change while it runs).
+ */
+export const renderSvg = (machine: AnyStateMachine, title: string = machine.id): Promise<string> => {
+  let byTitle = drawn.get(machine);
+  if (!byTitle) {
+    byTitle = new Map();
+    drawn.set(machine, byTitle);
+  }
+  let svg = byTitle.get(title);
+  if (!svg) {
+    const rendering = layoutGraph(machineGraph(machine)).then((layout) => layoutSvg(layout, title));
+    svg = rendering;
+    // A failed layout is not kept: the next request tries again.
+    rendering.catch(() => byTitle.delete(title));
+    byTitle.set(title, rendering);
+  }
+  return svg;
+};
