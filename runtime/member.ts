@@ -113,7 +113,7 @@ export class Member implements EffectHost {
         this.log.debug({ peer, connected, reason }, connected ? 'peer connected' : 'peer disconnected');
         if (!connected) this.input({ type: 'PEER_DISCONNECTED', peer });
       },
-      onRefused: (reason, remote) => this.log.warn({ remote }, `peer connection refused: ${reason}`),
+      warn: (fields, message) => this.log.warn(fields, message),
     });
     this.clients = new ClientEdge(this.config, self, (input) => this.input(input));
     this.admin = new AdminServer(

@@ -5,12 +5,15 @@
 // connection. A connection that does not complete the handshake within limits.handshakeTimeoutMs is
 // closed. After it, every frame is checked (runtime/wire/peer-frames.ts); a bad one closes the connection
 // and never reaches the consensus module. A lost connection is redialled with backoff; messages for a peer
-// that is not connected are dropped (Raft retries on its own schedule).
+// that is not connected are dropped (Raft retries on its own schedule). What an operator should hear of —
+// a peer unreachable, a handshake refused or failed, a bad or too-large frame, a connection lost — goes
+// to `warn`, at most once per peer (or address) and kind per `warnEveryMs`, with a count of those held back.
 
 import type { PeerMessage } from '../actors/consensus/types.ts';
 import { backoffDelay, type RandomState, seedRandom } from '../machines/random.ts';
 import type { MemberConfig } from './config.ts';
 import { formatMembersString } from './config.ts';
+import { WarningLimiter } from './warning-limiter.ts';
 import {
   type Hello,
   type PeerFrameLimits,
@@ -41,12 +44,41 @@ export interface PeerNetworkOptions {
   readonly onMessage: (from: number, message: PeerMessage) => void;
   /** A peer connected, disconnected, or refused the handshake, with the reason. */
   readonly onPeerChange?: (peer: number, connected: boolean, reason: string) => void;
-  /** This member refused a connection or a frame from it (operator-relevant: logged at warn). */
+  /** This member refused a connection or a frame from it (every one; `warn` has them rate-limited). */
   readonly onRefused?: (reason: string, remote: string) => void;
+  /** An operator-relevant peer problem, rate-limited (pino's `log.warn` fits): see PeerWarningFields. */
+  readonly warn?: (fields: PeerWarningFields, message: string) => void;
+  /** Warnings of one kind about one peer or address: at most one per this many ms (default 30 s). */
+  readonly warnEveryMs?: number;
+  /**
+   * A peer not yet seen since this member started is not warned of as unreachable for this long (default
+   * 10 s): members of a cluster start one after another.
+   */
+  readonly startGraceMs?: number;
   /** The redial backoff's first step (default 50 ms) and its cap (default 1000 ms). */
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
 }
+
+export interface PeerWarningFields {
+  /** The peer's member id, when known (a dialled peer, or one that introduced itself). */
+  readonly peer?: number;
+  /** The other side's address:port. */
+  readonly remote?: string;
+  /** Warnings of this kind held back since the last one logged (absent when none). */
+  readonly suppressed?: number;
+}
+
+/** Why a connection is closed when the same peer's newer one is adopted (not a problem). */
+const REPLACED = 'replaced by a newer connection';
+
+/** The default interval between two warnings of one kind about one peer. */
+export const PEER_WARN_EVERY_MS = 30_000;
+/** The default time after start in which a peer not yet seen is not warned of as unreachable. */
+export const PEER_START_GRACE_MS = 10_000;
+
+/** `host:port` without the port: strangers are counted per address, not per connection. */
+const addressOf = (remote: string): string => remote.slice(0, Math.max(0, remote.lastIndexOf(':')));
 
 /**
  * When to redial each peer: machines/random.ts's backoffDelay (exponential, equal jitter, capped),
@@ -85,6 +117,12 @@ export class PeerNetwork {
   private readonly connections = new Map<number, FramedConnection>();
   private readonly dialTimers = new Map<number, NodeJS.Timeout>();
   private readonly redials: RedialSchedule;
+  private readonly warnings: WarningLimiter;
+  /** Peers connected at least once since start, and when start was (performance.now()). */
+  private readonly seenPeers = new Set<number>();
+  /** Connections this member closed with a refusal (already warned of). */
+  private readonly refused = new WeakSet<FramedConnection>();
+  private startedAt = 0;
   private readonly clusterMembers: string;
   private stopped = false;
 
@@ -95,6 +133,7 @@ export class PeerNetwork {
       options.backoffBaseMs ?? 50,
       options.backoffMaxMs ?? 1000,
     );
+    this.warnings = new WarningLimiter(options.warnEveryMs ?? PEER_WARN_EVERY_MS);
     this.listener = new TcpListener(
       {
         host: options.self.host,
@@ -116,6 +155,7 @@ export class PeerNetwork {
   }
 
   async start(): Promise<void> {
+    this.startedAt = performance.now();
     await this.listener.start();
     for (const member of this.options.members) {
       if (member.id > this.options.self.id) this.scheduleDial(member, 0);
@@ -149,10 +189,27 @@ export class PeerNetwork {
     return null;
   }
 
+  /** Warn of `message` unless one of kind `key` was logged within warnEveryMs (then it is counted). */
+  private warning(key: string, fields: PeerWarningFields, message: string): void {
+    if (this.options.warn === undefined || this.stopped) return;
+    const held = this.warnings.admit(key);
+    if (held === null) return;
+    this.options.warn(
+      held > 0 ? { ...fields, suppressed: held } : fields,
+      held > 0 ? `${message} (and ${held} more like it since the last warning)` : message,
+    );
+  }
+
   /** Refuse a connection: tell the other side why, close it, and report it. */
-  private refuse(connection: FramedConnection, reason: string): void {
+  private refuse(connection: FramedConnection, reason: string, peer?: number): void {
     const text = `refused by member ${this.options.self.id}: ${reason}`;
     this.options.onRefused?.(text, connection.remote);
+    this.warning(
+      `refused ${peer ?? addressOf(connection.remote)}`,
+      { ...(peer === undefined ? {} : { peer }), remote: connection.remote },
+      `peer connection refused: ${text}`,
+    );
+    this.refused.add(connection);
     connection.close(text);
   }
 
@@ -162,6 +219,14 @@ export class PeerNetwork {
     const own = newNonce();
     let peer: number | null = null;
     let challenge: Uint8Array | null = null;
+    connection.once('close', (reason) => {
+      if (connection.established || this.refused.has(connection)) return;
+      this.warning(
+        `handshake ${peer ?? addressOf(connection.remote)}`,
+        { ...(peer === null ? {} : { peer }), remote: connection.remote },
+        `peer connection from ${connection.remote} closed before its handshake completed: ${reason}`,
+      );
+    });
     connection.on('frame', (kind, body) => {
       if (peer !== null && connection.established) {
         this.deliver(peer, connection, kind, body);
@@ -195,7 +260,7 @@ export class PeerNetwork {
       }
       const proof = parseProof(kind, body);
       if (typeof proof === 'string') {
-        this.refuse(connection, proof);
+        this.refuse(connection, proof, peer ?? undefined);
         return;
       }
       const claimed = peer as number;
@@ -211,6 +276,7 @@ export class PeerNetwork {
         this.refuse(
           connection,
           `member ${claimed} did not prove it holds the cluster secret; give every member the same peerAuthentication secrets`,
+          claimed,
         );
         return;
       }
@@ -240,7 +306,15 @@ export class PeerNetwork {
         name: `peer ${member.id}`,
         timeoutMs: 1000,
       });
-    } catch {
+    } catch (error) {
+      const starting =
+        performance.now() - this.startedAt < (this.options.startGraceMs ?? PEER_START_GRACE_MS);
+      if (!starting || this.seenPeers.has(member.id))
+        this.warning(
+          `unreachable ${member.id}`,
+          { peer: member.id, remote: `${member.host}:${member.peerPort}` },
+          `peer ${member.id} at ${member.host}:${member.peerPort} is unreachable (${error instanceof Error ? error.message : String(error)}); redialling with backoff`,
+        );
       this.retry(member);
       return;
     }
@@ -287,7 +361,7 @@ export class PeerNetwork {
               ? `member ${member.id} did not prove it holds the cluster secret; give every member the same peerAuthentication secrets`
               : null));
       if (problem !== null || typeof hello === 'string') {
-        this.refuse(connection, problem ?? 'bad HELLO');
+        this.refuse(connection, problem ?? 'bad HELLO', member.id);
         return;
       }
       clearTimeout(timer);
@@ -307,6 +381,13 @@ export class PeerNetwork {
     connection.once('close', (reason) => {
       clearTimeout(timer);
       if (connection.established) return;
+      if (!this.refused.has(connection)) {
+        this.warning(
+          `handshake ${member.id}`,
+          { peer: member.id, remote: connection.remote },
+          `connection to peer ${member.id} closed before its handshake completed: ${reason}`,
+        );
+      }
       this.options.onPeerChange?.(member.id, false, reason);
       this.retry(member);
     });
@@ -318,11 +399,19 @@ export class PeerNetwork {
 
   private adopt(peer: number, connection: FramedConnection): void {
     const previous = this.connections.get(peer);
-    if (previous && previous !== connection) previous.close('replaced by a newer connection');
+    if (previous && previous !== connection) previous.close(REPLACED);
     this.connections.set(peer, connection);
+    this.seenPeers.add(peer);
     this.options.onPeerChange?.(peer, true, 'connected');
     connection.once('close', (reason) => {
       if (this.connections.get(peer) === connection) this.connections.delete(peer);
+      if (reason !== REPLACED && !this.refused.has(connection)) {
+        this.warning(
+          `lost ${peer}`,
+          { peer, remote: connection.remote },
+          `connection to peer ${peer} lost: ${reason}`,
+        );
+      }
       this.options.onPeerChange?.(peer, false, reason);
       const member = this.options.members.find((m) => m.id === peer);
       if (member && peer > this.options.self.id) this.retry(member);
@@ -337,6 +426,12 @@ export class PeerNetwork {
     if (typeof message === 'string') {
       const reason = `bad message from peer ${peer}: ${message}`;
       this.options.onRefused?.(reason, connection.remote);
+      this.warning(
+        `refused ${peer}`,
+        { peer, remote: connection.remote },
+        `peer connection refused: ${reason}`,
+      );
+      this.refused.add(connection);
       connection.close(reason);
       return;
     }
