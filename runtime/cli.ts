@@ -213,7 +213,7 @@ const buildProgram = (): Command => {
     .option('--intensity <x>', 'fault intensity in [0, 1] (default: chosen by each seed)', fraction)
     .option(
       '--workload <w>',
-      'kv (get, put, cas; linearizability) or actors (counters and an order book; exactly once) (default: kv on odd seeds, actors on even)',
+      'kv (get, put, cas; linearizability), actors (counters and an order book; exactly once) or gateways (the gateway registry; never two live connections for a party) (default: kv on odd seeds, actors on even)',
     )
     .option(
       '--faults <kinds>',
@@ -231,8 +231,8 @@ const buildProgram = (): Command => {
         faults?: string;
         json?: boolean;
       }) => {
-        if (options.workload !== undefined && options.workload !== 'kv' && options.workload !== 'actors')
-          fail(`--workload must be kv or actors, got "${options.workload}"`);
+        if (options.workload !== undefined && !['kv', 'actors', 'gateways'].includes(options.workload))
+          fail(`--workload must be kv, actors or gateways, got "${options.workload}"`);
         const { runSweep, formatSweepReport } = await import('./sim/index.ts');
         const { FAULT_KINDS } = await import('./sim/faults.ts');
         const faultKinds = options.faults?.split(',').map((kind) => kind.trim());
@@ -248,7 +248,7 @@ const buildProgram = (): Command => {
           startSeed: single ? options.seed : options.startSeed,
           members: options.members,
           intensity: options.intensity,
-          workload: options.workload as 'kv' | 'actors' | undefined,
+          workload: options.workload as 'kv' | 'actors' | 'gateways' | undefined,
           faultKinds: faultKinds as FaultKind[] | undefined,
           verbose: !options.json,
         });

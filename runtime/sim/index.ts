@@ -8,6 +8,7 @@ import { Random } from '../../machines/random.ts';
 import { ActorWorkload, COUNTERS } from './actor-clients.ts';
 import { firstAnswerAfter } from './clients.ts';
 import { type FaultKind, planFaults } from './faults.ts';
+import { checkGatewaysSettled, GatewayWorkload } from './gateways.ts';
 import type { Violation } from './invariants.ts';
 import { checkKvHistory } from './kv-history.ts';
 import { ActorSimServices } from './services.ts';
@@ -194,6 +195,7 @@ const checkCounters = (sim: Simulation, appliedIndex: number): void => {
 
 /** After the heal phase: progress resumed in time, and every member converged on the same applied log. */
 export const finalChecks = (sim: Simulation, healAt: number): void => {
+  if (sim.workload instanceof GatewayWorkload) checkGatewaysSettled(sim, sim.workload);
   const leader = sim.leader();
   if (leader === null) sim.checker.fail('NO_PROGRESS_AFTER_HEAL', -1, 'no leader after the heal phase');
   const progressed = sim.workload.answered.some((op) => op.call >= healAt);

@@ -19,6 +19,7 @@ import { ClientNetwork } from './client-network.ts';
 import { KvWorkload, type Workload } from './clients.ts';
 import type { FlushQueue } from './disk.ts';
 import { EventQueue, type Queued } from './event-queue.ts';
+import { GATEWAY_SIM_SERVICES, GatewayWorkload } from './gateways.ts';
 import { InvariantChecker } from './invariants.ts';
 import type { HistoryOperation } from './kv-history.ts';
 import { CALM_NETWORK, type NetworkConditions, PeerLinks } from './peer-links.ts';
@@ -29,7 +30,7 @@ export { CALM_NETWORK, type NetworkConditions } from './peer-links.ts';
 export type { RoleEvent } from './sim-member.ts';
 
 /** What the members host and the clients do: the KV service (linearizability) or the actor services. */
-export type SimWorkload = 'kv' | 'actors';
+export type SimWorkload = 'kv' | 'actors' | 'gateways';
 
 export interface SimulationOptions {
   seed: number;
@@ -153,7 +154,10 @@ export class Simulation {
     };
     for (const id of this.memberIds) {
       const services =
-        options.services?.(id) ?? (workload === 'kv' ? new KvSimServices() : new ActorSimServices());
+        options.services?.(id) ??
+        (workload === 'kv'
+          ? new KvSimServices()
+          : new ActorSimServices(2, workload === 'gateways' ? GATEWAY_SIM_SERVICES : undefined));
       const clockOffset = skew > 0 ? this.rng.int(0, 3_600_000) : 0;
       const clockRate = skew > 0 ? 1 - skew + this.rng.float() * 2 * skew : 1;
       this.members.set(id, new SimMember(id, host, services, clockOffset, clockRate));
@@ -192,12 +196,13 @@ export class Simulation {
       transportFor: (client: number) => this.clientNetwork.transportFor(client),
     };
     const opTimeoutMs = options.clientOpTimeoutMs ?? 1500;
+    const problem = (invariant: string, detail: string) => this.checker.fail(invariant, -1, detail);
     this.workload =
       workload === 'kv'
         ? new KvWorkload(clientHost, this.clientCount, opTimeoutMs)
-        : new ActorWorkload(clientHost, this.clientCount, opTimeoutMs, (invariant, detail) =>
-            this.checker.fail(invariant, -1, detail),
-          );
+        : workload === 'gateways'
+          ? new GatewayWorkload(clientHost, host.sessionTimeoutMs, opTimeoutMs, problem)
+          : new ActorWorkload(clientHost, this.clientCount, opTimeoutMs, problem);
     this.history = this.workload instanceof KvWorkload ? this.workload.history : [];
   }
 
