@@ -93,6 +93,10 @@ export class ConsensusModule {
   listSessions(): SessionView[] {
     return this.sessions.list();
   }
+  /** When a session last showed activity here (the module's monotonic time), or null: see SessionManager. */
+  sessionActivityAt(sessionId: number): number | null {
+    return this.sessions.lastActivityAt(sessionId);
+  }
   /** Why this member's storage failed, while it is fenced off the cluster; null when it works. */
   get storageFailed(): string | null {
     return this.storageFailure;

@@ -79,13 +79,21 @@ export class SessionManager {
   /** Committed sessions, sorted by id, with their machine state and connection (if on this member). */
   list(): SessionView[] {
     return [...this.tables.sessions.values()]
-      .map(({ record, chart, activityAt }) => ({
+      .map(({ record, chart }) => ({
         ...record,
         state: chart.value,
         connectionId: chart.context.connectionId,
-        lastActivityAt: Math.max(activityAt, chart.context.lastActivityAt),
       }))
       .sort((a, b) => a.id - b.id);
+  }
+
+  /**
+   * When a committed session last showed activity on this member (a message or keepalive; the module's
+   * monotonic time), or null for no such session. Member-local: not part of the replicated state.
+   */
+  lastActivityAt(sessionId: number): number | null {
+    const session = this.tables.sessions.get(sessionId);
+    return session ? Math.max(session.activityAt, session.chart.context.lastActivityAt) : null;
   }
 
   /** Sessions open or opening on this member (what counts against maxSessions). */

@@ -152,6 +152,4 @@ export interface SessionManagerSnapshot {
 export interface SessionView extends SessionRecord {
   readonly state: string;
   readonly connectionId: number | null;
-  /** The module's monotonic time of the session's last message or keepalive here (0: none yet). */
-  readonly lastActivityAt: number;
 }

@@ -60,14 +60,17 @@ export const memberState = (
       role === 'LEADER'
         ? node.followerProgress().map((f) => ({ ...f, lag: Math.max(0, node.lastIndex - f.matchIndex) }))
         : [],
-    sessions: module.listSessions().map((s) => ({
-      id: s.id,
-      state: s.state,
-      principal: s.principal,
-      connected: s.connectionId !== null,
-      inFlight: s.connectionId === null ? 0 : inFlightOf(s.connectionId),
-      lastActivityMs: s.lastActivityAt > 0 ? Math.max(0, Math.round(now - s.lastActivityAt)) : null,
-    })),
+    sessions: module.listSessions().map((s) => {
+      const activityAt = module.sessionActivityAt(s.id) ?? 0;
+      return {
+        id: s.id,
+        state: s.state,
+        principal: s.principal,
+        connected: s.connectionId !== null,
+        inFlight: s.connectionId === null ? 0 : inFlightOf(s.connectionId),
+        lastActivityMs: activityAt > 0 ? Math.max(0, Math.round(now - activityAt)) : null,
+      };
+    }),
     transitions,
   };
 };
