@@ -71,6 +71,8 @@ export interface PeerWarningFields {
 
 /** Why a connection is closed when the same peer's newer one is adopted (not a problem). */
 const REPLACED = 'replaced by a newer connection';
+/** Why a member closes its connections when it stops (a peer's graceful stop is not a problem). */
+const SHUTTING_DOWN = 'member shutting down';
 
 /** The default interval between two warnings of one kind about one peer. */
 export const PEER_WARN_EVERY_MS = 30_000;
@@ -172,7 +174,7 @@ export class PeerNetwork {
     this.stopped = true;
     for (const timer of this.dialTimers.values()) clearTimeout(timer);
     this.dialTimers.clear();
-    for (const connection of this.connections.values()) connection.close('member shutting down');
+    for (const connection of this.connections.values()) connection.close(SHUTTING_DOWN);
     this.connections.clear();
     await this.listener.stop();
   }
@@ -319,7 +321,7 @@ export class PeerNetwork {
       return;
     }
     if (this.stopped) {
-      connection.close('member shutting down');
+      connection.close(SHUTTING_DOWN);
       return;
     }
     const own = newNonce();
@@ -405,7 +407,8 @@ export class PeerNetwork {
     this.options.onPeerChange?.(peer, true, 'connected');
     connection.once('close', (reason) => {
       if (this.connections.get(peer) === connection) this.connections.delete(peer);
-      if (reason !== REPLACED && !this.refused.has(connection)) {
+      const expected = reason === REPLACED || reason.endsWith(`: ${SHUTTING_DOWN}`);
+      if (!expected && !this.refused.has(connection)) {
         this.warning(
           `lost ${peer}`,
           { peer, remote: connection.remote },

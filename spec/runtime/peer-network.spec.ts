@@ -134,6 +134,20 @@ describe('peer network warnings', () => {
     expect(warnings[0].message).to.contain('ECONNREFUSED');
   });
 
+  it("a peer's graceful stop is not a lost connection (its unreachability afterwards is)", async () => {
+    const members = await memberConfigs(2);
+    const warnings = await network(members, 0);
+    await network(members, 1);
+    await eventually(() => networks[0].connectedPeers().length === 1, 'members 0 and 1 connected', 20_000);
+    await networks[1].stop();
+    await eventually(() => warnings.length > 0, 'a warning', 20_000);
+    expect(warnings.map((warning) => warning.message)).to.not.include.members([
+      'connection to peer 1 lost: closed by peer 1: member shutting down',
+    ]);
+    expect(warnings[0].message).to.contain('peer 1 at');
+    expect(warnings[0].message).to.contain('is unreachable');
+  });
+
   it('a frame larger than the limit from an authenticated peer: warned with the reason as the connection closes', async () => {
     const members = await memberConfigs(2);
     const warnings = await network(members, 1);
