@@ -99,7 +99,7 @@ describe('testkit model: planted bugs are found, each with its path', () => {
       },
     };
     expect(() =>
-      createModel(accountMachine, oracle).checkRandomWalks({ runs: 100, seed: 42 }),
+      createModel(accountMachine, oracle).checkRandomWalks({ runs: 40, seed: 42 }),
     ).not.to.throw();
     const model = createModel(buggy, { ...oracle, name: 'account, wrong guard' });
     let failure: unknown;
@@ -194,5 +194,62 @@ describe('testkit model: a machine that is not deterministic gets an error namin
   it('the examples are deterministic: XState stamping its own timers is not the machine', () => {
     const model = createModel(counterMachine, { ...counterOracle, events: COUNTER_EVENTS });
     for (const path of model.edgePaths()) model.check(path.steps);
+  });
+});
+
+describe('testkit model: coverage names what was never reached; bounds hold', () => {
+  const input = actorInput('bank/account/alice');
+  const events: Step<AccountEvent>[] = [
+    { type: 'DEPOSIT', amount: 50 },
+    { type: 'WITHDRAW', amount: 50 },
+  ];
+
+  it('a model without CLOSE or an overdraft never reaches CLOSED, the empty guard, or covered=false', () => {
+    const model = createModel(accountMachine, {
+      input,
+      // Withdraw only what the balance covers: the events offered depend on the state.
+      events: (s) => (s.context.balance >= 50 ? events : events.slice(0, 1)),
+      stopWhen: (s) => s.context.balance > 50,
+    });
+    for (const path of model.edgePaths()) model.check(path.steps);
+    const { states, transitions, guards } = model.coverage();
+    expect(states).to.deep.equal({ reached: ['OPEN'], never: ['FROZEN', 'CLOSED'] });
+    expect(transitions.reached).to.deep.equal([
+      '(root) --DEPOSIT--> (stays)',
+      'OPEN --WITHDRAW [covered]--> (stays)',
+    ]);
+    expect(transitions.never).to.include.members([
+      'OPEN --CLOSE [empty]--> CLOSED',
+      'OPEN --WITHDRAW [#2]--> (stays)',
+      'FROZEN --after FREEZE--> OPEN',
+    ]);
+    expect(guards.reached).to.deep.equal(['OPEN --WITHDRAW [covered]--> (stays): true']);
+    expect(guards.never).to.include('OPEN --WITHDRAW [covered]--> (stays): false');
+    expect(model.formatCoverage()).to.include('states: 1 of 3 reached\n  never: FROZEN\n  never: CLOSED');
+  });
+
+  it('simple paths keep to their length and count, and visit no vertex twice', () => {
+    const model = createModel(accountMachine, {
+      input,
+      events: [...events, { type: 'FREEZE', forMs: 1000 }],
+      stopWhen: (s) => s.context.balance > 100,
+    });
+    const paths = model.simplePaths({ maxLength: 3, maxPaths: 7 });
+    expect(paths).to.have.length(7);
+    for (const path of paths) {
+      expect(path.steps.length).to.be.within(1, 3);
+      const vertex = (s: { value: unknown; context: object }) =>
+        `${String(s.value)} ${JSON.stringify(s.context)}`;
+      const records = model.check(path.steps);
+      const seen = [records[0]?.from, ...records.map((r) => r.to)].map((s) => vertex(s as never));
+      expect(new Set(seen).size, path.name).to.equal(seen.length);
+    }
+  });
+
+  it('a model too big to explore says how to bound it', () => {
+    const model = createModel(accountMachine, { input, events, limit: 50 });
+    expect(() => model.shortestPaths()).to.throw(
+      'the model has more than 50 vertices: bound it (events, serializeState, stopWhen) or raise limit',
+    );
   });
 });
