@@ -190,7 +190,7 @@ const buildProgram = (): Command => {
 
   program
     .command('inspect')
-    .description("the inspector: a web page of every member's statecharts, sessions, actors and log, live")
+    .description('the inspector: a live web page of the cluster')
     .option('--cluster <endpoints>', "the members' admin URLs: http://host:port,... (or ID=URL,...)")
     .option('--config <file>', 'a cluster configuration (members with an adminHttpPort)')
     .option('--port <p>', 'port on 127.0.0.1 (default: any free port)', integer('--port', 0), 0)
