@@ -107,32 +107,16 @@ const sample = (input: PlanInput): Sample => {
   return { wallMs, cpuMs: (used.user + used.system) / 1000 };
 };
 
-const summary = (samples: readonly Sample[]) => ({
-  wallMedianMs: round(
-    percentile(
-      samples.map((s) => s.wallMs),
-      50,
-    ),
-  ),
-  wallP99Ms: round(
-    percentile(
-      samples.map((s) => s.wallMs),
-      99,
-    ),
-  ),
-  cpuMedianMs: round(
-    percentile(
-      samples.map((s) => s.cpuMs),
-      50,
-    ),
-  ),
-  cpuP99Ms: round(
-    percentile(
-      samples.map((s) => s.cpuMs),
-      99,
-    ),
-  ),
-});
+const medianAndP99 = (values: readonly number[]): [median: number, p99: number] => [
+  round(percentile(values, 50)),
+  round(percentile(values, 99)),
+];
+
+const summary = (samples: readonly Sample[]) => {
+  const [wallMedianMs, wallP99Ms] = medianAndP99(samples.map((s) => s.wallMs));
+  const [cpuMedianMs, cpuP99Ms] = medianAndP99(samples.map((s) => s.cpuMs));
+  return { wallMedianMs, wallP99Ms, cpuMedianMs, cpuP99Ms };
+};
 
 export interface PlanTimeOptions {
   readonly parties?: number;

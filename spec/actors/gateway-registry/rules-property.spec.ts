@@ -79,6 +79,11 @@ const GOLD_ON_GOLD = {
   gateways: { matchLabels: { tier: 'gold' } },
 };
 const NOT_BLOCKED = { kind: 'expression', name: 'not-blocked', expr: "!('blocked' in gateway.labels)" };
+const CME_ON_GOLD = {
+  kind: 'expression',
+  name: 'cme-on-gold',
+  expr: "!('venue' in party.labels) || party.labels.venue != 'cme' || ('tier' in gateway.labels && gateway.labels.tier == 'gold')",
+};
 
 const weight = fc.double({ min: 0, max: 3, noNaN: true });
 const scoreArb = fc.oneof(
@@ -95,11 +100,13 @@ const documentArb = fc.record({
     .record({
       gold: fc.boolean(),
       blocked: fc.boolean(),
+      cme: fc.boolean(),
       maxUtilisation: fc.option(fc.constantFrom(0.5, 0.8, 1)),
     })
     .map((f) => [
       ...(f.gold ? [GOLD_ON_GOLD] : []),
       ...(f.blocked ? [NOT_BLOCKED] : []),
+      ...(f.cme ? [CME_ON_GOLD] : []),
       ...(f.maxUtilisation === null ? [] : [{ kind: 'capacity', maxUtilisation: f.maxUtilisation }]),
     ]),
   scores: fc
@@ -161,6 +168,7 @@ const passesFilters = (p: PartyView, g: GatewayView, document: Document): boolea
   const names = new Set(document.filters.map((f) => (f as { name?: string }).name));
   if (names.has('gold-on-gold') && p.labels.tier === 'gold' && g.labels.tier !== 'gold') return false;
   if (names.has('not-blocked') && g.labels.blocked !== undefined) return false;
+  if (names.has('cme-on-gold') && p.labels.venue === 'cme' && g.labels.tier !== 'gold') return false;
   return true;
 };
 

@@ -326,6 +326,38 @@ describe('gateway rules: plan on small fleets', () => {
   });
 });
 
+describe('gateway rules: parties told apart by the labels expressions read', () => {
+  // Parties equal in the labels the rules read share one evaluation; these expressions read a label
+  // in every way CEL allows, and each pair of parties differs only there: p must go to b, q to a.
+  const forms: [expression: string, p: Record<string, string>, q: Record<string, string>][] = [
+    ["party.labels.venue == 'cme'", { venue: 'cme' }, { venue: 'lse' }],
+    ["party.labels['venue'] == 'cme'", { venue: 'cme' }, { venue: 'lse' }],
+    ["'venue' in party.labels", { venue: 'lse' }, {}],
+    ['has(party.labels.venue)', { venue: 'lse' }, {}],
+    ["party.labels.exists(k, k == 'venue')", { venue: 'lse' }, {}],
+    ['party.labels.size() > 1', { venue: 'lse', x: '1' }, { x: '1' }],
+    ["[party].all(p, 'venue' in p.labels)", { venue: 'lse' }, {}],
+    ["party.labels[gateway.labels.key] == 'cme'", { venue: 'cme' }, { venue: 'lse' }],
+  ];
+  for (const [expression, p, q] of forms) {
+    it(expression, () => {
+      const document = {
+        filters: [{ kind: 'expression', name: 'split', expr: `(${expression}) == (gateway.name == 'b')` }],
+        scores: [{ kind: 'affinity', partyLabel: 'x', weight: 1 }],
+        tieBreak: 'name',
+      };
+      const gateways = [
+        gateway('a', { labels: { key: 'venue' } }),
+        gateway('b', { labels: { key: 'venue' } }),
+      ];
+      const result = plan(
+        input(gateways, [party('p', { labels: p }), party('q', { labels: q })], rules(document)),
+      );
+      expect(show(result.moves)).to.deep.equal(['p>b:unassigned', 'q>a:unassigned']);
+    });
+  }
+});
+
 describe('gateway rules: explain', () => {
   const fleet = [
     gateway('a', { capabilities: ['fix'], labels: { region: 'eu' }, capacity: 2 }),

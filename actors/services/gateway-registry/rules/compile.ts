@@ -3,7 +3,12 @@
 // results depend only on the party's labels and requires and on the gateway, and the dynamic scores
 // (least loaded, spread, stickiness), which depend on where the other parties are.
 
-import { type CompiledExpression, compileExpression, type ExpressionContext } from './expressions.ts';
+import {
+  type CompiledExpression,
+  compileExpression,
+  type ExpressionContext,
+  partyLabelsRead,
+} from './expressions.ts';
 import { ruleName } from './parse.ts';
 import type { RulesDocument, Selector } from './schema.ts';
 import type { CompiledRules, GatewayView } from './types.ts';
@@ -55,7 +60,31 @@ export interface RulesProgram {
   readonly scoreOrder: readonly string[];
   readonly tieBreak: 'name' | 'hash';
   readonly rebalance: RulesDocument['rebalance'];
+  /**
+   * The party labels the static rules read (sorted), or null when an expression reads them all:
+   * parties equal in these labels and in requires are one class to the planner.
+   */
+  readonly partyLabelKeys: readonly string[] | null;
 }
+
+const selectorKeys = (selector: Selector | undefined): string[] => [
+  ...Object.keys(selector?.matchLabels ?? {}),
+  ...(selector?.matchExpressions ?? []).map((row) => row.key),
+];
+
+/** The party labels a document's static rules read, or null for all of them. */
+const partyLabelKeys = (document: RulesDocument): string[] | null => {
+  const keys = new Set<string>();
+  for (const rule of [...document.filters, ...document.scores]) {
+    let read: string[] | null = [];
+    if (rule.kind === 'labels') read = selectorKeys(rule.parties);
+    else if (rule.kind === 'affinity' || rule.kind === 'anti-affinity') read = [rule.partyLabel];
+    else if (rule.kind === 'expression') read = partyLabelsRead(rule.expr);
+    if (read === null) return null;
+    for (const key of read) keys.add(key);
+  }
+  return [...keys].sort();
+};
 
 /** The program inside compiled rules (built by compileRules only). */
 export const programOf = (rules: CompiledRules): RulesProgram => rules.compiled as RulesProgram;
@@ -105,6 +134,7 @@ export const compileRules = (document: RulesDocument): CompiledRules => {
     scoreOrder: document.scores.map(ruleName),
     tieBreak: document.tieBreak,
     rebalance: document.rebalance,
+    partyLabelKeys: partyLabelKeys(document),
   };
   return { document, compiled: program };
 };

@@ -78,6 +78,70 @@ export const expressionProblem = (source: string, use: ExpressionUse): string | 
   return null;
 };
 
+interface Node {
+  readonly op: string;
+  readonly args: unknown;
+}
+
+const isNode = (value: unknown): value is Node =>
+  typeof value === 'object' && value !== null && typeof (value as { op?: unknown }).op === 'string';
+
+const isPartyLabels = (node: unknown): boolean =>
+  isNode(node) &&
+  node.op === '.' &&
+  Array.isArray(node.args) &&
+  node.args[1] === 'labels' &&
+  isNode(node.args[0]) &&
+  node.args[0].op === 'id' &&
+  node.args[0].args === 'party';
+
+const constantString = (node: unknown): string | null =>
+  isNode(node) && node.op === 'value' && typeof node.args === 'string' ? node.args : null;
+
+/**
+ * The keys of party.labels an expression reads, or null when it reads the map as a whole (its size,
+ * a macro over it, the map or the party passed on): then a result depends on every label. Only
+ * `party.labels.KEY`, `party.labels['KEY']` and `'KEY' in party.labels` name a key.
+ */
+export const partyLabelsRead = (source: string): string[] | null => {
+  let program: ParseResult;
+  try {
+    program = environment.parse(source);
+  } catch {
+    return null;
+  }
+  const keys = new Set<string>();
+  let whole = false;
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+      return;
+    }
+    if (!isNode(value)) return;
+    const args = Array.isArray(value.args) ? (value.args as unknown[]) : [value.args];
+    args.forEach((arg, index) => {
+      if (isNode(arg) && arg.op === 'id' && arg.args === 'party') {
+        // party.requires is in every class key; party handed on whole may reach its labels.
+        if (!(value.op === '.' && index === 0 && args[1] === 'requires')) whole = true;
+        return;
+      }
+      if (!isPartyLabels(arg)) return visit(arg);
+      const key =
+        value.op === '.' && index === 0 && typeof args[1] === 'string'
+          ? args[1]
+          : value.op === '[]' && index === 0
+            ? constantString(args[1])
+            : value.op === 'in' && index === 1
+              ? constantString(args[0])
+              : null;
+      if (key === null) whole = true;
+      else keys.add(key);
+    });
+  };
+  visit(program.ast);
+  return whole ? null : [...keys].sort();
+};
+
 const toValue = (result: unknown, use: ExpressionUse): ExpressionResult => {
   if (typeof result === 'boolean') return { value: result ? 1 : 0 };
   if (use === 'filter') return { error: `gave ${typeof result}, not a bool` };

@@ -23,16 +23,22 @@ const byName = (a: GatewayView, b: GatewayView): number => (a.name < b.name ? -1
 const effectiveCapacity = (capacity: number, maxUtilisation: number): number =>
   Number.isFinite(capacity) && capacity > 0 ? Math.floor(capacity * maxUtilisation + EPSILON) : 0;
 
-/** The class of a party: its labels and requires, in a canonical order. */
-const classKey = (party: PartyView): string => {
+/** The class of a party whose every label may matter: its labels and requires, in a canonical order. */
+const fullClassKey = (party: PartyView): string => {
   const keys = Object.keys(party.labels).sort();
   let key = '';
   for (const name of keys) key += `${name}\u0001${party.labels[name]}\u0002`;
-  key += '\u0003';
-  const requires = party.requires.length > 1 ? [...party.requires].sort() : party.requires;
-  for (const capability of requires) key += `${capability}\u0002`;
-  return key;
+  return `${key}\u0003${requiresKey(party.requires)}`;
 };
+
+const requiresKey = (requires: readonly string[]): string =>
+  requires.length === 0 ? '' : requires.length === 1 ? requires[0] : [...requires].sort().join('\u0002');
+
+/** A missing label, distinct from every string value in the class trie. */
+const MISSING = Symbol('missing');
+/** Where the class id sits in a trie node. */
+const CLASS = Symbol('class');
+type TrieNode = Map<string | symbol, TrieNode | number>;
 
 /** FNV-1a (32 bits) of a string: the same on every member. */
 export const fnv1a = (text: string): number => {
@@ -78,6 +84,7 @@ export class Fleet {
   private readonly leastLoadedWeight: number;
   private readonly stickinessWeight: number;
   private readonly classes = new Map<string, number>();
+  private readonly trie: TrieNode = new Map();
   private readonly representatives: PartyAttributes[] = [];
   /** Per ACTIVE gateway, the dynamic scores' weighted sum at the running loads (stickiness aside). */
   private readonly dynamic: Float64Array;
@@ -148,11 +155,42 @@ export class Fleet {
 
   /** The class of a party, its row of static verdicts and scores computed on first sight. */
   classOf(party: PartyView): number {
-    const key = classKey(party);
-    const known = this.classes.get(key);
+    const labelKeys = this.program.partyLabelKeys;
+    if (labelKeys === null) {
+      const key = fullClassKey(party);
+      const known = this.classes.get(key);
+      if (known !== undefined) return known;
+      const id = this.newClass(party);
+      this.classes.set(key, id);
+      return id;
+    }
+    // Only the labels the rules read matter: walk a trie of their values (no key string built).
+    let node = this.trie;
+    for (const key of labelKeys) {
+      const value = Object.hasOwn(party.labels, key) ? party.labels[key] : MISSING;
+      let next = node.get(value) as TrieNode | undefined;
+      if (next === undefined) {
+        next = new Map();
+        node.set(value, next);
+      }
+      node = next;
+    }
+    const requires = requiresKey(party.requires);
+    let leaf = node.get(requires) as TrieNode | undefined;
+    if (leaf === undefined) {
+      leaf = new Map();
+      node.set(requires, leaf);
+    }
+    const known = leaf.get(CLASS) as number | undefined;
     if (known !== undefined) return known;
+    const id = this.newClass(party);
+    leaf.set(CLASS, id);
+    return id;
+  }
+
+  /** A new class with this party as its representative: its row of static verdicts and scores. */
+  private newClass(party: PartyView): number {
     const id = this.representatives.length;
-    this.classes.set(key, id);
     const attributes: PartyAttributes = { labels: party.labels, requires: party.requires };
     this.representatives.push(attributes);
     if (this.pass.length < (id + 1) * this.count) {
