@@ -110,21 +110,26 @@ export const placeBadges = (container, placements) => {
 };
 
 /**
- * Flash the arrow a transition took (from and to are leaf names or paths): the first arrow whose source
- * is `from` or one of its parents (or any state) and whose target is `to` or one of its parents. The
- * entered state flashes as well. Returns the arrow, or null when the chart has none (a re-entry).
+ * Flash the arrow a transition took (from and to are leaf names or paths, event the chart event that
+ * moved it): among the arrows whose source is `from` or one of its parents and whose target is `to` or
+ * one of its parents, the one for `event`, else the innermost. An arrow from `any state` counts only for
+ * its own event. The entered state flashes as well. Returns the arrow, or null when the chart has none
+ * (a run of eventless steps reported as one change).
  */
-export const flashTransition = (container, from, to) => {
+export const flashTransition = (container, from, to, event = '') => {
   const fromPath = pathOfLeaf(container, from);
   const toPath = pathOfLeaf(container, to);
-  const within = (path, outer) => outer === '' || path === outer || path.startsWith(`${outer}.`);
-  const arrows = [...container.querySelectorAll('g.transition')];
+  const within = (path, outer) => path === outer || path.startsWith(`${outer}.`);
+  const candidates = [...container.querySelectorAll('g.transition')].filter(
+    (g) =>
+      within(toPath, g.dataset.target) &&
+      (g.dataset.source === '' ? g.dataset.event === event : within(fromPath, g.dataset.source)),
+  );
   const arrow =
-    arrows.find(
-      (g) =>
-        within(fromPath, g.dataset.source) && g.dataset.source !== '' && within(toPath, g.dataset.target),
-    ) ??
-    arrows.find((g) => within(fromPath, g.dataset.source) && within(toPath, g.dataset.target)) ??
+    candidates.find((g) => event !== '' && g.dataset.event === event) ??
+    candidates
+      .filter((g) => g.dataset.source !== '')
+      .sort((a, b) => b.dataset.source.length - a.dataset.source.length)[0] ??
     null;
   if (arrow) restartAnimation(arrow, 'fired');
   const entered = container.querySelector(`g.state[data-state="${CSS.escape(toPath)}"]`);

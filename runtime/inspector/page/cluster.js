@@ -106,7 +106,7 @@ const historyList = (member) => {
           recent.map((r) =>
             el(
               'li',
-              { 'data-machine': r.machine, 'data-from': r.from, 'data-to': r.to },
+              { 'data-machine': r.machine, 'data-from': r.from, 'data-to': r.to, 'data-at': r.atMs },
               `${clock(r.atMs)} ${r.machine} ${r.from} → ${r.to}${r.event ? ` (${r.event})` : ''}`,
             ),
           ),
@@ -181,7 +181,7 @@ export const renderCluster = async (store, what) => {
             ? byId('session-chart')
             : null;
     if (container) {
-      flashTransition(container, record.from, record.to);
+      flashTransition(container, record.from, record.to, record.event);
       store.shown.push({
         member: member.id,
         machine: record.machine,
