@@ -98,9 +98,7 @@ describe('testkit model: planted bugs are found, each with its path', () => {
           to.context.balance === from.context.balance - step.amount,
       },
     };
-    expect(() =>
-      createModel(accountMachine, oracle).checkRandomWalks({ runs: 40, seed: 42 }),
-    ).not.to.throw();
+    expect(() => createModel(accountMachine, oracle).checkRandomWalks({ runs: 40, seed: 42 })).not.to.throw();
     const model = createModel(buggy, { ...oracle, name: 'account, wrong guard' });
     let failure: unknown;
     try {
@@ -188,6 +186,14 @@ describe('testkit model: a machine that is not deterministic gets an error namin
     });
     expect(run(machine)).to.throw(
       /an inline action, guard or delay of the machine read Math\.random\(\) in \(root\) on GO, in lucky \(spec\/testkit\/model\.spec\.ts:\d+:\d+\)/,
+    );
+  });
+
+  it('an assign that reads Date.now() is named while the paths are generated, not left to blow up the graph', () => {
+    const machine = stamped.createMachine({ context: { at: 0, lucky: 0 }, on: { GO: { actions: 'stamp' } } });
+    expect(() => createModel(machine, { events: [{ type: 'GO' }] }).shortestPaths()).to.throw(
+      NondeterminismError,
+      /^action 'stamp' read Date\.now\(\) while exploring the model, in \(root\) on GO, in at \(spec\/testkit\/model\.spec\.ts:\d+:\d+\)/,
     );
   });
 

@@ -77,14 +77,15 @@ const install = (trip: (call: string) => void): (() => void) => {
       return original.apply(this, args);
     };
   });
+  const before = { date: globalThis.Date, onDate };
   onDate = trip;
   globalThis.Date = TrippedDate as DateConstructor;
   // Any promise, an async function's included.
   const stopPromises = promiseHooks.onInit(() => trip('started a promise'));
   return () => {
     stopPromises();
-    globalThis.Date = RealDate;
-    onDate = undefined;
+    globalThis.Date = before.date;
+    onDate = before.onDate;
     TRIPWIRES.forEach(([target, key], index) => {
       if (typeof originals[index] === 'function') (target as Record<string, unknown>)[key] = originals[index];
     });

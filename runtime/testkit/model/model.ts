@@ -77,7 +77,10 @@ export class MachineModel<M extends AnyStateMachine> {
     ) => string;
     const stopWhen = options.stopWhen;
     this.exploration = {
-      machine,
+      // The instrumented machine, each transition under the determinism check: a machine that reads the
+      // clock is named while its paths are generated, not reported as a graph too big to explore.
+      machine: this.live,
+      stepper: (where, body) => this.guard.run(`while exploring the model, ${where}`, body),
       input: options.input,
       events: options.events as Exploration<EventFromLogic<M>>['events'],
       serialize: serializeTimed(serializeMachine),
@@ -90,17 +93,17 @@ export class MachineModel<M extends AnyStateMachine> {
 
   /** One shortest path to every vertex of the model (paths that prefix another left out). */
   shortestPaths(): ModelPath<EventFromLogic<M>>[] {
-    return shortestPaths(this.exploration);
+    return this.guard.watch(() => shortestPaths(this.exploration));
   }
 
   /** Every edge of the model once: the shortest path to its vertex, then its step. */
   edgePaths(): ModelPath<EventFromLogic<M>>[] {
-    return edgePaths(this.exploration);
+    return this.guard.watch(() => edgePaths(this.exploration));
   }
 
   /** Maximal simple paths (no vertex twice), within the bounds (default: 8 steps, 200 paths). */
   simplePaths(bounds?: SimplePathBounds): ModelPath<EventFromLogic<M>>[] {
-    return simplePaths(this.exploration, bounds);
+    return this.guard.watch(() => simplePaths(this.exploration, bounds));
   }
 
   /** Drive a live actor along the steps, judging each one; throws ModelPathError at the first wrong step. */
@@ -120,14 +123,14 @@ export class MachineModel<M extends AnyStateMachine> {
   checkRandomWalks(options: WalkOptions = {}): void {
     const seed = options.seed ?? propertySeed();
     const property = fc.property(walkChoices(options.maxLength ?? 20), (choices) => {
-      this.check(walk(this.exploration, choices));
+      this.check(this.guard.watch(() => walk(this.exploration, choices)));
     });
     const result = fc.check(property, { numRuns: options.runs ?? 100, seed });
     if (!result.failed) return;
     const choices = result.counterexample?.[0] ?? [];
     const replay = `replay: FC_SEED=${seed} (or checkRandomWalks({ seed: ${seed} }))`;
     try {
-      this.check(walk(this.exploration, choices));
+      this.check(this.guard.watch(() => walk(this.exploration, choices)));
     } catch (error) {
       if (error instanceof ModelPathError) {
         const Failure = error.constructor as typeof ModelPathError; // a NondeterminismError stays one

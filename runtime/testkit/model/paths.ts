@@ -10,6 +10,7 @@ import { isWait, type Step, stepLabel } from './steps.ts';
 import {
   type EventSource,
   initialTimedSnapshot,
+  type Stepper,
   stepsIn,
   type TimedSnapshot,
   timedLogic,
@@ -25,6 +26,8 @@ export interface Exploration<E extends EventObject> {
   readonly stopWhen?: ((snapshot: TimedSnapshot) => boolean) | undefined;
   /** At most this many vertices are expanded; more is an error naming the bound. */
   readonly limit: number;
+  /** Runs each transition of the exploration (the determinism check). */
+  readonly stepper?: Stepper | undefined;
 }
 
 /** A path to drive: its steps, and a name that says where it goes. */
@@ -56,7 +59,10 @@ const traversal = <E extends EventObject>(exploration: Exploration<E>) => ({
 
 const explore = <E extends EventObject>(exploration: Exploration<E>) => {
   try {
-    return getAdjacencyMap(timedLogic(exploration.machine), traversal(exploration) as never);
+    return getAdjacencyMap(
+      timedLogic(exploration.machine, exploration.stepper),
+      traversal(exploration) as never,
+    );
   } catch (error) {
     if (error instanceof Error && error.message === 'Traversal limit exceeded') {
       throw new Error(
@@ -91,7 +97,10 @@ const unique = <E extends EventObject>(paths: ModelPath<E>[]): ModelPath<E>[] =>
 
 const shortestTo = <E extends EventObject>(exploration: Exploration<E>): Map<string, Step<E>[]> => {
   explore(exploration); // names the bound if the model is too big, before xstate/graph's own message
-  const paths = getShortestPaths(timedLogic(exploration.machine), traversal(exploration) as never);
+  const paths = getShortestPaths(
+    timedLogic(exploration.machine, exploration.stepper),
+    traversal(exploration) as never,
+  );
   const found = new Map<string, Step<E>[]>();
   for (const path of paths) {
     const steps = path.steps
@@ -165,7 +174,9 @@ export const simplePaths = <E extends EventObject>(
     if (!extended && found.length < maxPaths) found.push({ name: pathName(steps), steps: [...steps] });
     onPath.delete(vertex);
   };
-  visit(exploration.serialize(initialTimedSnapshot(exploration.machine, exploration.input)));
+  visit(
+    exploration.serialize(initialTimedSnapshot(exploration.machine, exploration.input, exploration.stepper)),
+  );
   return found;
 };
 
@@ -174,14 +185,14 @@ export const walk = <E extends EventObject>(
   exploration: Exploration<E>,
   choices: readonly number[],
 ): Step<E>[] => {
-  let snapshot = initialTimedSnapshot(exploration.machine, exploration.input);
+  let snapshot = initialTimedSnapshot(exploration.machine, exploration.input, exploration.stepper);
   const steps: Step<E>[] = [];
   for (const choice of choices) {
     const offered = stepsIn(exploration.events, snapshot);
     const step = offered[choice % Math.max(offered.length, 1)];
     if (step === undefined) break;
     steps.push(step);
-    snapshot = timedTransition(exploration.machine, snapshot, step);
+    snapshot = timedTransition(exploration.machine, snapshot, step, exploration.stepper);
   }
   return steps;
 };

@@ -12,7 +12,7 @@ import {
   initialTransition,
   transition,
 } from 'xstate';
-import { isWait, type Step, stateName, wait } from './steps.ts';
+import { isWait, type Step, stateName, stepLabel, wait } from './steps.ts';
 
 export interface Timer {
   /** The id XState gave the delayed event (the `after` event's type, or the `raise`'s id). */
@@ -35,6 +35,11 @@ export interface TimedSnapshot {
 export type EventSource<E extends EventObject> =
   | readonly Step<E>[]
   | ((snapshot: AnyMachineSnapshot) => readonly Step<E>[]);
+
+/** Runs one transition of the exploration (the determinism check's `run`; by default just runs it). */
+export type Stepper = <T>(where: string, body: () => T) => T;
+
+const direct: Stepper = (_where, body) => body();
 
 /** How many timers may fire in one wait before the machine counts as looping on zero delays. */
 const MAX_FIRINGS_PER_WAIT = 10_000;
@@ -81,11 +86,16 @@ export const timedTransition = (
   machine: AnyStateMachine,
   snapshot: TimedSnapshot,
   step: EventObject,
+  stepper: Stepper = direct,
 ): TimedSnapshot => {
   const timers = [...snapshot.timers];
   let { machine: current, scheduled } = snapshot;
+  const take = (event: EventObject) =>
+    stepper(`in ${stateName(current.value)} on ${stepLabel(event)}`, () =>
+      transition(machine, current, event as never),
+    );
   if (!isWait(step)) {
-    const [next, actions] = transition(machine, current, step as never);
+    const [next, actions] = take(step);
     scheduled = schedule(timers, actions, snapshot.now, scheduled);
     return { machine: next, now: snapshot.now, timers, scheduled };
   }
@@ -100,15 +110,19 @@ export const timedTransition = (
       );
     }
     timers.shift();
-    const [next, actions] = transition(machine, current, due.event as never);
+    const [next, actions] = take(due.event);
     current = next;
     scheduled = schedule(timers, actions, now, scheduled);
   }
   return { machine: current, now, timers, scheduled };
 };
 
-export const initialTimedSnapshot = (machine: AnyStateMachine, input: unknown): TimedSnapshot => {
-  const [first, actions] = initialTransition(machine, input as never);
+export const initialTimedSnapshot = (
+  machine: AnyStateMachine,
+  input: unknown,
+  stepper: Stepper = direct,
+): TimedSnapshot => {
+  const [first, actions] = stepper('while starting', () => initialTransition(machine, input as never));
   const timers: Timer[] = [];
   const scheduled = schedule(timers, actions, 0, 0);
   return { machine: first, now: 0, timers, scheduled };
@@ -148,6 +162,7 @@ export const defaultSerialize = (snapshot: AnyMachineSnapshot): string =>
 /** The machine with its timers as actor logic, for xstate/graph's traversals. */
 export const timedLogic = (
   machine: AnyStateMachine,
+  stepper: Stepper = direct,
 ): ActorLogic<
   TimedSnapshot & { status: 'active'; output: undefined; error: undefined },
   EventObject,
@@ -155,7 +170,8 @@ export const timedLogic = (
 > =>
   ({
     config: machine,
-    transition: (snapshot: TimedSnapshot, event: EventObject) => timedTransition(machine, snapshot, event),
-    getInitialSnapshot: (_scope: unknown, input: unknown) => initialTimedSnapshot(machine, input),
+    transition: (snapshot: TimedSnapshot, event: EventObject) =>
+      timedTransition(machine, snapshot, event, stepper),
+    getInitialSnapshot: (_scope: unknown, input: unknown) => initialTimedSnapshot(machine, input, stepper),
     getPersistedSnapshot: (snapshot: TimedSnapshot) => snapshot,
   }) as never;
