@@ -1,10 +1,12 @@
 // The determinism check. Chorus replays every actor from its log on every member, so a transition must
 // depend on nothing but its state and its event: no clock, no randomness, no promise, timer or I/O.
 // While a step runs, Date.now / new Date() / performance.now, Math.random / crypto.randomUUID /
-// crypto.getRandomValues, the timer and microtask functions are tripwires, and V8's promise hook sees any
-// promise the step creates (an async function's too). The machine's named actions, guards and delays (those given to `setup()`) are wrapped so a
-// tripwire names the one it was in; for inline code, the stack line of the user's code that made the call
-// (with its function name) says where. The first call fails the step with a NondeterminismError.
+// crypto.getRandomValues, the timer and microtask functions are tripwires, and V8's promise hook sees
+// any promise the step creates (an async function's too). The machine's named actions, guards and delays
+// (those given to `setup()`) are wrapped so a tripwire names the one it was in; for inline code, the
+// stack line of the user's code that made the call (with its function name) says where. The first call
+// fails the step with a NondeterminismError. A call whose nearest caller is XState itself (its scheduler
+// stamps Date.now() on a delayed event) is XState's bookkeeping, not the machine's.
 
 import { promiseHooks } from 'node:v8';
 import type { AnyStateMachine } from 'xstate';
