@@ -91,6 +91,11 @@ export class MemberFeed {
     });
     this.server.on('upgrade', (request, socket, head) => this.upgrade(request, socket as Socket, head));
     this.server.on('clientError', (_error, socket) => socket.destroy());
+    // A request must arrive whole within the handshake limit (slowloris), as on the member's other ports.
+    const { handshakeTimeoutMs, idleTimeoutMs } = member.config.limits;
+    this.server.headersTimeout = handshakeTimeoutMs;
+    this.server.requestTimeout = handshakeTimeoutMs;
+    this.server.keepAliveTimeout = Math.min(idleTimeoutMs, 5_000);
     this.sockets.on('connection', (socket) => this.attach(socket));
   }
 

@@ -169,6 +169,8 @@ export class MemberMetrics {
           if (effect.to === 'CANVASS') this.elections.inc();
           break;
         case 'TRUNCATE':
+        case 'ROLE_CHANGE':
+          // Entries of an ended leadership commit (or not) under the next one: not this one's latency.
           this.uncommitted.length = 0;
           break;
       }
