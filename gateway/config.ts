@@ -9,8 +9,16 @@ import { z } from 'zod';
 
 const ms = z.number().int().positive();
 
+/**
+ * The default lease as a share of the session timeout. The session cannot close before sessionTimeoutMs
+ * after the cluster received the gateway's last answered command, which was sent at or after the moment
+ * the lease counts from; the fifth left over is margin for the two clocks' rates and the gateway's own
+ * event loop (its check runs every 25 ms).
+ */
+export const LEASE_SHARE = 0.8;
+
 export const gatewayConfigSchema = z
-  .object({
+  .strictObject({
     name: z.string().min(1).max(200),
     capabilities: z.array(z.string().min(1)).default([]),
     labels: z.record(z.string(), z.string()).default({}),
@@ -26,7 +34,7 @@ export const gatewayConfigSchema = z
      * connection only while its last confirmed command is younger than leaseMs, which must stay below it.
      */
     sessionTimeoutMs: ms.default(10_000),
-    /** How long ownership stays confirmed after a command the cluster answered (default half the session timeout). */
+    /** How long ownership stays confirmed after a command the cluster answered (default 0.8 × the session timeout). */
     leaseMs: ms.optional(),
     /** How often the gateway re-reads its duties with SYNC (default a sixth of the session timeout). */
     syncIntervalMs: ms.optional(),
@@ -36,7 +44,7 @@ export const gatewayConfigSchema = z
     connectionTimeoutMs: ms.default(2_000),
   })
   .superRefine((c, ctx) => {
-    const lease = c.leaseMs ?? c.sessionTimeoutMs / 2;
+    const lease = c.leaseMs ?? Math.floor(c.sessionTimeoutMs * LEASE_SHARE);
     if (lease >= c.sessionTimeoutMs) {
       ctx.addIssue({
         code: 'custom',
@@ -98,7 +106,7 @@ export const resolveGatewayConfig = (
   return {
     ...config,
     ...(credentials === undefined ? {} : { credentials }),
-    leaseMs: config.leaseMs ?? Math.floor(config.sessionTimeoutMs / 2),
+    leaseMs: config.leaseMs ?? Math.floor(config.sessionTimeoutMs * LEASE_SHARE),
     syncIntervalMs: config.syncIntervalMs ?? Math.floor(config.sessionTimeoutMs / 6),
   };
 };

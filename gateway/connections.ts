@@ -15,6 +15,8 @@ export interface ConnectionsOptions {
   /** Opening (connect + the remote's OK) and an orderly close each get this long (ms). */
   readonly timeoutMs: number;
   readonly report: (party: string, epoch: number, status: ReportStatus, detail?: string) => void;
+  /** Called before a socket event is handled (the gateway checks its lease there first). */
+  readonly beforeEvent?: () => void;
 }
 
 interface Held {
@@ -102,6 +104,7 @@ export class Connections {
     const record: Held = { epoch: want.epoch, endpoint: want.endpoint, socket: opened, heartbeat };
     this.held.set(party, record);
     opened.once('close', () => {
+      this.options.beforeEvent?.();
       if (this.held.get(party) !== record) return;
       // The remote end closed it: the assignment is not served any more; the registry decides what next.
       this.forget(party, record);

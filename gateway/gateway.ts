@@ -46,6 +46,7 @@ export class Gateway {
       heartbeatMs: config.heartbeatMs,
       timeoutMs: config.connectionTimeoutMs,
       report: (party, epoch, status, detail) => this.report(party, epoch, status, detail),
+      beforeEvent: () => this.guard(),
     });
   }
 
@@ -185,6 +186,11 @@ export class Gateway {
       return;
     }
     this.guard(); // the lease may have run out while waiting: close first, then take the new list
+    const refused = (value as { refused?: unknown } | null)?.refused;
+    if (refused !== undefined) {
+      this.log.warn({ gateway: this.config.name, command: command.type, refused }, 'refused');
+      return;
+    }
     const duties = parseDuties(value);
     if (!duties.ok) {
       this.log.warn(

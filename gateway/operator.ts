@@ -3,11 +3,11 @@
 // with its path, exit 2) so nothing malformed reaches the cluster; the cluster checks it again.
 
 import { readFileSync } from 'node:fs';
-import { stringify as toYaml } from 'yaml';
 import { parseRules } from '../actors/services/gateway-registry/rules/index.ts';
 import { decodeServiceReply } from '../runtime/actor-runtime/service-client.ts';
 import { ChorusClient } from '../runtime/client/client.ts';
 import { type ClusterFlags, GatewayCliError } from './cli.ts';
+import { formatAnswer } from './format.ts';
 import { registryCommand } from './messages.ts';
 import { StandIn } from './stand-in.ts';
 
@@ -103,7 +103,7 @@ export const runOperatorCommand = async (command: OperatorCommand, flags: Cluste
     }
     const refusal = refusalOf(reply.value);
     if (flags.json) process.stdout.write(`${JSON.stringify(reply.value, null, 2)}\n`);
-    else process.stdout.write(toYaml(reply.value));
+    else process.stdout.write(formatAnswer(command.kind, reply.value));
     if (refusal !== null) {
       process.stderr.write(`chorus gateway: ${command.kind} refused: ${refusal}\n`);
       return FAILURE;

@@ -1,7 +1,7 @@
 // Helpers for the gateway process tests and `chorus bench gateways`: a real gateway process
 // (`chorus gateway --config FILE`) with its log records, and an operator's client for the registry.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,41 @@ const CHORUS = fileURLToPath(new URL('../../bin/chorus.js', import.meta.url));
 export const REGISTRY_MODULE = fileURLToPath(
   new URL('../../actors/services/gateway-registry/service.ts', import.meta.url),
 );
+
+/** Run `chorus ARGS` as a process: its exit code and output. */
+export const chorus = (args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+  new Promise((resolve) => {
+    execFile(process.execPath, [CHORUS, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+
+/**
+ * `chorus gateway ARGS` in this process (what runtime/cli.ts hands over): its exit code and output. Far
+ * cheaper than a process per command; `chorus` above covers the hand-over itself.
+ */
+export const gatewayCli = async (
+  args: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> => {
+  const { runGatewayCli } = await import('../../gateway/cli.ts');
+  const out = { stdout: '', stderr: '' };
+  const write = { stdout: process.stdout.write, stderr: process.stderr.write };
+  process.stdout.write = ((chunk: string) => {
+    out.stdout += chunk;
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => {
+    out.stderr += chunk;
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    return { code: await runGatewayCli(args), ...out };
+  } finally {
+    process.stdout.write = write.stdout;
+    process.stderr.write = write.stderr;
+  }
+};
 
 /** One log record of a gateway process, with when the test process read it. */
 export interface GatewayRecord {

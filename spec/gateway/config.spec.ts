@@ -1,0 +1,62 @@
+// A gateway's configuration file (gateway/config.ts): the example checks; every problem is named by its
+// field, the timing rules between fields included.
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { GatewayConfigError, loadGatewayConfig, resolveGatewayConfig } from '../../gateway/config.ts';
+
+const EXAMPLE = fileURLToPath(new URL('../../examples/gateway.json', import.meta.url));
+const base = { name: 'g1', capacity: 10, endpoints: ['127.0.0.1:9010'] };
+
+const problems = (input: unknown): string => {
+  try {
+    resolveGatewayConfig(input);
+  } catch (error) {
+    expect(error).to.be.instanceOf(GatewayConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('accepted');
+};
+
+describe('gateway configuration', () => {
+  it('examples/gateway.json checks; the lease and sync interval default from the session timeout', () => {
+    const config = loadGatewayConfig(EXAMPLE);
+    expect(config.name).to.equal('gw-eu-1');
+    expect(config.leaseMs).to.equal(config.sessionTimeoutMs * 0.8);
+    expect(config.syncIntervalMs).to.be.below(config.leaseMs);
+  });
+
+  it('names every problem with its field, the rules between fields included', () => {
+    const message = problems({ ...base, capacity: 0, endpoints: ['nohost'], capacty: 5 });
+    expect(message)
+      .to.match(/capacity:/)
+      .and.match(/endpoints\.0: must be host:port/)
+      .and.match(/capacty/);
+    expect(problems({ ...base, sessionTimeoutMs: 2000, leaseMs: 2000 })).to.match(
+      /leaseMs \(2000\) must be below sessionTimeoutMs \(2000\)/,
+    );
+    expect(problems({ ...base, leaseMs: 1000, syncIntervalMs: 1000 })).to.match(
+      /syncIntervalMs \(1000\) must be below leaseMs/,
+    );
+    expect(problems({ ...base, credentials: 'x', credentialsFile: 'y' })).to.match(
+      /credentialsFile: give credentials or/,
+    );
+  });
+
+  it('reads credentialsFile relative to the configuration file, and says when it cannot', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chorus-gateway-config-'));
+    writeFileSync(join(dir, 'token'), 'sekrit\n');
+    writeFileSync(
+      join(dir, 'gateway.yaml'),
+      'name: g1\ncapacity: 3\nendpoints: ["127.0.0.1:9010"]\ncredentialsFile: token\n',
+    );
+    expect(loadGatewayConfig(join(dir, 'gateway.yaml')).credentials).to.equal('sekrit');
+    writeFileSync(join(dir, 'other.json'), JSON.stringify({ ...base, credentialsFile: 'missing' }));
+    expect(() => loadGatewayConfig(join(dir, 'other.json'))).to.throw(
+      /credentialsFile: cannot read .*missing/,
+    );
+  });
+});
