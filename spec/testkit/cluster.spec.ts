@@ -11,6 +11,7 @@ import { defineService, reply } from '../../actors/actor-runtime/service.ts';
 import * as counters from '../../examples/counter-service.ts';
 import { counterService } from '../../examples/counter-service.ts';
 import { sweepSeeds, TestCluster, TestClusterFailure } from '../../runtime/testkit/cluster/index.ts';
+import { NondeterminismError } from '../../runtime/testkit/index.ts';
 
 const count = (cluster: TestCluster, member: number, id: string): number | undefined =>
   (
@@ -198,6 +199,37 @@ describe('testkit: TestCluster', function () {
     expect(report.ok).to.equal(false);
     expect(report.violations.map((v) => v.invariant)).to.include('REPLAY_DIFFERS');
     expect(() => cluster.verify()).to.throw(TestClusterFailure, /seed 9 .*\n.*REPLAY_DIFFERS/);
+  });
+
+  it('a machine that reads the clock in an action fails the run at once with a NondeterminismError naming the action and the seed', async () => {
+    const clocked = setup({
+      types: { context: {} as { at: number } },
+      actions: { stamp: assign({ at: () => Date.now() }) },
+    }).createMachine({
+      context: { at: 0 },
+      on: { STAMP: { actions: ['stamp', emit(({ context }) => reply(context.at))] } },
+    });
+    const service = defineService({
+      name: 'clocked',
+      actors: { stamp: clocked },
+      commands: { STAMP: z.object({ type: z.literal('STAMP'), id: z.string() }) },
+      route: ({ id }) => ({ actorType: 'stamp', actorId: id, event: { type: 'STAMP' } }),
+    });
+    const cluster = new TestCluster({ services: [service], seed: 14 });
+    const stamped = cluster.serviceClient(service).command({ type: 'STAMP', id: 'x' });
+    let failure: Error | null = null;
+    await cluster.run(stamped).catch((error: Error) => {
+      failure = error;
+    });
+    expect(failure).to.be.instanceOf(NondeterminismError);
+    expect((failure as unknown as Error).message).to.match(
+      /^action 'stamp' read Date\.now\(\) on member \d applying entries \d+\.\.\d+ \(TestCluster seed 14\)/,
+    );
+    // Switched off, the same run goes on (and what the clock put in the state is the replay checks' to judge).
+    const unchecked = new TestCluster({ services: [service], seed: 14, checkDeterminism: false });
+    expect(await unchecked.run(unchecked.serviceClient(service).command({ type: 'STAMP', id: 'x' }))).to.be.a(
+      'number',
+    );
   });
 
   it('a command refused at the service edge is answered but not counted as applied', async () => {

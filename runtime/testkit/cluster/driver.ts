@@ -29,6 +29,8 @@ export class VirtualTimeDriver {
   constructor(
     private readonly sim: Simulation,
     private readonly stepMs: number,
+    /** Called as the driving starts; what it returns, as it stops (the determinism check's tripwires). */
+    private readonly setUp: () => () => void = () => () => {},
   ) {
     if (!(stepMs > 0)) throw new RangeError(`TestCluster: stepMs must be > 0, got ${stepMs}`);
   }
@@ -57,6 +59,7 @@ export class VirtualTimeDriver {
 
   private async drive(): Promise<void> {
     this.driving = true;
+    const tearDown = this.setUp();
     try {
       await turn();
       for (;;) {
@@ -81,6 +84,7 @@ export class VirtualTimeDriver {
       for (const wait of this.waits.splice(0))
         wait.reject(error instanceof Error ? error : new Error(String(error)));
     } finally {
+      tearDown();
       this.driving = false;
     }
   }

@@ -15,6 +15,7 @@ import type { z } from 'zod';
 import { formatAddress } from '../../../actors/actor-runtime/protocol.ts';
 import type { HostedService, Service } from '../../../actors/actor-runtime/service.ts';
 import type { ConsensusTimeouts } from '../../../actors/consensus/types.ts';
+import type { LogEntry } from '../../../actors/log/log-entry.ts';
 import { Random } from '../../../machines/random.ts';
 import { type ServiceClient, serviceClient } from '../../actor-runtime/service-client.ts';
 import { ChorusClient, type ClientOptions } from '../../client/client.ts';
@@ -24,6 +25,7 @@ import type { Violation } from '../../sim/invariants.ts';
 import { ActorSimServices, KvSimServices, type SimServices } from '../../sim/services.ts';
 import { type NetworkConditions, Simulation } from '../../sim/simulation.ts';
 import { checkAcknowledged, checkModels, checkReplay } from './checks.ts';
+import { DeterminismGuard, GuardedSimServices, instrumentServices } from './determinism.ts';
 import { VirtualTimeDriver } from './driver.ts';
 import { type HistoryModel, kvModel } from './models.ts';
 import { CommandRecorder } from './recorder.ts';
@@ -56,6 +58,11 @@ export interface TestClusterOptions {
   clockSkew?: number;
   /** Actor shards per member (default 2). */
   shards?: number;
+  /**
+   * Fail the run at once, naming the action, when an actor's machine reads the clock or randomness, or
+   * goes asynchronous, while it applies an entry (default true; actor services only).
+   */
+  checkDeterminism?: boolean;
   /** Virtual ms between two looks at the test's promises (default 2). */
   stepMs?: number;
   /** Real-time budget of the linearizability check, ms (default 10,000). */
@@ -100,17 +107,26 @@ export class TestCluster {
     const services = servicesOf(options.services);
     const shards = options.shards ?? 2;
     this.fresh = services === 'kv' ? () => new KvSimServices() : () => new ActorSimServices(shards, services);
+    const guard = services !== 'kv' && options.checkDeterminism !== false ? new DeterminismGuard() : null;
+    const hosted = guard && services !== 'kv' ? instrumentServices(services, guard) : null;
+    const where = (member: number) => (entries: readonly LogEntry[]) =>
+      `on member ${member} applying entries ${entries[0]?.index}..${entries.at(-1)?.index} (TestCluster seed ${options.seed})`;
     this.sim = new Simulation({
       seed: options.seed,
       members,
       clients: 0,
       workload: services === 'kv' ? 'kv' : 'actors',
-      services: this.fresh,
+      services: (member) =>
+        guard && hosted ? new GuardedSimServices(shards, hosted, guard, where(member)) : this.fresh(),
       timeouts: options.timeouts,
       snapshotEvery: options.snapshotEvery,
       clockRateSkew: options.clockSkew,
     });
-    this.driver = new VirtualTimeDriver(this.sim, options.stepMs ?? 2);
+    this.driver = new VirtualTimeDriver(
+      this.sim,
+      options.stepMs ?? 2,
+      guard ? () => guard.setTripwires() : undefined,
+    );
     this.random = new Random(options.seed ^ 0x7e57c1a5);
     this.recorder = new CommandRecorder(() => this.sim.now);
     for (const [name, invariant] of Object.entries(options.invariants ?? {}))

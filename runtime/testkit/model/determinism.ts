@@ -151,14 +151,19 @@ export class DeterminismGuard {
    * optimised for the built-ins); they record only while `run` runs a step.
    */
   watch<T>(body: () => T): T {
-    const restore = install((call) => {
-      if (this.armed) this.record(call);
-    });
+    const restore = this.setTripwires();
     try {
       return body();
     } finally {
       restore();
     }
+  }
+
+  /** `watch` for a span that awaits (a TestCluster's run): the tripwires stay set until the returned call. */
+  setTripwires(): () => void {
+    return install((call) => {
+      if (this.armed) this.record(call);
+    });
   }
 
   /** Run one step (inside `watch`); throws if the step read the clock or randomness, or went async. */
