@@ -93,6 +93,27 @@ describe('gateway rules: parseRules', () => {
       /does not compile/,
     ],
     [
+      'a regular expression (no bounded cost)',
+      { filters: [{ kind: 'expression', name: 'x', expr: "gateway.name.matches('^(a+)+$')" }] },
+      'filters[0].expr',
+      /matches\(\) is not allowed/,
+    ],
+    [
+      'comprehensions nested three deep',
+      {
+        scores: [
+          {
+            kind: 'expression',
+            name: 'x',
+            weight: 1,
+            expr: 'party.requires.all(a, party.requires.all(b, party.requires.exists(c, a + b == c)))',
+          },
+        ],
+      },
+      'scores[0].expr',
+      /nest at most 2 deep/,
+    ],
+    [
       'In without values',
       { filters: [{ kind: 'labels', gateways: { matchExpressions: [{ key: 'zone', operator: 'In' }] } }] },
       'filters[0].gateways.matchExpressions[0].values',

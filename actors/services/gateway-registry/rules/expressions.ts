@@ -70,6 +70,8 @@ export const expressionProblem = (source: string, use: ExpressionUse): string | 
     if (unknown) return `reads an unknown attribute '${unknown[1]}' (known: ${EXPRESSION_VARIABLES})`;
     return `does not compile: ${message}`;
   }
+  const cost = costProblem(environment.parse(source).ast);
+  if (cost !== null) return cost;
   const type = checked.type ?? 'dyn';
   if (use === 'filter' && type !== 'bool' && type !== 'dyn')
     return `a filter must give a bool, this gives ${type}`;
@@ -94,6 +96,45 @@ const isPartyLabels = (node: unknown): boolean =>
   isNode(node.args[0]) &&
   node.args[0].op === 'id' &&
   node.args[0].args === 'party';
+
+/** Macros that evaluate their body once per element of a list or map. */
+const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
+/** Comprehensions inside comprehensions: cost grows as the lists' sizes to this power. */
+export const MAX_COMPREHENSION_DEPTH = 2;
+
+/**
+ * Why an expression's cost would have no small bound, or null. Every member evaluates it for every
+ * (party class, gateway) pair while applying the log, so one slow expression stalls the cluster:
+ * regular expressions (matches(): JavaScript's backtracking engine, exponential on some patterns) are
+ * refused, and so are comprehensions nested deeper than MAX_COMPREHENSION_DEPTH.
+ */
+const costProblem = (ast: unknown): string | null => {
+  let problem: string | null = null;
+  const visit = (value: unknown, depth: number): void => {
+    if (problem !== null) return;
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item, depth);
+      return;
+    }
+    if (!isNode(value)) return;
+    const args = Array.isArray(value.args) ? (value.args as unknown[]) : [value.args];
+    const name =
+      (value.op === 'call' || value.op === 'rcall') && typeof args[0] === 'string' ? args[0] : null;
+    if (name === 'matches') {
+      problem =
+        'matches() is not allowed: a regular expression has no bounded cost (use startsWith, endsWith or contains)';
+      return;
+    }
+    const inner = name !== null && COMPREHENSIONS.has(name) ? depth + 1 : depth;
+    if (inner > MAX_COMPREHENSION_DEPTH) {
+      problem = `comprehensions (all, exists, exists_one, map, filter) nest at most ${MAX_COMPREHENSION_DEPTH} deep`;
+      return;
+    }
+    for (const arg of args) visit(arg, inner);
+  };
+  visit(ast, 0);
+  return problem;
+};
 
 const constantString = (node: unknown): string | null =>
   isNode(node) && node.op === 'value' && typeof node.args === 'string' ? node.args : null;
