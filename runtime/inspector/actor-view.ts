@@ -16,6 +16,7 @@ import { ActorServiceHost, decodeActorSnapshot } from '../actor-runtime/actor-se
 import { SERVICE_SNAPSHOT_ID } from '../member-storage.ts';
 import type { ServiceHost } from '../service-host.ts';
 import { HttpError } from './http.ts';
+import { machineIdOf } from './machines.ts';
 
 /** Most actors one GET /actors lists (then `truncated`). */
 export const MAX_LISTED_ACTORS = 500;
@@ -150,7 +151,7 @@ export class ActorViews {
     return {
       address,
       index,
-      machine: type.machine ? type.machine.id : null,
+      machine: type.machine ? machineIdOf(this.services, type.machine) : null,
       kind: type.machine ? 'statechart' : 'behaviour',
       ...this.stateOf(address, persisted),
       timers: timers

@@ -1,69 +1,36 @@
-// The statecharts the inspector draws: Chorus's own (machines/index.ts) and every statechart actor type of
-// the services a member runs. The SVG comes from the inspector's renderer (runtime/inspector/diagrams/),
-// loaded only when a diagram is asked for.
+// The statecharts the inspector draws, as the diagrams' catalogue lists them (diagrams/catalogue.ts:
+// Chorus's own by registry name, each service actor type's as `SERVICE.ACTOR_TYPE`), and their SVG from the
+// inspector's renderer (diagrams/svg.ts), where every state carries `data-state="<path>"`.
 
 import type { AnyStateMachine } from 'xstate';
 import type { HostedService } from '../../actors/actor-runtime/service.ts';
-import { machines } from '../../machines/index.ts';
+import { clusterMachines, type DiagramMachine, serviceMachines } from './diagrams/catalogue.ts';
+import { renderSvg } from './diagrams/svg.ts';
 import { HttpError } from './http.ts';
 
-export interface MachineEntry {
-  readonly id: string;
-  readonly kind: 'cluster' | 'service';
-  readonly service?: string;
-  readonly actorType?: string;
-}
+const catalogue = (services: readonly HostedService[]): DiagramMachine[] => [
+  ...clusterMachines(),
+  ...serviceMachines(services),
+];
 
-const serviceMachines = (services: readonly HostedService[]) =>
-  services.flatMap((service) =>
-    [...service.actorTypes.values()]
-      .filter((type) => type.machine !== null)
-      .map((type) => ({
-        service: service.name,
-        actorType: type.name,
-        machine: type.machine as AnyStateMachine,
-      })),
-  );
+/** GET /machines: every statechart's id, title and kind (and service). */
+export const machineList = (services: readonly HostedService[]) =>
+  catalogue(services).map(({ id, title, kind, service }) => ({
+    id,
+    title,
+    kind,
+    ...(service === undefined ? {} : { service }),
+  }));
 
-/** GET /machines: Chorus's statecharts by registry name, then the services' by machine id. */
-export const machineList = (services: readonly HostedService[]): MachineEntry[] => {
-  const list: MachineEntry[] = Object.keys(machines).map((id) => ({ id, kind: 'cluster' as const }));
-  const seen = new Set(list.map((m) => m.id));
-  for (const { service, actorType, machine } of serviceMachines(services)) {
-    if (seen.has(machine.id)) continue;
-    seen.add(machine.id);
-    list.push({ id: machine.id, kind: 'service', service, actorType });
-  }
-  return list;
-};
+/** The catalogue id of a machine (what GET /machines/ID.svg takes), or null when it is not listed. */
+export const machineIdOf = (services: readonly HostedService[], machine: AnyStateMachine): string | null =>
+  catalogue(services).find((entry) => entry.machine === machine)?.id ?? null;
 
-export const machineById = (id: string, services: readonly HostedService[]): AnyStateMachine => {
-  if (Object.hasOwn(machines, id)) return machines[id as keyof typeof machines];
-  const found = serviceMachines(services).find((m) => m.machine.id === id);
-  if (!found)
-    throw new HttpError(
-      404,
-      `no machine '${id}' (machines: ${machineList(services)
-        .map((m) => m.id)
-        .join(', ')})`,
-    );
-  return found.machine;
-};
-
-/** GET /machines/ID.svg, drawn by the inspector's diagram renderer. */
-export const machineSvg = async (id: string, services: readonly HostedService[]): Promise<string> => {
-  const machine = machineById(id, services);
-  const rendererUrl = new URL('./diagrams/svg.ts', import.meta.url).href;
-  let renderer: { renderSvg?: (machine: AnyStateMachine, title?: string) => Promise<string> };
-  try {
-    renderer = await import(rendererUrl);
-  } catch (error) {
-    throw new HttpError(
-      501,
-      `the diagram renderer is not available in this build: ${(error as Error).message}`,
-    );
-  }
-  if (typeof renderer.renderSvg !== 'function')
-    throw new HttpError(501, 'the diagram renderer is not available in this build (no renderSvg)');
-  return renderer.renderSvg(machine, id);
+/** GET /machines/ID.svg */
+export const machineSvg = (id: string, services: readonly HostedService[]): Promise<string> => {
+  const entries = catalogue(services);
+  const entry = entries.find((m) => m.id === id);
+  if (!entry)
+    throw new HttpError(404, `no machine '${id}' (machines: ${entries.map((m) => m.id).join(', ')})`);
+  return renderSvg(entry.machine, entry.id);
 };

@@ -106,7 +106,7 @@ describe('inspector server: a member’s admin API and chorus inspect, on a 3-me
     const service = list.services.find((s: Json) => s.name === 'counters');
     expect(service.shards.flatMap((s: Json) => s.actors)).to.deep.equal([ADDRESS]);
     const actor = (await getJson(`${leaderUrl()}/actors/${ADDRESS}`)).body;
-    expect(actor).to.include({ address: ADDRESS, machine: 'counter', state: 'WAITING' });
+    expect(actor).to.include({ address: ADDRESS, machine: 'counters.counter', state: 'WAITING' });
     expect(actor.context).to.include({ count: 3, reminderMs: 600_000 });
     expect(actor.timers).to.have.length(1);
     expect(actor.timers[0].dueAtMs).to.be.above(Date.now());
@@ -117,13 +117,15 @@ describe('inspector server: a member’s admin API and chorus inspect, on a 3-me
       'INCREMENT',
     ]);
     const machines = (await getJson(`${leaderUrl()}/machines`)).body.machines;
-    expect(machines).to.deep.include({ id: 'election', kind: 'cluster' });
-    expect(machines).to.deep.include({
-      id: 'counter',
+    expect(machines).to.deep.include({ id: 'election', title: 'Election', kind: 'cluster' });
+    expect(machines.find((m: Json) => m.id === actor.machine)).to.include({
       kind: 'service',
       service: 'counters',
-      actorType: 'counter',
     });
+    // The actor's chart, drawn, with the state it is in among its states.
+    const svg = await fetch(`${leaderUrl()}/machines/${actor.machine}.svg`);
+    expect(svg.headers.get('content-type')).to.equal('image/svg+xml');
+    expect(await svg.text()).to.include('data-state="WAITING"');
   });
 
   it('GET /actors/ADDRESS/at/INDEX replays to that index in isolation; the live actor is untouched', async () => {
