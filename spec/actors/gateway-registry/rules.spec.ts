@@ -84,6 +84,18 @@ const rows: Row[] = [
     moves: ['p>b:unassigned'],
   },
   {
+    name: 'hostile capacities: negative, fractional, not finite or huge take nothing or count as bounded',
+    gateways: [
+      gateway('a', { capacity: -3 }),
+      gateway('b', { capacity: Number.NaN }),
+      gateway('c', { capacity: 0.5 }),
+      gateway('d', { capacity: 2 ** 40 }),
+    ],
+    parties: [party('p'), party('q')],
+    rules: NAME_ONLY,
+    moves: ['p>d:unassigned', 'q>d:unassigned'],
+  },
+  {
     name: 'least-loaded: the emptiest gateway by utilisation',
     gateways: [gateway('a', { capacity: 10 }), gateway('b', { capacity: 4 })],
     parties: [...openOn('a', 3), ...openOn('b', 1), party('p')],

@@ -20,8 +20,13 @@ export const EPSILON = 1e-9;
 
 const byName = (a: GatewayView, b: GatewayView): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
+/** Capacities are held in 32-bit arrays: a larger one (never a real gateway's) counts as this. */
+const MAX_CAPACITY = 1_000_000_000;
+
 const effectiveCapacity = (capacity: number, maxUtilisation: number): number =>
-  Number.isFinite(capacity) && capacity > 0 ? Math.floor(capacity * maxUtilisation + EPSILON) : 0;
+  Number.isFinite(capacity) && capacity > 0
+    ? Math.floor(Math.min(capacity, MAX_CAPACITY) * maxUtilisation + EPSILON)
+    : 0;
 
 /** The class of a party whose every label may matter: its labels and requires, in a canonical order. */
 const fullClassKey = (party: PartyView): string => {
@@ -63,7 +68,7 @@ interface SpreadState {
   /** Group of each gateway (by its value of the label; an unset label is a group of its own). */
   readonly group: Int32Array;
   readonly groupLoad: Int32Array;
-  readonly groupCapacity: Int32Array;
+  readonly groupCapacity: Float64Array;
   /** The ACTIVE gateways of each group. */
   readonly members: number[][];
 }
@@ -138,7 +143,7 @@ export class Fleet {
       }
       group[at] = id;
     });
-    const groupCapacity = new Int32Array(values.size);
+    const groupCapacity = new Float64Array(values.size);
     const members: number[][] = Array.from({ length: values.size }, () => []);
     for (let at = 0; at < this.count; at++) {
       if (this.active[at] === 0) continue;
