@@ -13,6 +13,9 @@ export const moduleExtension = fromSources ? '.ts' : '.js';
 /** The URL of the module `path` (no extension) relative to `base` (an `import.meta.url`), in this build. */
 export const moduleUrl = (path: string, base: string): URL => new URL(`${path}${moduleExtension}`, base);
 
+/** The directory holding Chorus's package.json: the checkout, or the installed package (above dist/). */
+export const packageRoot = fileURLToPath(new URL(fromSources ? '..' : '../..', import.meta.url));
+
 /**
  * The argv that starts this build's `chorus` CLI: the sources through bin/chorus.js (which registers
  * tsx), or dist/runtime/cli.js with plain node.

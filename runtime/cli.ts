@@ -2,12 +2,13 @@
 // `npx chorus`: one command line for members, the cluster tool, the simulator and benchmarks.
 // Each command loads its implementation only when it runs, so `--help` and small commands start fast.
 
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { moduleExtension } from './build-kind.ts';
+import { moduleExtension, packageRoot } from './build-kind.ts';
 import type { FaultKind } from './sim/faults.ts';
+import { toolCommandList } from './tool-commands.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -58,6 +59,11 @@ const buildProgram = (): Command => {
     .name('chorus')
     .description(
       'Chorus: a Raft-replicated, event-sourced actor platform (statecharts on worker-thread shards).',
+    )
+    .version(
+      (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version,
+      '-V, --version',
+      'print the version of Chorus',
     )
     .showHelpAfterError('(run `npx chorus --help` for the commands)')
     .showSuggestionAfterError(true)
@@ -128,12 +134,13 @@ const buildProgram = (): Command => {
     .option('--log-level <level>', 'pino log level (info, debug, ...)')
     .action(
       async (options: { config?: string; members?: string; id: number; dir?: string; logLevel?: string }) => {
+        if (options.config === undefined && options.members === undefined)
+          fail('member: give the cluster configuration with --config FILE (or --members LIST)');
         const { runMemberProcess } = await import('./member-process.ts');
-        const { ConfigError } = await import('./config.ts');
         try {
           await runMemberProcess(options);
         } catch (error) {
-          fail(error, error instanceof ConfigError ? EXIT_FAILURE : EXIT_FAILURE);
+          fail(error, EXIT_FAILURE);
         }
       },
     );
@@ -142,18 +149,16 @@ const buildProgram = (): Command => {
     .command('tool')
     .description('the cluster tool, for the member in DIR')
     .argument('<dir>', "a member's directory (for example data/member-0)")
-    .argument(
-      '<command>',
-      'list-members | is-leader | describe | snapshot | suspend | resume | transfer-leadership',
-    )
+    .argument('<command>', 'one of the commands below')
     .option('--to <n>', 'transfer-leadership: the member to hand over to', integer('--to', 0))
-    .option('--json', 'transfer-leadership: print the answer as JSON')
+    .option('--json', 'print the answer as one JSON object (describe always does)')
+    .addHelpText('after', `\nCommands:\n${toolCommandList()}\n`)
     .action(async (dir: string, command: string, options: { to?: number; json?: boolean }) => {
-      const { runTool } = await import('./tool.ts');
+      const { runTool, UnknownToolCommandError } = await import('./tool.ts');
       try {
         process.exitCode = await runTool(dir, command, options);
       } catch (error) {
-        fail(error, EXIT_FAILURE);
+        fail(error, error instanceof UnknownToolCommandError ? EXIT_USAGE : EXIT_FAILURE);
       }
     });
 
@@ -286,7 +291,7 @@ const buildProgram = (): Command => {
 
   program
     .command('diagrams')
-    .description('write, or --check, the statechart diagrams (Markdown with Mermaid, and SVG)')
+    .description('write or --check the diagrams (Mermaid, SVG)')
     .argument('[dir]', 'where the files are (default: docs/diagrams; with --module, ./diagrams)')
     .option('--out <dir>', 'the same as [dir]')
     .option('--format <format>', 'svg or mermaid (default: both)')
@@ -306,9 +311,7 @@ const buildProgram = (): Command => {
 
   program
     .command('gateway')
-    .description(
-      'run a gateway (--config FILE), the stand-in, or plan / apply / explain / status the balancing rules',
-    )
+    .description('a gateway, or plan / apply / explain its rules')
     .helpOption(false)
     .allowUnknownOption()
     .allowExcessArguments()

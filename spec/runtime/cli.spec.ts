@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -51,18 +51,20 @@ describe('the chorus command', () => {
     expect(code).to.equal(0);
   });
 
-  it('diagrams --check says the pages are up to date (exit 0), or lists the stale ones and the fix (exit 1)', () => {
+  it('diagrams --check says the pages are up to date (exit 0), or lists the stale ones and the fix (exit 1)', function () {
+    // Three processes; the Mermaid pages only (the SVG layout has its own spec, spec/inspector/diagrams.spec.ts).
+    this.timeout(90_000);
     const dir = mkdtempSync(join(tmpdir(), 'chorus-diagrams-'));
-    const wrote = chorus('diagrams', dir);
+    const wrote = chorus('diagrams', dir, '--format', 'mermaid');
     expect(wrote.code).to.equal(0);
     const pages = wrote.out.trim().split('\n');
     expect(pages.length).to.be.above(3);
-    const fresh = chorus('diagrams', '--check', dir);
+    const fresh = chorus('diagrams', '--check', dir, '--format', 'mermaid');
     expect(fresh.code).to.equal(0);
     expect(fresh.out).to.equal(`${pages.length} diagram pages in ${dir} are up to date\n`);
     const page = pages[0].replace(/^wrote /, '');
     rmSync(page);
-    const stale = chorus('diagrams', '--check', dir);
+    const stale = chorus('diagrams', '--check', dir, '--format', 'mermaid');
     expect(stale.code).to.equal(1);
     expect(stale.out).to.equal(`stale: ${page}\nregenerate with: npx chorus diagrams\n`);
   });
@@ -80,6 +82,20 @@ describe('the chorus command', () => {
     expect(code).to.equal(1);
     expect(err).to.match(
       /--services: cannot load .*no-such-services\.ts: no such module; .*relative to the working directory/,
+    );
+  });
+
+  it('--version prints the package version', () => {
+    const { code, out } = chorus('--version');
+    expect(code).to.equal(0);
+    expect(out).to.equal(`${JSON.parse(readFileSync('package.json', 'utf8')).version}\n`);
+  });
+
+  it('member without a configuration is a usage error (exit 2) naming both ways to give one', () => {
+    const { code, err } = chorus('member', '--id', '0');
+    expect(code).to.equal(2);
+    expect(err).to.equal(
+      'chorus: member: give the cluster configuration with --config FILE (or --members LIST)\n',
     );
   });
 

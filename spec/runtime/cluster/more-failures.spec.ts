@@ -211,7 +211,7 @@ describe('cluster processes: more failures on three members (N1, N4, R3, D5, O6)
     try {
       for (let i = 0; i < 4; i++) await writeOnce(client, `o6-snapshot/${i}`, `v${i}`);
       const before = await status(cluster, leader);
-      const run = await runToolProcess(cluster.cluster.memberDir(leader), 'snapshot');
+      const run = await runToolProcess(cluster.cluster.memberDir(leader), 'snapshot', ['--json']);
       expect(run.code, `exit of the tool (${run.stderr})`).to.equal(0);
       expect(JSON.parse(run.stdout), 'what the tool printed').to.deep.include({ taken: true });
       const after = await status(cluster, leader);
