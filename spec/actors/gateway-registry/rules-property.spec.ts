@@ -9,10 +9,12 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import {
+  compileRules,
   type GatewayView,
   type PartyView,
   type Plan,
   type PlanInput,
+  parseRules,
   plan,
 } from '../../../actors/services/gateway-registry/rules/index.ts';
 import { checkProperty } from '../../support/property.ts';
@@ -193,7 +195,22 @@ describe('gateway rules: plan properties', () => {
         };
         expect(plan(shuffled)).to.deep.equal(first);
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
+    );
+  });
+
+  it('a parsed document, stored as JSON (as a snapshot keeps it) and parsed again, is itself and plans alike', () => {
+    checkProperty(
+      fc.property(scenarioArb, (scenario) => {
+        const first = parseRules(scenario.document);
+        if (!first.ok) throw new Error(JSON.stringify(first.problems));
+        const again = parseRules(JSON.parse(JSON.stringify(first.rules)));
+        expect(again).to.deep.equal(first);
+        if (!again.ok) return;
+        const input = inputOf(scenario);
+        expect(plan({ ...input, rules: compileRules(again.rules) })).to.deep.equal(plan(input));
+      }),
+      { numRuns: 50 },
     );
   });
 
