@@ -6,7 +6,8 @@
 //    unknown (owner-lost), DRAINING (owner-draining), failing a hard filter or over its capacity
 //    (filter). Parties MOVING or CLOSING are in flight: they stay and count on their owner.
 // 2. The parties that must move are placed, by id, on the best ACTIVE gateway that passes every hard
-//    filter and has room; with none, they are listed as unplaced. The rebalance budget does not apply.
+//    filter and has room; with none, they are listed as unplaced and stay (counted) where they are.
+//    The rebalance budget does not apply.
 // 3. Rebalance, if the pause since the last rebalancing round has run out and the imbalance of the
 //    settled gateways exceeds the threshold: OPEN parties move from the most utilised gateways to a
 //    settled gateway where their total is higher than where they are (stickiness included), the
@@ -47,7 +48,7 @@ export interface Standing {
   readonly imbalanceNow: number;
 }
 
-/** Step 1: the fleet's loads with every party that stays, and the parties that must move. */
+/** Step 1: the fleet's loads (every party on its owner until it moves) and the parties that must move. */
 export const standing = (input: PlanInput): Standing => {
   const fleet = new Fleet(input);
   const parties = inIdOrder(input.parties);

@@ -8,6 +8,7 @@ export type GatewayState = 'REGISTERING' | 'ACTIVE' | 'DRAINING' | 'LOST';
 export type PartyState = 'UNASSIGNED' | 'OFFERED' | 'OPEN' | 'MOVING' | 'CLOSING';
 
 export interface GatewayView {
+  /** Unique in the fleet (the registry keys gateways by name). */
   readonly name: string;
   readonly capabilities: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
@@ -19,6 +20,7 @@ export interface GatewayView {
 }
 
 export interface PartyView {
+  /** Unique among the parties. */
   readonly id: string;
   readonly labels: Readonly<Record<string, string>>;
   /** Capabilities a gateway must have to serve it. */
