@@ -259,6 +259,27 @@ describe('inspector server: a member’s admin API and chorus inspect, on a 3-me
     expect(unknown.body.error).to.match(/no member 7 \(members: 0, 1, 2\)/);
   });
 
+  it('chorus inspect redials a member that comes back: /api/live says it is up and gives its state again', async () => {
+    const down = killed ?? 0;
+    if (cluster.views[down].running) await cluster.kill(down);
+    const live = await RecordingSocket.open(`${inspector.url.replace('http', 'ws')}api/live`);
+    try {
+      await live.next((m) => m.member === down && m.type === 'down', `member ${down} down`, failoverMs);
+      cluster.startMember(down);
+      // Bounded by a member process's start on a loaded machine, not by anything the inspector decides.
+      const restartMs = 45_000;
+      await live.next((m) => m.member === down && m.type === 'up', `member ${down} up again`, restartMs);
+      const state = await live.next(
+        (m) => m.member === down && m.type === 'state',
+        `member ${down}'s state after its restart`,
+        restartMs,
+      );
+      expect(state.state.memberId).to.equal(down);
+    } finally {
+      live.close();
+    }
+  });
+
   it('serves the page and its assets from the package, and nothing outside it', async () => {
     const page = await fetch(inspector.url);
     expect(page.status).to.equal(200);
