@@ -238,6 +238,20 @@ describe('testkit: TestCluster', function () {
     );
   });
 
+  it('two clusters driving at once leave the clock, randomness and timers as they found them', async () => {
+    const globals = () => [Date, Math.random, performance.now, setTimeout, setImmediate];
+    const before = globals();
+    const a = new TestCluster({ services: counters, seed: 21 });
+    const b = new TestCluster({ services: counters, seed: 22 });
+    // a's driving starts first and ends first; b's goes on after it.
+    const first = a.run(a.serviceClient(counterService).command({ type: 'INCREMENT', id: 'a', by: 1 }));
+    const second = b.advance(1000);
+    await Promise.all([first, second]);
+    const after = globals();
+    for (let i = 0; i < before.length; i++)
+      expect(after[i] === before[i], `global ${i} restored`).to.equal(true);
+  });
+
   it('a command refused at the service edge is answered but not counted as applied', async () => {
     const cluster = new TestCluster({ services: counters, seed: 10 });
     const client = cluster.client();

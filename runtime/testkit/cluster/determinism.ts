@@ -42,4 +42,26 @@ export class GuardedSimServices extends ActorSimServices {
   }
 }
 
-export { DeterminismGuard };
+/**
+ * One guard for every TestCluster in the process, its tripwires set while any of them drives: two
+ * clusters driving at once would otherwise set and restore the globals out of order (the second
+ * restoring the first's wrappers for good). Applies never nest (they are synchronous), so one guard
+ * serves them all.
+ */
+export const clusterGuard = new DeterminismGuard();
+let holders = 0;
+let restore: (() => void) | null = null;
+
+/** Set the tripwires (once for all holders); the returned call releases this hold. */
+export const holdTripwires = (): (() => void) => {
+  if (holders++ === 0) restore = clusterGuard.setTripwires();
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--holders === 0) {
+      restore?.();
+      restore = null;
+    }
+  };
+};

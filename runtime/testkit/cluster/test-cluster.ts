@@ -25,7 +25,7 @@ import type { Violation } from '../../sim/invariants.ts';
 import { ActorSimServices, KvSimServices, type SimServices } from '../../sim/services.ts';
 import { type NetworkConditions, Simulation } from '../../sim/simulation.ts';
 import { checkAcknowledged, checkModels, checkReplay } from './checks.ts';
-import { DeterminismGuard, GuardedSimServices, instrumentServices } from './determinism.ts';
+import { clusterGuard, GuardedSimServices, holdTripwires, instrumentServices } from './determinism.ts';
 import { VirtualTimeDriver } from './driver.ts';
 import { type HistoryModel, kvModel } from './models.ts';
 import { CommandRecorder } from './recorder.ts';
@@ -107,7 +107,7 @@ export class TestCluster {
     const services = servicesOf(options.services);
     const shards = options.shards ?? 2;
     this.fresh = services === 'kv' ? () => new KvSimServices() : () => new ActorSimServices(shards, services);
-    const guard = services !== 'kv' && options.checkDeterminism !== false ? new DeterminismGuard() : null;
+    const guard = services !== 'kv' && options.checkDeterminism !== false ? clusterGuard : null;
     const hosted = guard && services !== 'kv' ? instrumentServices(services, guard) : null;
     const where = (member: number) => (entries: readonly LogEntry[]) =>
       `on member ${member} applying entries ${entries[0]?.index}..${entries.at(-1)?.index} (TestCluster seed ${options.seed})`;
@@ -122,11 +122,7 @@ export class TestCluster {
       snapshotEvery: options.snapshotEvery,
       clockRateSkew: options.clockSkew,
     });
-    this.driver = new VirtualTimeDriver(
-      this.sim,
-      options.stepMs ?? 2,
-      guard ? () => guard.setTripwires() : undefined,
-    );
+    this.driver = new VirtualTimeDriver(this.sim, options.stepMs ?? 2, guard ? holdTripwires : undefined);
     this.random = new Random(options.seed ^ 0x7e57c1a5);
     this.recorder = new CommandRecorder(() => this.sim.now);
     for (const [name, invariant] of Object.entries(options.invariants ?? {}))
