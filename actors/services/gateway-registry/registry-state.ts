@@ -6,8 +6,9 @@
 // planner and the operators read. Iteration follows insertion order, which the log fixes and the
 // snapshot keeps, so every member steps the same records in the same order.
 
-import { type SnapshotFrom, transition } from 'xstate';
+import type { SnapshotFrom } from 'xstate';
 import {
+  type GatewayLifecycleContext,
   type GatewayLifecycleEvent,
   type GatewayState,
   gatewayLifecycleMachine,
@@ -28,10 +29,19 @@ import type {
   PartyStatus,
   RegistryStatus,
 } from './commands.ts';
+import { stepperFor } from './machine-step.ts';
 import type { GatewayView, PartyView } from './rules/types.ts';
 
-type GatewaySnapshot = SnapshotFrom<typeof gatewayLifecycleMachine>;
-type PartySnapshot = SnapshotFrom<typeof partyAssignmentMachine>;
+/**
+ * A machine's state as the registry keeps it: plain data, turned into an XState snapshot only to step it
+ * (10,000 live snapshots cost far more memory and collection time than the steps themselves).
+ */
+export interface Persisted<Value extends string, Context> {
+  readonly value: Value;
+  readonly context: Context;
+}
+type GatewayLifecycle = Persisted<GatewayState, GatewayLifecycleContext>;
+type PartyAssignment = Persisted<PartyState, PartyAssignmentContext>;
 
 export interface GatewayRecord {
   readonly name: string;
@@ -39,7 +49,7 @@ export interface GatewayRecord {
   labels: Readonly<Record<string, string>>;
   capacity: number;
   registeredAtMs: number;
-  lifecycle: GatewaySnapshot;
+  lifecycle: GatewayLifecycle;
 }
 
 export interface PartyRecord {
@@ -47,7 +57,7 @@ export interface PartyRecord {
   endpoint: string;
   labels: Readonly<Record<string, string>>;
   requires: readonly string[];
-  assignment: PartySnapshot;
+  assignment: PartyAssignment;
   /** Taken off the party list while a gateway still held it: deleted once UNASSIGNED. */
   retired: boolean;
 }
@@ -55,13 +65,25 @@ export interface PartyRecord {
 /** Delivers a message to a client session (the behaviour context's `notify`). */
 export type Notify = (sessionId: number, message: GatewayOrder) => void;
 
-const INITIAL_ASSIGNMENT: PartySnapshot = partyAssignmentMachine.resolveState({
+const stepGatewayMachine = stepperFor(gatewayLifecycleMachine, { session: 0 });
+const stepPartyMachine = stepperFor(partyAssignmentMachine);
+
+const INITIAL_ASSIGNMENT: PartyAssignment = {
   value: 'UNASSIGNED',
   context: { owner: null, epoch: 0, target: null, targetEpoch: 0 },
-});
+};
 
-export const gatewayState = (gateway: GatewayRecord): GatewayState => gateway.lifecycle.value as GatewayState;
-export const partyState = (party: PartyRecord): PartyState => party.assignment.value as PartyState;
+const gatewaySnapshot = (lifecycle: GatewayLifecycle): SnapshotFrom<typeof gatewayLifecycleMachine> =>
+  gatewayLifecycleMachine.resolveState(lifecycle);
+const partySnapshot = (assignment: PartyAssignment): SnapshotFrom<typeof partyAssignmentMachine> =>
+  partyAssignmentMachine.resolveState(assignment);
+const persisted = <Value extends string, Context>(snapshot: {
+  value: unknown;
+  context: Context;
+}): Persisted<Value, Context> => ({ value: snapshot.value as Value, context: snapshot.context });
+
+export const gatewayState = (gateway: GatewayRecord): GatewayState => gateway.lifecycle.value;
+export const partyState = (party: PartyRecord): PartyState => party.assignment.value;
 
 /** The persisted form of the registry (plain data; the machines' states as value + context). */
 export interface RegistryData {
@@ -111,7 +133,7 @@ export class RegistryState {
     session: number,
     nowMs: number,
   ): GatewayRecord {
-    const lifecycle = gatewayLifecycleMachine.resolveState({ value: 'REGISTERING', context: { session } });
+    const lifecycle: GatewayLifecycle = { value: 'REGISTERING', context: { session } };
     const record: GatewayRecord = { name, ...attributes, registeredAtMs: nowMs, lifecycle };
     this.gateways.set(name, record);
     return record;
@@ -119,11 +141,11 @@ export class RegistryState {
 
   /** Whether the gateway's machine takes `event` in its state. */
   gatewayCan(gateway: GatewayRecord, event: GatewayLifecycleEvent): boolean {
-    return gateway.lifecycle.can(event);
+    return gatewaySnapshot(gateway.lifecycle).can(event);
   }
 
   stepGateway(gateway: GatewayRecord, event: GatewayLifecycleEvent): void {
-    [gateway.lifecycle] = transition(gatewayLifecycleMachine, gateway.lifecycle, event);
+    gateway.lifecycle = persisted(stepGatewayMachine(gatewaySnapshot(gateway.lifecycle), event)[0]);
   }
 
   /** A new party, UNASSIGNED. */
@@ -134,7 +156,7 @@ export class RegistryState {
   }
 
   partyCan(party: PartyRecord, event: PartyAssignmentEvent): boolean {
-    return party.assignment.can(event);
+    return partySnapshot(party.assignment).can(event);
   }
 
   /**
@@ -143,9 +165,10 @@ export class RegistryState {
    * that became UNASSIGNED is deleted. False if the machine did not take the event.
    */
   stepParty(party: PartyRecord, event: PartyAssignmentEvent, notify: Notify): boolean {
-    if (!party.assignment.can(event)) return false;
-    const [next, actions] = transition(partyAssignmentMachine, party.assignment, event);
-    party.assignment = next;
+    const snapshot = partySnapshot(party.assignment);
+    if (!snapshot.can(event)) return false;
+    const [next, actions] = stepPartyMachine(snapshot, event);
+    party.assignment = persisted(next);
     for (const action of actions) {
       if (action.type !== 'sendOpen' && action.type !== 'sendClose') continue;
       const { gateway: name, epoch } = action.params as PartyOrder;
@@ -272,14 +295,13 @@ export class RegistryState {
     state.nextEpoch = data.nextEpoch;
     for (const g of data.gateways) {
       const { state: value, session, ...rest } = g;
-      const lifecycle = gatewayLifecycleMachine.resolveState({ value, context: { session } });
-      state.gateways.set(g.name, { ...rest, lifecycle });
+      state.gateways.set(g.name, { ...rest, lifecycle: { value, context: { session } } });
     }
     for (const p of data.parties) {
       const { state: value, assignment: context, ...rest } = p;
       state.parties.set(p.id, {
         ...rest,
-        assignment: partyAssignmentMachine.resolveState({ value, context }),
+        assignment: { value, context },
       });
     }
     return state;

@@ -260,10 +260,12 @@ export class Registry implements ActorBehaviour {
     this.state.stepGateway(gateway, { type: 'SESSION_CLOSED', session });
     const name = gateway.name;
     // Moves towards it stop first, so no party is handed to a lost gateway; then its own parties let go.
-    for (const party of [...this.state.parties.values()])
-      this.state.stepParty(party, { type: 'TARGET_LOST', gateway: name }, notify);
-    for (const party of [...this.state.parties.values()])
-      this.state.stepParty(party, { type: 'OWNER_LOST', gateway: name }, notify);
+    // (Only parties that name it are offered the event; the machine decides what it means.)
+    const involved = [...this.state.parties.values()].filter(
+      (p) => p.assignment.context.owner === name || p.assignment.context.target === name,
+    );
+    for (const party of involved) this.state.stepParty(party, { type: 'TARGET_LOST', gateway: name }, notify);
+    for (const party of involved) this.state.stepParty(party, { type: 'OWNER_LOST', gateway: name }, notify);
     this.planAndApply(ctx, notify);
   }
 
