@@ -51,8 +51,9 @@ export interface PeerNetworkOptions {
   /** Warnings of one kind about one peer or address: at most one per this many ms (default 30 s). */
   readonly warnEveryMs?: number;
   /**
-   * A peer not yet seen since this member started is not warned of as unreachable for this long (default
-   * 10 s): members of a cluster start one after another.
+   * A peer is not warned of as unreachable for this long (default 10 s) after this member starts, while
+   * it has not been seen yet (members of a cluster start one after another), and after it stopped
+   * gracefully (a restart).
    */
   readonly startGraceMs?: number;
   /** The redial backoff's first step (default 50 ms) and its cap (default 1000 ms). */
@@ -76,7 +77,7 @@ const SHUTTING_DOWN = 'member shutting down';
 
 /** The default interval between two warnings of one kind about one peer. */
 export const PEER_WARN_EVERY_MS = 30_000;
-/** The default time after start in which a peer not yet seen is not warned of as unreachable. */
+/** The default time after start (or a peer's graceful stop) in which it is not warned of as unreachable. */
 export const PEER_START_GRACE_MS = 10_000;
 
 /** `host:port` without the port: strangers are counted per address, not per connection. */
@@ -120,11 +121,10 @@ export class PeerNetwork {
   private readonly dialTimers = new Map<number, NodeJS.Timeout>();
   private readonly redials: RedialSchedule;
   private readonly warnings: WarningLimiter;
-  /** Peers connected at least once since start, and when start was (performance.now()). */
-  private readonly seenPeers = new Set<number>();
+  /** Until when (performance.now()) a peer is not warned of as unreachable: see startGraceMs. */
+  private readonly quietUntil = new Map<number, number>();
   /** Connections this member closed with a refusal (already warned of). */
   private readonly refused = new WeakSet<FramedConnection>();
-  private startedAt = 0;
   private readonly clusterMembers: string;
   private stopped = false;
 
@@ -157,7 +157,7 @@ export class PeerNetwork {
   }
 
   async start(): Promise<void> {
-    this.startedAt = performance.now();
+    for (const member of this.options.members) this.quietFor(member.id);
     await this.listener.start();
     for (const member of this.options.members) {
       if (member.id > this.options.self.id) this.scheduleDial(member, 0);
@@ -189,6 +189,11 @@ export class PeerNetwork {
       return `member ${hello.memberId} is configured with members "${hello.members}" but this member has "${this.clusterMembers}"; give every member the same configuration`;
     }
     return null;
+  }
+
+  /** Do not warn of `peer` as unreachable for startGraceMs from now. */
+  private quietFor(peer: number): void {
+    this.quietUntil.set(peer, performance.now() + (this.options.startGraceMs ?? PEER_START_GRACE_MS));
   }
 
   /** Warn of `message` unless one of kind `key` was logged within warnEveryMs (then it is counted). */
@@ -309,9 +314,7 @@ export class PeerNetwork {
         timeoutMs: 1000,
       });
     } catch (error) {
-      const starting =
-        performance.now() - this.startedAt < (this.options.startGraceMs ?? PEER_START_GRACE_MS);
-      if (!starting || this.seenPeers.has(member.id))
+      if (performance.now() >= (this.quietUntil.get(member.id) ?? 0))
         this.warning(
           `unreachable ${member.id}`,
           { peer: member.id, remote: `${member.host}:${member.peerPort}` },
@@ -403,12 +406,13 @@ export class PeerNetwork {
     const previous = this.connections.get(peer);
     if (previous && previous !== connection) previous.close(REPLACED);
     this.connections.set(peer, connection);
-    this.seenPeers.add(peer);
+    this.quietUntil.delete(peer);
     this.options.onPeerChange?.(peer, true, 'connected');
     connection.once('close', (reason) => {
       if (this.connections.get(peer) === connection) this.connections.delete(peer);
-      const expected = reason === REPLACED || reason.endsWith(`: ${SHUTTING_DOWN}`);
-      if (!expected && !this.refused.has(connection)) {
+      const stopped = reason.endsWith(`: ${SHUTTING_DOWN}`);
+      if (stopped) this.quietFor(peer);
+      if (!stopped && reason !== REPLACED && !this.refused.has(connection)) {
         this.warning(
           `lost ${peer}`,
           { peer, remote: connection.remote },

@@ -148,6 +148,26 @@ describe('peer network warnings', () => {
     expect(warnings[0].message).to.contain('is unreachable');
   });
 
+  it('after a graceful stop a peer gets the start grace again: no unreachable warning while it restarts', async () => {
+    const graced = await memberConfigs(2);
+    const control = await memberConfigs(2);
+    const gracedWarnings = await network(graced, 0, { startGraceMs: 60_000 });
+    await network(graced, 1, { startGraceMs: 60_000 });
+    const controlWarnings = await network(control, 0);
+    await network(control, 1);
+    await eventually(
+      () => networks[0].connectedPeers().length === 1 && networks[2].connectedPeers().length === 1,
+      'both pairs connected',
+      20_000,
+    );
+    await Promise.all([networks[1].stop(), networks[3].stop()]);
+    // The control pair, redialling on the same schedule with no grace, is warned of: dials have failed.
+    await eventually(() => controlWarnings.length > 0, 'the control warning', 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(controlWarnings[0].message).to.contain('is unreachable');
+    expect(gracedWarnings).to.deep.equal([]);
+  });
+
   it('a frame larger than the limit from an authenticated peer: warned with the reason as the connection closes', async () => {
     const members = await memberConfigs(2);
     const warnings = await network(members, 1);
