@@ -84,6 +84,9 @@ const onLive = (message) => {
     changed({ type: 'state', member });
   } else if (message.type === 'transition') {
     const fresh = remember(member, message);
+    // The member's own record of a change: its state is the new one now (its next `state` push agrees).
+    const field = { election: 'electionState', module: 'moduleState', role: 'role' }[message.machine];
+    if (fresh && field && member.state && typeof message.to === 'string') member.state[field] = message.to;
     changed({ type: 'transition', member, record: message, fresh });
   } else if (message.type === 'actor') {
     showActorMessage(member, message);

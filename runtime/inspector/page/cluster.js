@@ -152,9 +152,38 @@ const badges = (store, container, field) =>
       })),
   );
 
+/** Each member's states as its badges last showed them. */
+const drawn = new Map();
+
+/**
+ * Place the badges, and note when a member's badge moves (for `chorus bench inspector`: from the state
+ * change in the member, its transition's atMs, to the frame that shows it).
+ */
 const drawCharts = (store) => {
   badges(store, byId('election-chart'), 'electionState');
   badges(store, byId('module-chart'), 'moduleState');
+  const moved = [];
+  for (const member of members(store)) {
+    if (!member.up || !member.state) continue;
+    const before = drawn.get(member.id) ?? {};
+    for (const [field, machine] of [
+      ['electionState', 'election'],
+      ['moduleState', 'module'],
+    ]) {
+      if (before[field] !== member.state[field])
+        moved.push({ member: member.id, machine, to: member.state[field] });
+    }
+    drawn.set(member.id, {
+      electionState: member.state.electionState,
+      moduleState: member.state.moduleState,
+    });
+  }
+  if (moved.length === 0) return;
+  requestAnimationFrame(() => {
+    const shownAtMs = Date.now();
+    for (const entry of moved) store.shown.push({ ...entry, shownAtMs });
+    if (store.shown.length > 5000) store.shown.splice(0, store.shown.length - 5000);
+  });
 };
 
 export const renderCluster = async (store, what) => {
@@ -171,7 +200,7 @@ export const renderCluster = async (store, what) => {
   await loadClusterCharts(store);
   drawCharts(store);
   if (what?.type === 'transition' && what.fresh) {
-    const { record, member } = what;
+    const { record } = what;
     const container =
       record.machine === 'election'
         ? byId('election-chart')
@@ -180,17 +209,7 @@ export const renderCluster = async (store, what) => {
           : record.machine === 'session'
             ? byId('session-chart')
             : null;
-    if (container) {
-      flashTransition(container, record.from, record.to, record.event);
-      store.shown.push({
-        member: member.id,
-        machine: record.machine,
-        to: record.to,
-        atMs: record.atMs,
-        shownAtMs: Date.now(),
-      });
-      if (store.shown.length > 5000) store.shown.splice(0, store.shown.length - 5000);
-    }
+    if (container) flashTransition(container, record.from, record.to, record.event);
   }
 };
 
