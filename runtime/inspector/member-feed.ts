@@ -73,6 +73,8 @@ export class MemberFeed {
   private readonly actorsDue = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private pushing = false;
+  /** Faults already logged (see failed). */
+  private readonly faults = new Set<string>();
   /** What the last state pushed held (see push). */
   private lastPushed = '';
 
@@ -144,6 +146,15 @@ export class MemberFeed {
 
   /** One batch the consensus module handled. */
   observe(inputs: readonly ModuleInput[], effects: readonly ModuleEffect[]): void {
+    try {
+      this.observeBatch(inputs, effects);
+    } catch (error) {
+      // The feed only watches: a fault in it is reported, never carried into the member's own work.
+      this.failed('observing a batch', error);
+    }
+  }
+
+  private observeBatch(inputs: readonly ModuleInput[], effects: readonly ModuleEffect[]): void {
     this.metrics.observe(inputs, effects);
     const watched = this.watched;
     const { records, sessionCause } = transitionsOf(inputs, effects, Date.now(), watched);
@@ -181,8 +192,15 @@ export class MemberFeed {
     }
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.push();
+      this.push().catch((error) => this.failed('a live push', error));
     }, delayMs);
+  }
+
+  /** Logged once per kind of fault: the member goes on, the feed may show less. */
+  private failed(what: string, error: unknown): void {
+    if (this.faults.has(what)) return;
+    this.faults.add(what);
+    this.member.log.warn({ err: error }, `inspector feed: ${what} failed: ${(error as Error).message}`);
   }
 
   /** Push what changed since the last push: session transitions, the state, the actors addressed. */
@@ -236,10 +254,15 @@ export class MemberFeed {
   }
 
   private attach(socket: WebSocket): void {
-    if (this.sockets.clients.size === 1) this.sessionsSeen = sessionStates(this.member.module);
     socket.on('error', () => socket.terminate());
     // A page sends nothing the member acts on: anything it sends is ignored.
-    socket.send(toJson({ type: 'state', state: this.state() }));
+    try {
+      if (this.sockets.clients.size === 1) this.sessionsSeen = sessionStates(this.member.module);
+      socket.send(toJson({ type: 'state', state: this.state() }));
+    } catch (error) {
+      this.failed('a new live socket', error);
+      socket.close(1011, 'the member could not read its state');
+    }
   }
 
   private upgrade(request: IncomingMessage, socket: Socket, head: Buffer): void {
