@@ -83,7 +83,7 @@ export const benchFleet = (gatewayCount = 50): GatewayView[] =>
     registeredAtMs: 0,
   }));
 
-/** Parties over 3 regions, 20 venues and 2 tiers (120 classes), one in 10 gold, one in 4 needing itch. */
+/** Parties over 3 regions and 20 venues, one in 10 gold, one in 4 needing itch: 60 classes (id mod 60). */
 export const benchParties = (partyCount = 10_000): PartyView[] =>
   Array.from({ length: partyCount }, (_, p) => ({
     id: `party-${String(p).padStart(5, '0')}`,
