@@ -1,7 +1,7 @@
 // `chorus gateway ...`: the gateway process, the remote-system stand-in, and the operator's commands on the
 // balancing rules (plan, apply, explain, status). runtime/cli.ts hands every argument after `gateway` here.
-// Exit codes as the rest of the CLI: 0 success, 1 the command ran and failed (a refusal, no answer),
-// 2 bad usage or input (a bad flag, a configuration or rules file that does not check).
+// Exit codes as the rest of the CLI: 0 success; 1 the command ran and failed (a refusal, rules that do not
+// check, no answer); 2 bad usage or input (a bad flag, a configuration that does not check, an unreadable file).
 
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 

@@ -26,6 +26,8 @@ import { Duties } from './duties.ts';
 import { parseDuties, parseOrder, registryCommand } from './messages.ts';
 
 const GUARD_EVERY_MS = 25;
+const MAX_IN_FLIGHT = 256;
+const COMMAND_TIMEOUT_MS = 30_000;
 
 export class Gateway {
   private client: ChorusClient | null = null;
@@ -76,7 +78,10 @@ export class Gateway {
     const client = ChorusClient.start({
       endpoints: this.config.endpoints,
       ...(this.config.credentials === undefined ? {} : { credentials: this.config.credentials }),
-      commandTimeoutMs: this.config.sessionTimeoutMs,
+      // Reports and syncs go out in bursts (a lost gateway's parties, a drop after the lease ran out):
+      // let them pipeline, and wait for answers as long as a leader change or two may take.
+      maxInFlight: MAX_IN_FLIGHT,
+      commandTimeoutMs: COMMAND_TIMEOUT_MS,
       onStateChange: (state) => {
         if (state !== 'CLOSED' || this.client !== client || this.stopped) return;
         // The session is gone (closed by the cluster, e.g. timed out while frozen): nothing is owned any
@@ -170,12 +175,9 @@ export class Gateway {
 
   /** REGISTER or SYNC: the answer is the whole duty list; it renews the lease from when it was sent. */
   private async askDuties(command: { type: 'REGISTER' | 'SYNC' } & Record<string, unknown>): Promise<void> {
-    const client = this.client;
-    if (!client) return;
-    const sentAt = performance.now();
     let value: unknown;
     try {
-      const reply = decodeServiceReply(await client.send(registryCommand(command)));
+      const reply = await this.ask(command);
       if (!reply.ok) {
         this.log.warn({ gateway: this.config.name, command: command.type, error: reply.error }, 'refused');
         return;
@@ -185,7 +187,6 @@ export class Gateway {
       this.log.warn({ gateway: this.config.name, command: command.type, error: String(error) }, 'no answer');
       return;
     }
-    this.guard(); // the lease may have run out while waiting: close first, then take the new list
     const refused = (value as { refused?: unknown } | null)?.refused;
     if (refused !== undefined) {
       this.log.warn({ gateway: this.config.name, command: command.type, refused }, 'refused');
@@ -199,9 +200,23 @@ export class Gateway {
       );
       return;
     }
-    this.confirmedAt = Math.max(this.confirmedAt, sentAt);
     this.duties.sync(duties.duties);
     await this.follow();
+  }
+
+  /**
+   * Send a registry command. Any answer renews the lease from when the command was handed to the client
+   * (the cluster received it later still, so the session lived at least until then); the lease is checked
+   * first, so a gateway whose lease ran out while it waited closes everything before it takes the answer.
+   */
+  private async ask(command: { type: string } & Record<string, unknown>) {
+    const client = this.client;
+    if (!client) throw new Error('no session');
+    const sentAt = performance.now();
+    const reply = decodeServiceReply(await client.send(registryCommand(command)));
+    this.guard();
+    if (this.client === client) this.confirmedAt = Math.max(this.confirmedAt, sentAt);
+    return reply;
   }
 
   private report(party: string, epoch: number, status: ReportStatus, detail?: string): void {
@@ -209,11 +224,9 @@ export class Gateway {
       { gateway: this.config.name, party, epoch, status, ...(detail ? { detail } : {}) },
       'report',
     );
-    const client = this.client;
-    if (!client || this.stopped) return;
-    client.send(registryCommand({ type: 'REPORT', name: this.config.name, party, epoch, status })).then(
-      (bytes) => {
-        const reply = decodeServiceReply(bytes);
+    if (!this.client || this.stopped) return;
+    this.ask({ type: 'REPORT', name: this.config.name, party, epoch, status }).then(
+      (reply) => {
         if (!reply.ok) this.log.info({ party, epoch, status, error: reply.error }, 'report refused');
       },
       (error: unknown) =>

@@ -1,9 +1,9 @@
 // The operator's side of `chorus gateway`: plan, apply, explain and status as commands to the cluster's
-// gateway registry, and the stand-in as a process. A rules file is checked here first (every problem named
-// with its path, exit 2) so nothing malformed reaches the cluster; the cluster checks it again.
+// gateway registry, and the stand-in as a process. A rules file goes as its text: the registry checks it
+// (the rules engine lives with the registry under actors/, which gateway/ does not import) and refuses it
+// naming every problem by its path, before anything is applied.
 
 import { readFileSync } from 'node:fs';
-import { parseRules } from '../actors/services/gateway-registry/rules/index.ts';
 import { decodeServiceReply } from '../runtime/actor-runtime/service-client.ts';
 import { ChorusClient } from '../runtime/client/client.ts';
 import { type ClusterFlags, GatewayCliError } from './cli.ts';
@@ -20,20 +20,13 @@ export type OperatorCommand =
 const USAGE = 2;
 const FAILURE = 1;
 
-/** Read and check a rules file: the rules document, or a GatewayCliError listing every problem (exit 2). */
-export const readRules = (file: string): unknown => {
-  let text: string;
+/** A rules file's text (the registry parses and checks it, naming every problem by its path). */
+export const readRules = (file: string): string => {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (error) {
     throw new GatewayCliError(`${file}: cannot read it (${(error as Error).message})`, USAGE);
   }
-  const parsed = parseRules(text);
-  if (!parsed.ok) {
-    const lines = parsed.problems.map((p) => `  ${p.path}: ${p.message}`);
-    throw new GatewayCliError(`${file}: the rules do not check:\n${lines.join('\n')}`, USAGE);
-  }
-  return parsed.rules;
 };
 
 const endpointsOf = (flags: ClusterFlags): string[] => {
@@ -103,7 +96,7 @@ export const runOperatorCommand = async (command: OperatorCommand, flags: Cluste
     }
     const refusal = refusalOf(reply.value);
     if (flags.json) process.stdout.write(`${JSON.stringify(reply.value, null, 2)}\n`);
-    else process.stdout.write(formatAnswer(command.kind, reply.value));
+    else if (refusal === null) process.stdout.write(formatAnswer(command.kind, reply.value));
     if (refusal !== null) {
       process.stderr.write(`chorus gateway: ${command.kind} refused: ${refusal}\n`);
       return FAILURE;
