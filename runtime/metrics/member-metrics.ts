@@ -1,10 +1,11 @@
 // A member's Prometheus metrics (prom-client), served on its admin HTTP port at GET /metrics. Counters and
 // histograms are fed from the consensus module's inputs and effects, one pass over each batch the member
-// already handles (no extra work per command beyond a type switch); gauges are read when scraped.
+// already handles (per command a type switch and a counter; the histograms observe once per batch, not per
+// entry); gauges are read when scraped.
 //
 //   chorus_committed_entries_total      entries committed here (rate = commit rate)
-//   chorus_append_latency_seconds       an APPEND handed to the store until its flush came back (APPENDED)
-//   chorus_commit_latency_seconds       leader: an entry appended until a quorum had flushed it (COMMIT)
+//   chorus_append_latency_seconds       a batch's appends handed to the store until their flush (APPENDED)
+//   chorus_commit_latency_seconds       leader: a batch's entries appended until a commit covered them
 //   chorus_elections_total              elections begun here (the election chart entering CANVASS)
 //   chorus_role{role}                   1 for the member's role, 0 for the others
 //   chorus_term, chorus_sessions, chorus_busy_answers_total, chorus_shard_queue_depth,
@@ -33,9 +34,9 @@ export class MemberMetrics {
   private readonly elections: Counter;
   private readonly busy: Counter;
   private readonly snapshotDuration: Histogram;
-  /** APPEND seq → when it was handed to the store. */
-  private readonly appends = new Map<number, number>();
-  /** Leader: [last index of an append, when] in index order, until committed. */
+  /** Store writes in flight: [the last APPEND seq of a batch, when it was handed over], in seq order. */
+  private readonly writes: [number, number][] = [];
+  /** Leader: [the last index a batch appended, when], in index order, until a commit covers it. */
   private readonly uncommitted: [number, number][] = [];
   private snapshotStartedAt: number | null = null;
   /** Client commands taken and not yet answered (reply or BUSY), by client connection. */
@@ -132,26 +133,22 @@ export class MemberMetrics {
           this.inFlight.set(client.connectionId, (this.inFlight.get(client.connectionId) ?? 0) + 1);
         else if (client.type === 'CONNECTION_CLOSED') this.inFlight.delete(client.connectionId);
       } else if (input.type === 'APPENDED') {
-        // One completion acknowledges every append up to its seq (a run of appends shares a write).
-        for (const [seq, at] of this.appends) {
-          if (seq > input.seq) break;
-          this.appendLatency.observe((now - at) / 1000);
-          this.appends.delete(seq);
-        }
+        // One completion acknowledges every append up to its seq: observed once, from the oldest.
+        const oldest = settle(this.writes, input.seq);
+        if (oldest !== null) this.appendLatency.observe((now - oldest) / 1000);
       } else if (input.type === 'SNAPSHOT_TAKEN' && this.snapshotStartedAt !== null) {
         this.snapshotDuration.observe((now - this.snapshotStartedAt) / 1000);
         this.snapshotStartedAt = null;
       }
     }
+    let lastSeq = -1;
+    let lastIndex = -1;
     for (const effect of effects) {
       switch (effect.type) {
-        case 'APPEND': {
-          this.appends.set(effect.seq, now);
-          const last = effect.entries[effect.entries.length - 1];
-          if (last !== undefined && this.uncommitted.length < 10_000 && this.source.module.role === 'LEADER')
-            this.uncommitted.push([last.index, now]);
+        case 'APPEND':
+          lastSeq = effect.seq;
+          lastIndex = effect.entries[effect.entries.length - 1]?.index ?? lastIndex;
           break;
-        }
         case 'COMMIT':
           this.onCommit(effect.commitIndex, now);
           break;
@@ -175,8 +172,10 @@ export class MemberMetrics {
           break;
       }
     }
-    // A store that never answers must not grow the table without bound.
-    if (this.appends.size > 10_000) this.appends.clear();
+    // Bounded: a store or a quorum that never answers must not grow the tables.
+    if (lastSeq >= 0 && this.writes.length < 10_000) this.writes.push([lastSeq, now]);
+    if (lastIndex >= 0 && this.uncommitted.length < 10_000 && this.source.module.role === 'LEADER')
+      this.uncommitted.push([lastIndex, now]);
   }
 
   private answered(connectionId: number): void {
@@ -193,12 +192,8 @@ export class MemberMetrics {
   private onCommit(commitIndex: number, now: number): void {
     if (commitIndex > this.commitIndex) this.committed.inc(commitIndex - this.commitIndex);
     this.commitIndex = Math.max(this.commitIndex, commitIndex);
-    let done = 0;
-    while (done < this.uncommitted.length && this.uncommitted[done][0] <= commitIndex) {
-      this.commitLatency.observe((now - this.uncommitted[done][1]) / 1000);
-      done++;
-    }
-    if (done > 0) this.uncommitted.splice(0, done);
+    const oldest = settle(this.uncommitted, commitIndex);
+    if (oldest !== null) this.commitLatency.observe((now - oldest) / 1000);
   }
 
   /** The Prometheus text exposition. */
@@ -210,3 +205,13 @@ export class MemberMetrics {
     return this.registry.contentType;
   }
 }
+
+/** Drop the leading [key, at] pairs with key ≤ upTo; the first one's `at`, or null if none. */
+const settle = (queue: [number, number][], upTo: number): number | null => {
+  let done = 0;
+  while (done < queue.length && queue[done][0] <= upTo) done++;
+  if (done === 0) return null;
+  const oldest = queue[0][1];
+  queue.splice(0, done);
+  return oldest;
+};
