@@ -246,6 +246,38 @@ const rows: Row[] = [
     moves: [],
   },
   {
+    name: 'rebalance: threshold 0 moves parties to a better score on an evenly loaded fleet',
+    gateways: [gateway('a', { labels: { region: 'us' } }), gateway('b', { labels: { region: 'eu' } })],
+    parties: [
+      party('p', { labels: { region: 'eu' }, owner: 'a' }),
+      party('q', { labels: { region: 'us' }, owner: 'b' }),
+    ],
+    rules: {
+      scores: [
+        { kind: 'least-loaded', weight: 1 },
+        { kind: 'affinity', partyLabel: 'region', weight: 1 },
+      ],
+      rebalance: { imbalanceThreshold: 0 },
+    },
+    moves: ['p>b:rebalance', 'q>a:rebalance'],
+  },
+  {
+    name: 'rebalance: the same fleet under a threshold above 0 stays as it is',
+    gateways: [gateway('a', { labels: { region: 'us' } }), gateway('b', { labels: { region: 'eu' } })],
+    parties: [
+      party('p', { labels: { region: 'eu' }, owner: 'a' }),
+      party('q', { labels: { region: 'us' }, owner: 'b' }),
+    ],
+    rules: {
+      scores: [
+        { kind: 'least-loaded', weight: 1 },
+        { kind: 'affinity', partyLabel: 'region', weight: 1 },
+      ],
+      rebalance: { imbalanceThreshold: 0.05 },
+    },
+    moves: [],
+  },
+  {
     name: 'rebalance: stickiness outweighs a small gain',
     gateways: [gateway('a', { capacity: 4 }), gateway('b', { capacity: 4 })],
     parties: [...openOn('a', 3), ...openOn('b', 1)],

@@ -9,7 +9,7 @@
 //    filter and has room; with none, they are listed as unplaced and stay (counted) where they are.
 //    The rebalance budget does not apply.
 // 3. Rebalance, if the pause since the last rebalancing round has run out and the imbalance of the
-//    settled gateways exceeds the threshold: OPEN parties move from the most utilised gateways to a
+//    settled gateways exceeds the threshold (always, with a threshold of 0): OPEN parties move from the most utilised gateways to a
 //    settled gateway where their total is higher than where they are (stickiness included), the
 //    biggest gains first, at most movesPerRound of them, stopping once the imbalance is under the
 //    threshold. Every such move raises the potential of the scores (a congestion game's potential),
@@ -134,13 +134,16 @@ const rebalance = (
   moves: Move[],
 ): number => {
   let used = 0;
-  if (budget === 0 || fleet.imbalance() <= threshold) return used;
+  // Balanced enough: nothing to do. A threshold of 0 means never balanced enough: every round looks
+  // for moves that raise a party's total (after a change of scores, say), the fleet evenly loaded or not.
+  const balanced = (): boolean => threshold > 0 && fleet.imbalance() <= threshold;
+  if (budget === 0 || balanced()) return used;
   const sources: number[] = [];
   for (let at = 0; at < fleet.count; at++) if (fleet.active[at] && fleet.capacity[at] > 0) sources.push(at);
   const utilisation = (at: number): number => fleet.load[at] / fleet.capacity[at];
   sources.sort((a, b) => utilisation(b) - utilisation(a) || a - b);
   for (const source of sources) {
-    if (used >= budget || fleet.imbalance() <= threshold) break;
+    if (used >= budget || balanced()) break;
     const candidates: { staying: Staying; gain: number }[] = [];
     for (const entry of staying[source]) {
       if (entry.party.state !== 'OPEN') continue;
@@ -149,7 +152,7 @@ const rebalance = (
     }
     candidates.sort((a, b) => b.gain - a.gain || (a.staying.party.id < b.staying.party.id ? -1 : 1));
     for (const { staying: entry } of candidates) {
-      if (used >= budget || fleet.imbalance() <= threshold) break;
+      if (used >= budget || balanced()) break;
       const { at, gain } = gainOf(fleet, entry, source);
       if (at < 0 || gain <= EPSILON) continue;
       fleet.remove(source);

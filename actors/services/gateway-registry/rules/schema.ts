@@ -99,7 +99,9 @@ export const RebalanceSchema = z
       .min(0)
       .max(1)
       .default(0.2)
-      .describe('Rebalance only while highest − lowest utilisation of settled gateways exceeds this'),
+      .describe(
+        'Rebalance only while highest − lowest utilisation of settled gateways exceeds this (0: always)',
+      ),
     settlingMs: z
       .int()
       .min(0)
