@@ -5,69 +5,20 @@
 // 3-member cluster hosting the `gateways` service, in virtual time.
 
 import { expect } from 'chai';
-import type { PartyDefinition } from '../../actors/services/gateway-registry/commands.ts';
-import type { RegistrySnapshot } from '../../actors/services/gateway-registry/registry.ts';
-import { gatewaysService } from '../../actors/services/gateway-registry/service.ts';
-import { ChorusClient } from '../../runtime/client/client.ts';
-import { endpointOf } from '../../runtime/sim/client-network.ts';
-import type { ClientHost } from '../../runtime/sim/clients.ts';
-import type { ActorSimServices } from '../../runtime/sim/services.ts';
-import { RemoteSystem, SimGateway } from '../../runtime/sim/sim-gateway.ts';
-import { Simulation } from '../../runtime/sim/simulation.ts';
+import { GatewayFleet, parties } from './gateway-fleet.ts';
 
-const PARTIES: PartyDefinition[] = Array.from({ length: 12 }, (_, i) => ({
-  id: `p${String(i).padStart(2, '0')}`,
-  endpoint: `remote-${i}:7000`,
-  labels: {},
-  requires: [],
-}));
+const PARTIES = parties(12);
 const REBALANCE = { movesPerRound: 2, pauseMs: 2000, imbalanceThreshold: 0.2, settlingMs: 5000 };
 const APART_MS = 120_000;
 
 describe('sim: gateways started minutes apart', () => {
   it('G3: each gateway started minutes after the last gets a fair share in rounds within the rules’ limits, instead of the first keeping everything', function () {
     this.timeout(120_000);
-    // No workload clients: this test runs its own gateways and operator (client numbers 10 and up).
-    const sim = new Simulation({ seed: 7, workload: 'gateways' });
-    const host: ClientHost = {
-      rng: sim.rng,
-      memberIds: sim.memberIds,
-      now: () => sim.now,
-      schedule: (ms, run) => sim.at(sim.now + ms, run),
-      transportFor: (client) => sim.clientNetwork.transportFor(client + 10),
-    };
-    const problems: string[] = [];
-    const remote = new RemoteSystem(
-      (invariant, detail) => problems.push(`${invariant}: ${detail}`),
-      () => sim.now,
-    );
-    const timing = { leaseMs: 2000, syncEveryMs: 500, commandTimeoutMs: 3000, failRate: 0 };
-    const gateways = ['gw-1', 'gw-2', 'gw-3'].map(
-      (name, i) =>
-        new SimGateway({ name, capabilities: [], capacity: 12, client: i }, host, remote, timing, () => {}),
-    );
-    const operator = ChorusClient.start({
-      endpoints: sim.memberIds.map(endpointOf),
-      seed: 99,
-      transport: host.transportFor(5),
-      commandTimeoutMs: 10_000,
-    });
-    const answers: unknown[] = [];
-    const operate = (command: Record<string, unknown>) =>
-      operator.submit(gatewaysService.commandBody(command), (outcome) => answers.push(outcome));
-    const registry = (): RegistrySnapshot | undefined => {
-      const leader = sim.leader();
-      if (leader === null) return undefined;
-      const services = sim.member(leader).services as ActorSimServices;
-      return services.actorState('gateways/registry/fleet') as RegistrySnapshot | undefined;
-    };
-    const loads = (): Record<string, number> => {
-      const counts: Record<string, number> = {};
-      for (const p of registry()?.registry.parties ?? [])
-        if (p.state === 'OPEN' && p.assignment.owner)
-          counts[p.assignment.owner] = (counts[p.assignment.owner] ?? 0) + 1;
-      return counts;
-    };
+    const fleet = new GatewayFleet(7, ['gw-1', 'gw-2', 'gw-3'], 12);
+    const { sim, gateways, problems, answers } = fleet;
+    const registry = () => fleet.registry();
+    const loads = () => fleet.loads();
+    const operate = (command: Record<string, unknown>) => fleet.operate(command);
     // Owner changes over time, sampled every 50 ms: when each party changed hands.
     const moves: number[] = [];
     let owners = new Map<string, string | null>();
