@@ -1,4 +1,4 @@
-// Lays a machine graph out with elkjs (ELK's layered algorithm, on a worker thread: layout-worker.js): composite
+// Lays a machine graph out with elkjs (ELK's layered algorithm, on a worker thread: layout-worker.ts): composite
 // states hold their children, an initial-state dot sits in each compound state, every arrow is routed
 // orthogonally with its label placed by ELK. Coordinates come back absolute (from the diagram's
 // top-left corner), so the SVG writer draws everything in one coordinate system.
@@ -137,8 +137,8 @@ const pending = new Map<number, { resolve: (laid: ElkNode) => void; reject: (err
 
 const layoutWorker = (): Worker => {
   if (worker) return worker;
-  // No loader hooks (tsx) in it: the worker is plain JavaScript, and a loader's service would keep the process alive.
-  const started = new Worker(new URL('./layout-worker.js', import.meta.url), { execArgv: [] });
+  // layout-worker.js: in a checkout a shim loading layout-worker.ts through tsx, in the package its JavaScript.
+  const started = new Worker(new URL('./layout-worker.js', import.meta.url));
   started.on('message', (message: { id: number; laid?: ElkNode; error?: string }) => {
     const waiter = pending.get(message.id);
     pending.delete(message.id);
