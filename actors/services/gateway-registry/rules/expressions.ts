@@ -160,13 +160,17 @@ export const partyLabelsRead = (source: string): string[] | null => {
     }
     if (!isNode(value)) return;
     const args = Array.isArray(value.args) ? (value.args as unknown[]) : [value.args];
-    args.forEach((arg, index) => {
+    for (let index = 0; index < args.length; index++) {
+      const arg = args[index];
       if (isNode(arg) && arg.op === 'id' && arg.args === 'party') {
         // party.requires is in every class key; party handed on whole may reach its labels.
         if (!(value.op === '.' && index === 0 && args[1] === 'requires')) whole = true;
-        return;
+        continue;
       }
-      if (!isPartyLabels(arg)) return visit(arg);
+      if (!isPartyLabels(arg)) {
+        visit(arg);
+        continue;
+      }
       const key =
         value.op === '.' && index === 0 && typeof args[1] === 'string'
           ? args[1]
@@ -177,7 +181,7 @@ export const partyLabelsRead = (source: string): string[] | null => {
               : null;
       if (key === null) whole = true;
       else keys.add(key);
-    });
+    }
   };
   visit(program.ast);
   return whole ? null : [...keys].sort();
