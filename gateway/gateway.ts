@@ -124,8 +124,13 @@ export class Gateway {
       { gateway: this.config.name, ...session },
       session.resumed ? 'session resumed' : 'session open',
     );
-    if (session.resumed) void this.sync();
-    else void this.register();
+    if (session.resumed) {
+      void this.sync();
+      return;
+    }
+    // A new session: the one the registry knew this gateway by is closed, so it owns nothing now.
+    if (this.connections.open.size > 0 || this.duties.want.size > 0) this.loseOwnership('new session');
+    void this.register();
   }
 
   private onMessage(message: unknown): void {
