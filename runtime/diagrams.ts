@@ -211,9 +211,17 @@ export const diagramsCommand = async (
   const files = diagramFiles(dir, diagrams, formats);
   if (options.check) {
     const stale = await checkDiagrams(dir, diagrams, formats);
-    for (const path of stale) print(`stale: ${path}`);
+    const expected = new Set(files.map((file) => file.path));
+    for (const path of stale)
+      print(`${!existsSync(path) ? 'missing' : expected.has(path) ? 'stale' : 'left over'}: ${path}`);
     if (stale.length > 0) {
-      print('regenerate with: npx chorus diagrams');
+      // The command that rewrites these files: the same directory, format and module as this check.
+      const args = [
+        ...(options.dir === undefined ? [] : [options.dir]),
+        ...(options.format === undefined ? [] : ['--format', options.format]),
+        ...(options.module === undefined ? [] : ['--module', options.module]),
+      ];
+      print(`regenerate with: ${['npx chorus diagrams', ...args].join(' ')}`);
       return 1;
     }
     print(`${files.length} diagram pages in ${dir} are up to date`);

@@ -144,8 +144,8 @@ describe('SVG statecharts (runtime/inspector/diagrams)', () => {
       ).to.equal(1);
       expect(lines).to.deep.equal([
         `stale: ${join(dir, 'bank.account.svg')}`,
-        `stale: ${join(dir, 'gone.svg')}`,
-        'regenerate with: npx chorus diagrams',
+        `left over: ${join(dir, 'gone.svg')}`,
+        `regenerate with: npx chorus diagrams ${dir} --format svg --module ${module}`,
       ]);
       lines.length = 0;
       expect(await diagramsCommand({ dir, format: 'png' }, (l) => lines.push(l))).to.equal(2);

@@ -51,7 +51,7 @@ describe('the chorus command', () => {
     expect(code).to.equal(0);
   });
 
-  it('diagrams --check says the pages are up to date (exit 0), or lists the stale ones and the fix (exit 1)', function () {
+  it('diagrams --check says the pages are up to date (exit 0), or lists the missing ones and the command that rewrites them (exit 1)', function () {
     // Three processes; the Mermaid pages only (the SVG layout has its own spec, spec/inspector/diagrams.spec.ts).
     this.timeout(90_000);
     const dir = mkdtempSync(join(tmpdir(), 'chorus-diagrams-'));
@@ -66,7 +66,9 @@ describe('the chorus command', () => {
     rmSync(page);
     const stale = chorus('diagrams', '--check', dir, '--format', 'mermaid');
     expect(stale.code).to.equal(1);
-    expect(stale.out).to.equal(`stale: ${page}\nregenerate with: npx chorus diagrams\n`);
+    expect(stale.out).to.equal(
+      `missing: ${page}\nregenerate with: npx chorus diagrams ${dir} --format mermaid\n`,
+    );
   });
 
   it('cluster --help shows each default once, and the --config and --services options', () => {
