@@ -150,7 +150,7 @@ describe('inspector page in Chromium (3 member processes)', function () {
     await shot('3-actor');
   });
 
-  it('bad input is a clear message: an unknown actor, an index beyond the log', async () => {
+  it('bad input is a clear message: an unknown actor, an index beyond the log, no gateways service', async () => {
     await page.fill('#actor-address', 'counters/counter/nobody');
     await page.click('#actor-open');
     const unknown = await page.waitForSelector('#actor-detail .error', { timeout: SHOW_MS });
@@ -166,6 +166,11 @@ describe('inspector page in Chromium (3 member processes)', function () {
     expect(await beyond.textContent()).to.match(
       /^Cannot show counters\/counter\/seen as of index 999999: index 999999 is beyond/,
     );
+    await page.click('nav a[data-tab="gateways"]');
+    const gateways = await page.waitForSelector('#gateways-panel [data-field="gateways"]', {
+      timeout: SHOW_MS,
+    });
+    expect(await gateways.textContent()).to.match(/^gateways service not running/);
     await shot('4-bad-input');
   });
 

@@ -3,7 +3,7 @@
 // latency over the interval, sessions, shard queue depth, log entries, event-loop lag. And the gateways
 // panel: the `gateways` service's state once it runs (GET /actors?q=gateways), else it says it does not.
 
-import { el, errorBox, getJson, getText, memberPath } from './api.js';
+import { addressPath, el, errorBox, getJson, getText, memberPath } from './api.js';
 import { memberColor } from './charts.js';
 
 const byId = (id) => document.getElementById(id);
@@ -230,31 +230,87 @@ const showGateways = async (store) => {
     return;
   }
   const actors = service.shards.flatMap((s) => s.actors);
+  const registry = actors.find((a) => a.endsWith('/registry/fleet')) ?? actors[0];
+  if (registry === undefined) {
+    panel.replaceChildren(
+      el(
+        'p',
+        { 'data-field': 'gateways' },
+        `gateways service running on member ${member.id}, with no gateway registered yet.`,
+      ),
+    );
+    return;
+  }
+  const view = await getJson(memberPath(member.id, `/actors/${addressPath(registry)}`));
+  if (!view.ok) {
+    panel.replaceChildren(
+      errorBox(`Cannot read the gateway registry ${registry} on member ${member.id}: ${view.error}`),
+    );
+    return;
+  }
+  const snapshot = view.data.context ?? {};
+  const data = snapshot.registry ?? {};
+  const gateways = data.gateways ?? [];
+  const parties = (data.parties ?? []).filter((p) => !p.retired);
+  const assignment = (p) => p.assignment?.context ?? p.assignment ?? {};
+  const table = (headers, rows) =>
+    el(
+      'table',
+      {},
+      el(
+        'tr',
+        {},
+        headers.map((h) => el('th', {}, h)),
+      ),
+      rows.map((cells) =>
+        el(
+          'tr',
+          {},
+          cells.map((c) => el('td', {}, c ?? '')),
+        ),
+      ),
+    );
   panel.replaceChildren(
     el(
       'p',
       { 'data-field': 'gateways' },
-      `gateways service running on member ${member.id}: ${actors.length} actor${actors.length === 1 ? '' : 's'}`,
+      `gateways service on member ${member.id} (${registry}, as of index ${view.data.index}): rules version ${snapshot.rulesVersion ?? '?'}, ${gateways.length} gateway${gateways.length === 1 ? '' : 's'}, ${parties.length} part${parties.length === 1 ? 'y' : 'ies'}`,
     ),
-    el(
-      'ul',
-      {},
-      actors.map((a) =>
-        el(
-          'li',
-          {},
-          el(
-            'a',
-            {
-              href: '#actors',
-              onclick: () => {
-                byId('actor-address').value = a;
-              },
-            },
-            a,
-          ),
+    el('h2', {}, 'gateways'),
+    gateways.length === 0
+      ? el('p', { class: 'hint' }, 'none registered')
+      : table(
+          ['name', 'state', 'session', 'capacity', 'capabilities', 'owns'],
+          gateways.map((g) => [
+            g.name,
+            typeof g.state === 'string' ? g.state : JSON.stringify(g.state),
+            g.session,
+            g.capacity,
+            (g.capabilities ?? []).join(', '),
+            parties.filter((p) => assignment(p).owner === g.name).length,
+          ]),
         ),
-      ),
+    el('h2', {}, 'parties'),
+    parties.length === 0
+      ? el('p', { class: 'hint' }, 'none declared')
+      : table(
+          ['party', 'endpoint', 'state', 'owner', 'epoch', 'moving to'],
+          parties.map((p) => {
+            const a = assignment(p);
+            return [
+              p.id,
+              p.endpoint,
+              typeof p.state === 'string' ? p.state : JSON.stringify(p.state),
+              a.owner ?? 'none',
+              a.epoch,
+              a.target,
+            ];
+          }),
+        ),
+    el(
+      'p',
+      { class: 'hint' },
+      'Why a party is where it is: npx chorus gateway explain PARTY --endpoints ENDPOINTS (docs/gateways.md).',
     ),
   );
 };
