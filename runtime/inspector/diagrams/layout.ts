@@ -75,7 +75,12 @@ const elkGraph = (graph: MachineGraph): ElkNode => {
   const edges: ElkExtendedEdge[] = [];
   const compound = new Set(graph.states.map((s) => s.parent).filter((p) => p !== ''));
   const nodes = new Map<string, ElkNode>();
-  for (const state of graph.states) {
+  // The `any state` pseudo-state last: it is no step of the chart's order.
+  const ordered = [
+    ...graph.states.filter((s) => s.path !== ''),
+    ...graph.states.filter((s) => s.path === ''),
+  ];
+  for (const state of ordered) {
     const node: ElkNode = compound.has(state.path)
       ? {
           id: nodeId(state.path),
@@ -87,7 +92,7 @@ const elkGraph = (graph: MachineGraph): ElkNode => {
         }
       : { id: nodeId(state.path), ...atomicSize(state) };
     nodes.set(state.path, node);
-    childList(state.path === '' ? '' : state.parent).push(node);
+    // The initial dot first: in the model order ELK follows, a chart starts where it starts.
     if (state.initial) {
       childList(state.parent).push({ id: dotId(state.parent), width: INITIAL_DOT, height: INITIAL_DOT });
       edges.push({
@@ -96,6 +101,7 @@ const elkGraph = (graph: MachineGraph): ElkNode => {
         targets: [nodeId(state.path)],
       });
     }
+    childList(state.path === '' ? '' : state.parent).push(node);
   }
   for (const [path, node] of nodes) {
     const list = children.get(path);
@@ -121,6 +127,8 @@ const elkGraph = (graph: MachineGraph): ElkNode => {
       'elk.spacing.edgeLabel': '4',
       'elk.edgeLabels.inline': 'false',
       'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
+      // Arrows against the definition's order are the ones reversed: states read top-down as written.
+      'elk.layered.cycleBreaking.strategy': 'MODEL_ORDER',
       'elk.padding': '[top=16,left=16,bottom=16,right=16]',
       'elk.json.edgeCoords': 'ROOT',
       'elk.json.shapeCoords': 'ROOT',
