@@ -22,6 +22,7 @@ import { expect } from 'chai';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  version: string;
   devDependencies: Record<string, string>;
 };
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -197,10 +198,26 @@ describe('the npm package, packed and installed from its tarball', function () {
   it('runs the chorus command from the installed package', () => {
     const help = run(join(app, 'node_modules', '.bin', 'chorus'), ['--help'], app, 60_000);
     expect(help).to.match(/^Usage: chorus/);
+    const version = run(join(app, 'node_modules', '.bin', 'chorus'), ['--version'], app, 60_000);
+    expect(version).to.equal(`${manifest.version}\n`);
     const config = join(app, 'cluster.json');
     writeFileSync(config, JSON.stringify({ members: '0,127.0.0.1:9101:9102' }));
     const check = run(join(app, 'node_modules', '.bin', 'chorus'), ['config', 'check', config], app, 60_000);
     expect(check).to.contain('valid — 1 member');
+  });
+
+  it('exports chorus/testkit', () => {
+    const out = run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const t = await import('chorus/testkit'); console.log(typeof t.createModel)",
+      ],
+      app,
+      60_000,
+    );
+    expect(out).to.equal('function\n');
   });
 
   it('starts a 3-member cluster and a client from plain JavaScript', () => {
