@@ -78,9 +78,13 @@ describe('sim: actor services under the real client', () => {
     expect(report.completedOperations).to.be.greaterThan(100);
   });
 
-  it("issue 10's lost actor command, planted in a scratch copy, is caught by the sweep's seed 2 (COMMAND_REFUSED)", async function () {
-    this.timeout(120_000);
-    expect(workloadOf(2)).to.equal('actors');
+  it("issue 10's lost actor command, planted in a scratch copy, is caught by the sweep's actor seeds (COMMAND_REFUSED)", async function () {
+    this.timeout(240_000);
+    // The sweep's actor seeds (the even ones), in order, until one catches it: which seed does depends on
+    // the simulator's timing (seed 2 did before members batched their inputs per turn; 16 does now).
+    const seeds = Array.from({ length: 20 }, (_, i) => 2 * (i + 1));
+    expect(seeds.every((seed) => workloadOf(seed) === 'actors')).to.equal(true);
+    let caughtBy: number | null = null;
     const scratch = scratchCopy();
     try {
       const path = join(scratch, HIGHEST_ONLY.file);
@@ -90,15 +94,18 @@ describe('sim: actor services under the real client', () => {
       const mutant = (await import(
         join(scratch, 'runtime/sim/index.ts')
       )) as typeof import('../../runtime/sim/index.ts');
-      const broken = mutant.runSeed(2);
-      expect(broken.violations.map((v) => v.invariant)).to.include('COMMAND_REFUSED');
-      expect(broken.violations.find((v) => v.invariant === 'COMMAND_REFUSED')?.detail).to.include(
-        'DUPLICATE',
-      );
+      for (const seed of seeds) {
+        const refused = mutant.runSeed(seed).violations.find((v) => v.invariant === 'COMMAND_REFUSED');
+        if (refused === undefined) continue;
+        expect(refused.detail).to.include('DUPLICATE');
+        caughtBy = seed;
+        break;
+      }
     } finally {
       removeScratch(scratch);
     }
-    const sound = runSeed(2);
+    expect(caughtBy, `no actor seed of ${seeds[0]}–${seeds[seeds.length - 1]} caught it`).to.not.equal(null);
+    const sound = runSeed(caughtBy as number);
     expect(sound.violations).to.deep.equal([]);
   });
 });
