@@ -28,6 +28,8 @@ const SHOW_MS = 15_000;
  * election chart), which on a loaded 2-core machine takes many times that; later views reuse it.
  */
 const FIRST_CHART_MS = 90_000;
+/** A member process's start and catch-up on a loaded machine. */
+const RESTART_MS = 60_000;
 
 /** The page's document, as the functions run in the browser (waitForFunction) read it; the specs have no DOM types. */
 declare const document: {
@@ -212,5 +214,21 @@ describe('inspector page in Chromium (3 member processes)', function () {
       walk.join(' → '),
     ).to.equal(true);
     await shot('5-new-leader');
+  });
+
+  it('the killed member, restarted, is shown up again as a follower (the page follows member restarts by itself)', async () => {
+    const c = cluster as TestCluster;
+    const down = [0, 1, 2].find((id) => !c.running(id)) as number;
+    c.restart(down);
+    await c.whole(RESTART_MS);
+    await page.waitForFunction(
+      (id) => {
+        const card = document.querySelector(`.member[data-member="${id}"]`);
+        return card?.getAttribute('data-up') === 'true' && card.getAttribute('data-role') === 'FOLLOWER';
+      },
+      down,
+      { timeout: SHOW_MS },
+    );
+    await shot('6-restarted');
   });
 });
