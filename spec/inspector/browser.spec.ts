@@ -231,4 +231,27 @@ describe('inspector page in Chromium (3 member processes)', function () {
     );
     await shot('6-restarted');
   });
+
+  it('the inspector restarted on its port: the page says it is disconnected, then reconnects by itself', async () => {
+    const { port } = new URL((inspector as InspectorServer).url);
+    const members = (cluster as TestCluster).cluster
+      .adminUrls()
+      .map((url, id) => ({ id, url: url as string }));
+    await (inspector as InspectorServer).close();
+    inspector = null;
+    await page.waitForSelector('#live[data-live="closed"]', { timeout: SHOW_MS });
+    expect(await page.locator('#live').textContent()).to.match(
+      /^disconnected from the inspector; reconnecting in/,
+    );
+    inspector = await InspectorServer.start({ members, port: Number(port) });
+    await page.waitForSelector('#live[data-live="open"]', { timeout: SHOW_MS });
+    await page.waitForFunction(
+      () => document.querySelectorAll('.member[data-up="true"]').length === 3,
+      undefined,
+      {
+        timeout: SHOW_MS,
+      },
+    );
+    await shot('7-reconnected');
+  });
 });
