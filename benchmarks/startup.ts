@@ -16,7 +16,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chorusCommand, fromSources, moduleUrl } from '../runtime/build-kind.ts';
@@ -153,6 +153,9 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
       build: fromSources ? 'sources through tsx' : 'dist (JavaScript)',
       command: chorus.join(' '),
       runs,
+      // How busy the machine was: absolute times grow with it; the ratios to the baseline much less.
+      cpus: cpus().length,
+      loadAverage1m: round(loadavg()[0]),
       baselineMedianMs: round(base),
       ...summary('cliHelp', help, base),
       ...summary('configCheck', check, base),
