@@ -37,6 +37,8 @@ export class Gateway {
   private confirmedAt = Number.NEGATIVE_INFINITY;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  /** The epoch last reported CLOSED per party: a close is reported once, whoever noticed it first. */
+  private readonly reportedClosed = new Map<string, number>();
   private syncing = false;
 
   private constructor(
@@ -225,6 +227,10 @@ export class Gateway {
   }
 
   private report(party: string, epoch: number, status: ReportStatus, detail?: string): void {
+    if (status === 'CLOSED') {
+      if (this.reportedClosed.get(party) === epoch) return;
+      this.reportedClosed.set(party, epoch);
+    }
     this.log.info(
       { gateway: this.config.name, party, epoch, status, ...(detail ? { detail } : {}) },
       'report',
