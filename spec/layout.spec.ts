@@ -85,6 +85,10 @@ describe('layout', () => {
     expect(violations('actors', ['machines/', 'actors/'])).to.deep.equal([]);
   });
 
+  it('gateway/ (the gateway process, a cluster client) imports runtime/ and machines/ only, not actors/', () => {
+    expect(violations('gateway', ['gateway/', 'runtime/', 'machines/'])).to.deep.equal([]);
+  });
+
   it('persistence/ imports no runtime module', () => {
     expect(violations('persistence', ['persistence/', 'machines/', 'actors/'])).to.deep.equal([]);
   });
