@@ -7,7 +7,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { crossFieldRules } from './config-rules.ts';
 import { CLIENT_ENVELOPE_BYTES, maxCommandBytes } from './wire/client-frames.ts';
-import { DEFAULT_MAX_FRAME_BYTES } from './wire/frame-codec.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from './wire/frame-limits.ts';
 
 const port = z
   .number()

@@ -126,6 +126,27 @@ describe('layout', () => {
     expect(new Set(kinds).size).to.equal(kinds.length);
   });
 
+  it('the CLI and the configuration load no wire codec at run time (so --help and config check start without msgpack)', () => {
+    // What Node loads: static imports less the type-only ones, which are erased.
+    const loaded = (start: string): Set<string> => {
+      const seen = new Set<string>();
+      const queue = [start];
+      while (queue.length > 0) {
+        const file = queue.pop() as string;
+        if (seen.has(file)) continue;
+        seen.add(file);
+        const text = readFileSync(join(root, file), 'utf8').replace(
+          /^\s*(?:import|export) type\b[^;]*;/gm,
+          '',
+        );
+        queue.push(...staticImports(file, text));
+      }
+      return seen;
+    };
+    const reached = [...loaded('runtime/cli.ts'), ...loaded('runtime/config.ts')];
+    expect(reached.filter((module) => module.startsWith('runtime/wire/frame-codec'))).to.deep.equal([]);
+  });
+
   it('the CLI loads benchmarks/ only when a benchmark runs (no static import)', () => {
     expect([...reach('runtime/cli.ts')].filter((module) => module.startsWith('benchmarks/'))).to.deep.equal(
       [],

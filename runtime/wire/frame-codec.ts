@@ -11,6 +11,7 @@
 // throw that escapes. After an error the decoder stays failed: the connection must be closed.
 
 import { Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
+import { DEFAULT_MAX_FRAME_BYTES } from './frame-limits.ts';
 
 /** 2: APPEND carries its entries as one flat array (runtime/peer-network.ts), not one map per entry. */
 export const PROTOCOL_VERSION = 2;
@@ -18,8 +19,7 @@ export const PROTOCOL_VERSION = 2;
 export const MIN_PROTOCOL_VERSION = 2;
 export const LENGTH_FIELD_BYTES = 4;
 export const HEADER_BYTES = 8;
-/** Default largest frame (header + body) a decoder accepts. */
-export const DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024;
+export { DEFAULT_MAX_FRAME_BYTES };
 
 export interface Frame {
   readonly version: number;
