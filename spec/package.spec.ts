@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -159,6 +160,10 @@ describe('the npm package, packed and installed from its tarball', function () {
       ],
       root,
     );
+    // As `npm run build` does after tsc: the inspector's page (HTML, CSS, plain JS) into dist/.
+    cpSync(join(root, 'runtime', 'inspector', 'page'), join(stage, 'dist', 'runtime', 'inspector', 'page'), {
+      recursive: true,
+    });
     const packed = JSON.parse(
       run(NPM, ['pack', '--json', '--ignore-scripts', '--pack-destination', work], stage),
     ) as { filename: string }[];
@@ -190,6 +195,11 @@ describe('the npm package, packed and installed from its tarball', function () {
     expect(existsSync(join(installed, 'dist', 'index.js'))).to.equal(true);
     expect(existsSync(join(installed, 'dist', 'index.d.ts'))).to.equal(true);
     expect(existsSync(join(installed, 'dist', 'runtime', 'actor-runtime', 'shard-worker.js'))).to.equal(true);
+    // The inspector's page (copied by the build: tsc emits no HTML or CSS) and its diagrams' layout worker.
+    expect(existsSync(join(installed, 'dist', 'runtime', 'inspector', 'page', 'index.html'))).to.equal(true);
+    expect(
+      existsSync(join(installed, 'dist', 'runtime', 'inspector', 'diagrams', 'layout-worker.js')),
+    ).to.equal(true);
     expect(existsSync(join(installed, 'index.ts'))).to.equal(false);
     expect(existsSync(join(installed, 'runtime'))).to.equal(false);
     expect(existsSync(join(app, 'node_modules', 'tsx'))).to.equal(false);
@@ -204,6 +214,15 @@ describe('the npm package, packed and installed from its tarball', function () {
     writeFileSync(config, JSON.stringify({ members: '0,127.0.0.1:9101:9102' }));
     const check = run(join(app, 'node_modules', '.bin', 'chorus'), ['config', 'check', config], app, 60_000);
     expect(check).to.contain('valid — 1 member');
+    // The statecharts laid out by elkjs on the package's layout worker.
+    const out = join(app, 'diagrams');
+    run(
+      join(app, 'node_modules', '.bin', 'chorus'),
+      ['diagrams', '--format', 'svg', '--out', out],
+      app,
+      60_000,
+    );
+    expect(readFileSync(join(out, 'election.svg'), 'utf8')).to.contain('data-state="BALLOT.CANVASS"');
   });
 
   it('exports chorus/testkit', () => {
