@@ -14,11 +14,11 @@
 //   CHORUS_BENCH_SESSION_TIMEOUT_MS=2500 npx chorus bench gateways   (a shorter session timeout than the default)
 
 import { performance } from 'node:perf_hooks';
+import { GatewayProcess, REGISTRY_MODULE, registry } from '../gateway/local-gateway.ts';
 import { StandIn } from '../gateway/stand-in.ts';
 import { ChorusClient } from '../runtime/client/client.ts';
 import { clusterConfigSchema } from '../runtime/config.ts';
 import { LocalCluster } from '../runtime/local-cluster.ts';
-import { GatewayProcess, REGISTRY_MODULE, registry } from '../spec/gateway/support.ts';
 import { measurePlanTime } from './gateways-plan.ts';
 import type { BenchOptions, BenchResult } from './harness.ts';
 import { percentile, round } from './harness.ts';
