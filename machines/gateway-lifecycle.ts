@@ -4,8 +4,8 @@
 //        │  └──────────DRAIN──────────────────▲   │
 //        └──── SESSION_CLOSED (its own session) ──┴──▶ LOST ──REGISTER──▶ REGISTERING
 //
-// - REGISTERING: the gateway's REGISTER is in the log; it joins the fleet at the registry's next
-//   planning round (ADMIT), which the registration schedules.
+// - REGISTERING: the gateway's REGISTER is being applied; the planning that entry runs admits it (ADMIT).
+//   It stays REGISTERING only if that planning fails (until the next one).
 // - ACTIVE: it may be given parties.
 // - DRAINING: an operator asked it to give its parties up; the planner moves them away and gives it none
 //   (DRAIN again changes nothing).

@@ -133,7 +133,7 @@ export const machineInfo: Readonly<Record<MachineName, MachineInfo>> = {
     summary:
       'One API gateway as the gateway registry sees it, bound to the client session it registered from: only that session closing makes it lost, and its parties then move.',
     states: {
-      REGISTERING: 'Its REGISTER is in the log; it joins the fleet at the next planning round.',
+      REGISTERING: 'Its REGISTER is being applied; the planning of that entry admits it.',
       ACTIVE: 'In the fleet: the planner may give it parties.',
       DRAINING: 'Giving its parties up: the planner moves them away and gives it none.',
       LOST: 'Its session closed (disconnect or timeout); its parties move; the name may register again.',

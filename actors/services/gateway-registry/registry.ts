@@ -5,10 +5,11 @@
 // plan could then act on a view that had already changed.)
 //
 // What it does with each input:
-// - REGISTER (a gateway, from its session): a new gateway is REGISTERING and answered its duty list;
-//   it joins the fleet at the next planning round, a cluster timer, so that answer reaches it before any
-//   OPEN. From its own session again (a resync) it changes nothing and answers the duty list; a name still
-//   held by another open session is refused.
+// - REGISTER (a gateway, from its session): a new gateway is REGISTERING, admitted by the planning this
+//   entry runs, and answered its duty list. From its own session again (a resync) it changes nothing but
+//   answers the duty list; a name still held by another open session is refused. (Admission does not wait
+//   for a cluster timer: a timer is due by cluster time, which stands still while a leader whose clock is
+//   behind the last entry's timestamp leads, so only rebalancing and retries wait for timers.)
 // - REPORT: OPENED / FAILED / CLOSED of a party under an epoch, from the owner's session; a stale epoch
 //   (or another gateway) is refused. A party left UNASSIGNED is placed at the next round.
 // - SESSION_CLOSED (the runtime, applying a SESSION_CLOSE entry): the gateway of that session is LOST;
@@ -17,8 +18,8 @@
 // - DRAIN, SET_PARTIES, APPLY_RULES: change the fleet, the party list or the rules (versioned; refused
 //   with `ifVersion` when the rules changed meanwhile), then plan at once.
 // - PLAN, EXPLAIN, STATUS, SYNC: answer without changing anything.
-// - ROUND (its own cluster timer): admit REGISTERING gateways and plan. Rounds continue while the
-//   planner has rebalancing left to do (after the rules' pause) or a gateway is still settling.
+// - ROUND (its own cluster timer): plan. Rounds continue while the planner has rebalancing left to do
+//   (after the rules' pause) or a gateway is still settling, and a second after an OPEN failed.
 //
 // A plan's moves become machine events: ASSIGN an UNASSIGNED party (OPEN to the new owner), MOVE an
 // OFFERED or OPEN one (CLOSE to the old owner; the new one gets OPEN only once the old one confirmed or
@@ -105,7 +106,7 @@ export class Registry implements ActorBehaviour {
     const notify: Notify = (session, message) => ctx.notify(session, message);
     switch (event.type) {
       case 'REGISTER':
-        this.register(event, sessionOf(event.origin), ctx);
+        this.register(event, sessionOf(event.origin), ctx, notify);
         return;
       case 'REPORT':
         this.report(event, sessionOf(event.origin), ctx, notify);
@@ -174,6 +175,7 @@ export class Registry implements ActorBehaviour {
     command: Extract<GatewayCommand, { type: 'REGISTER' }>,
     session: number | null,
     ctx: BehaviourContext,
+    notify: Notify,
   ): void {
     if (session === null) {
       refuse(ctx, 'REGISTER must come from a client session');
@@ -202,8 +204,9 @@ export class Registry implements ActorBehaviour {
       Object.assign(gateway, { capabilities, labels, capacity });
       if (rejoins) gateway.registeredAtMs = ctx.timestamp;
     }
-    // It joins at the next round (a later entry), so this answer reaches it before any OPEN.
-    this.requestRound(ctx, 0);
+    // It joins the fleet at once: this entry's planning admits it, and its answer lists what it got (an
+    // OPEN pushed in this entry reaches it before the answer; a gateway acts on none before the answer).
+    this.planAndApply(ctx, notify);
     ctx.reply(this.state.dutyList(gateway));
   }
 

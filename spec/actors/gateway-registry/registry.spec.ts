@@ -33,13 +33,16 @@ const ordersSince = (log: RegistryLog, from: number): string[] =>
     .map((n) => `${n.sessionId}:${n.message.type} ${n.message.party}@${n.message.epoch}`);
 
 describe('gateway registry service (gateways)', () => {
-  it('registers a gateway: REGISTERING with its duty list, ACTIVE at the next round; a second session cannot take its name', () => {
+  it('registers a gateway: admitted by the planning of its own entry and answered its duty list; a second session cannot take its name', () => {
     const log = new RegistryLog();
+    log.send(OPERATOR, { type: 'SET_PARTIES', parties: [party('p')] });
+    const at = log.log.index + 1;
     const answer = register(log, 11, 'g1', ['fix']) as DutyList;
-    expect(answer.gateway).to.deep.equal({ name: 'g1', state: 'REGISTERING', session: 11 });
-    expect(answer.epochs).to.deep.equal([]);
-    // The round is a cluster timer due at once: LeaderSim fired it while settling.
-    expect(log.gateway('g1')?.state).to.equal('ACTIVE');
+    expect(answer.gateway).to.deep.equal({ name: 'g1', state: 'ACTIVE', session: 11 });
+    expect(answer.epochs).to.deep.equal([{ party: 'p', epoch: 1, endpoint: 'remote:p', action: 'OPEN' }]);
+    // Admitted without waiting for a cluster timer: the OPEN went out in the REGISTER's own entry.
+    expect(ordersSince(log, at)).to.deep.equal(['11:OPEN p@1']);
+    expect(log.notifications(at)[0].index).to.equal(at);
     const taken = register(log, 12, 'g1');
     expect(isRefusal(taken) && taken.refused).to.match(/registered from session 11, which is still open/);
     expect(isRefusal(register(log, 11, 'g2')), 'one gateway per session').to.equal(true);
@@ -47,11 +50,9 @@ describe('gateway registry service (gateways)', () => {
     expect((register(log, 11, 'g1', ['fix']) as DutyList).gateway.state).to.equal('ACTIVE');
     log.closeSession(11);
     expect(log.gateway('g1')?.state).to.equal('LOST');
-    expect((register(log, 12, 'g1') as DutyList).gateway).to.deep.equal({
-      name: 'g1',
-      state: 'REGISTERING',
-      session: 12,
-    });
+    const again = register(log, 12, 'g1') as DutyList;
+    expect(again.gateway).to.deep.equal({ name: 'g1', state: 'ACTIVE', session: 12 });
+    expect(again.epochs.map((d) => d.epoch), 'p offered again under a new epoch').to.deep.equal([2]);
   });
 
   it('assigns every party to a gateway with the capabilities it requires, with OPEN pushed to that session under a new epoch', () => {
