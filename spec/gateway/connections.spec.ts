@@ -1,0 +1,97 @@
+// A gateway's outbound connections (gateway/connections.ts) against the real stand-in: a new epoch of a
+// party opens only once the older epoch's connection is closed at the remote end; what fails is reported
+// FAILED, what closes CLOSED; a lease drop closes everything at once.
+
+import { createServer } from 'node:net';
+import { expect } from 'chai';
+import { Connections, type ReportStatus } from '../../gateway/connections.ts';
+import type { Wanted } from '../../gateway/duties.ts';
+import { StandIn } from '../../gateway/stand-in.ts';
+import { eventually } from '../support/ports.ts';
+
+describe('gateway connections (one per party, epochs in order)', () => {
+  let standIn: StandIn;
+  let connections: Connections;
+  let reports: [string, number, ReportStatus][];
+
+  beforeEach(async () => {
+    standIn = await StandIn.start({ livenessMs: 0 });
+    reports = [];
+    connections = new Connections({
+      gateway: 'g1',
+      heartbeatMs: 100,
+      timeoutMs: 5_000,
+      report: (party, epoch, status) => reports.push([party, epoch, status]),
+    });
+  });
+  afterEach(async () => {
+    connections.closeAllNow();
+    await standIn.close();
+  });
+
+  const want = (entries: [string, number][], endpoint = standIn.endpoint): Map<string, Wanted> =>
+    new Map(entries.map(([party, epoch]) => [party, { epoch, endpoint }]));
+
+  it('opens each wanted party; a new epoch opens only after the old connection is closed at the remote end', async () => {
+    await connections.converge(
+      want([
+        ['p1', 1],
+        ['p2', 1],
+      ]),
+    );
+    expect(Object.fromEntries(connections.open)).to.deep.equal({ p1: 1, p2: 1 });
+    await connections.converge(want([['p1', 2]]));
+    expect(Object.fromEntries(connections.open)).to.deep.equal({ p1: 2 });
+    expect(standIn.overlaps).to.deep.equal([]);
+    const p1 = standIn.records.filter((r) => r.party === 'p1');
+    expect(p1.map((r) => r.epoch)).to.deep.equal([1, 2]);
+    expect(p1[0].closedAt as number, 'epoch 1 closed before epoch 2 opened').to.be.at.most(p1[1].openedAt);
+    expect(reports).to.deep.include.members([
+      ['p1', 1, 'OPENED'],
+      ['p2', 1, 'OPENED'],
+      ['p1', 1, 'CLOSED'],
+      ['p2', 1, 'CLOSED'],
+      ['p1', 2, 'OPENED'],
+    ]);
+    // The same wants again change nothing and report nothing.
+    const before = reports.length;
+    await connections.converge(want([['p1', 2]]));
+    expect(reports).to.have.length(before);
+  });
+
+  it('reports FAILED for an endpoint that refuses, and for a connection the remote end closes', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const address = closed.address() as { port: number };
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    await connections.converge(want([['p1', 1]], `127.0.0.1:${address.port}`));
+    expect(reports).to.deep.equal([['p1', 1, 'FAILED']]);
+    expect(connections.open.size).to.equal(0);
+
+    await connections.converge(want([['p2', 3]]));
+    expect(reports.at(-1)).to.deep.equal(['p2', 3, 'OPENED']);
+    await standIn.close(); // the remote end goes away
+    await eventually(() => connections.open.size === 0, 'the connection noticed closed');
+    expect(reports.at(-1)).to.deep.equal(['p2', 3, 'FAILED']);
+    standIn = await StandIn.start({ livenessMs: 0 }); // for afterEach
+  });
+
+  it('closeAllNow closes every connection at once and reports each CLOSED', async () => {
+    await connections.converge(
+      want([
+        ['p1', 1],
+        ['p2', 1],
+        ['p3', 1],
+      ]),
+    );
+    connections.closeAllNow();
+    expect(connections.open.size).to.equal(0);
+    expect(
+      reports
+        .filter(([, , s]) => s === 'CLOSED')
+        .map(([p]) => p)
+        .sort(),
+    ).to.deep.equal(['p1', 'p2', 'p3']);
+    await eventually(() => standIn.liveConnections().length === 0, 'the remote end saw them close');
+  });
+});
