@@ -378,9 +378,11 @@ export const staleTransferTarget = (sim: Simulation, rng: Random): void => {
   if (leader === null || sim.holder !== null) return;
   const target = rng.pick(sim.memberIds.filter((id) => id !== leader));
   let held: PeerMessage | null = null;
+  // Every TIMEOUT_NOW of the transfer is held (the leader sends one again on each acknowledgement that
+  // finds the target caught up); the first is delivered later.
   const holder = (from: number, to: number, message: PeerMessage): boolean => {
-    if (held !== null || from !== leader || to !== target || message.type !== 'TIMEOUT_NOW') return false;
-    held = message;
+    if (from !== leader || to !== target || message.type !== 'TIMEOUT_NOW') return false;
+    held ??= message;
     return true;
   };
   sim.holder = holder;
