@@ -243,11 +243,8 @@ export class ChorusClient {
     this.pump();
   }
 
-  /**
-   * Messages services push to this session (`notify`), decoded; what they mean is the handler's to check.
-   * At most once each: one sent while the client was between connections is lost, so a client that
-   * depends on them re-reads its state when `onSession` reports a (re)opened session. Returns an unsubscribe.
-   */
+  /** Messages services push to this session (`notify`), decoded, at most once each (lost between
+   *  connections: re-read state on `onSession`); the handler checks what they mean. Returns an unsubscribe. */
   onMessage(handler: (message: unknown) => void): () => void {
     this.messageHandlers.add(handler);
     return () => this.messageHandlers.delete(handler);
