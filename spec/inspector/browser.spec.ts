@@ -51,6 +51,8 @@ describe('inspector page in Chromium (3 member processes)', function () {
   let page: Page;
   const clients: ChorusClient[] = [];
   const blocked: string[] = [];
+  /** The commit position once the actor's INCREMENT was applied (before its REMIND). */
+  let incrementedAt = 0;
   const pageErrors: string[] = [];
 
   const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
@@ -139,6 +141,11 @@ describe('inspector page in Chromium (3 member processes)', function () {
   it("a command changes an actor's highlighted state", async () => {
     const counters = serviceClient(clients[0] as ChorusClient, counterService);
     await counters.command({ type: 'INCREMENT', id: 'seen', by: 1 });
+    // Acknowledged once applied: the leader's commit position now covers the INCREMENT, and no REMIND yet.
+    const c = cluster as TestCluster;
+    const adminUrl = c.cluster.adminUrls()[c.cluster.leader() as number] as string;
+    incrementedAt = ((await (await fetch(`${adminUrl}/state`)).json()) as { commitPosition: number })
+      .commitPosition;
     await page.click('nav a[data-tab="actors"]');
     await page.fill('#actor-address', 'counters/counter/seen');
     await page.click('#actor-open');
@@ -152,7 +159,7 @@ describe('inspector page in Chromium (3 member processes)', function () {
     await shot('3-actor');
   });
 
-  it('bad input is a clear message: an unknown actor, an index beyond the log, no gateways service', async () => {
+  it('time travel shows an actor as of an index; bad input is a clear message: an unknown actor, an index beyond the log, no gateways service', async () => {
     await page.fill('#actor-address', 'counters/counter/nobody');
     await page.click('#actor-open');
     const unknown = await page.waitForSelector('#actor-detail .error', { timeout: SHOW_MS });
@@ -168,12 +175,28 @@ describe('inspector page in Chromium (3 member processes)', function () {
     expect(await beyond.textContent()).to.match(
       /^Cannot show counters\/counter\/seen as of index 999999: index 999999 is beyond/,
     );
+    // Time travel: as of the INCREMENT's commit, the actor was IDLE with count 1 (it is WAITING now).
+    await page.fill('#travel-index', String(incrementedAt));
+    await page.click('#travel-go');
+    await page.waitForSelector('#travel-detail g.state.active[data-state="IDLE"]', {
+      timeout: FIRST_CHART_MS,
+    });
+    expect(await page.locator('#travel-detail h2 small').textContent()).to.contain(
+      `as of index ${incrementedAt} (replayed in isolation)`,
+    );
+    expect(
+      JSON.parse((await page.locator('#travel-detail [data-field="context"]').textContent()) ?? ''),
+    ).to.include({
+      count: 1,
+      reminders: 0,
+    });
+    await shot('4-time-travel');
     await page.click('nav a[data-tab="gateways"]');
     const gateways = await page.waitForSelector('#gateways-panel [data-field="gateways"]', {
       timeout: SHOW_MS,
     });
     expect(await gateways.textContent()).to.match(/^gateways service not running/);
-    await shot('4-bad-input');
+    await shot('5-bad-input');
   });
 
   it('kill the leader: the member shows down, and the new leader is shown having walked CANVASS → NOMINATE → CANDIDATE_BALLOT → LEADER_*', async () => {
@@ -213,7 +236,7 @@ describe('inspector page in Chromium (3 member processes)', function () {
       walk.slice(at + 1).some((s) => s.startsWith('LEADER_')),
       walk.join(' → '),
     ).to.equal(true);
-    await shot('5-new-leader');
+    await shot('6-new-leader');
   });
 
   it('the killed member, restarted, is shown up again as a follower (the page follows member restarts by itself)', async () => {
@@ -229,7 +252,7 @@ describe('inspector page in Chromium (3 member processes)', function () {
       down,
       { timeout: SHOW_MS },
     );
-    await shot('6-restarted');
+    await shot('7-restarted');
   });
 
   it('the inspector restarted on its port: the page says it is disconnected, then reconnects by itself', async () => {
@@ -252,6 +275,6 @@ describe('inspector page in Chromium (3 member processes)', function () {
         timeout: SHOW_MS,
       },
     );
-    await shot('7-reconnected');
+    await shot('8-reconnected');
   });
 });
