@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type MachineName, machineInfo, machineNames } from '../machines/index.ts';
 import { loadServicesModule } from './actor-runtime/services-module.ts';
+import { ConfigError } from './config.ts';
 import { clusterMachines, type DiagramMachine, serviceMachines } from './inspector/diagrams/catalogue.ts';
 import { actionNames, rootOf, stateNodes } from './inspector/diagrams/machine-graph.ts';
 import { renderMermaid } from './inspector/diagrams/mermaid.ts';
@@ -201,7 +202,14 @@ export const diagramsCommand = async (
   const formats = options.format === undefined ? allFormats : [options.format as DiagramFormat];
   let diagrams = clusterMachines();
   if (options.module !== undefined) {
-    diagrams = serviceMachines((await loadServicesModule(options.module, '--module')).services);
+    try {
+      diagrams = serviceMachines((await loadServicesModule(options.module, '--module')).services);
+    } catch (error) {
+      // A module that does not load is no configuration problem here: say what is wrong with it, plainly.
+      if (!(error instanceof ConfigError)) throw error;
+      for (const problem of error.problems) print(`${problem.field}: ${problem.message}`);
+      return 1;
+    }
     if (diagrams.length === 0) {
       print(`${options.module}: no actor type of its services is a statechart; nothing to draw`);
       return 1;

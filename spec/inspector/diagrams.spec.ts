@@ -124,7 +124,7 @@ describe('SVG statecharts (runtime/inspector/diagrams)', () => {
     expect(await checkDiagrams(join(import.meta.dirname, '..', '..', 'docs', 'diagrams'))).to.deep.equal([]);
   });
 
-  it('diagrams --module draws a services module, and --check finds a stale or left-over SVG', async () => {
+  it('diagrams --module draws a services module (or says why a module does not load), and --check finds a stale or left-over SVG', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'chorus-svg-'));
     const lines: string[] = [];
     try {
@@ -147,6 +147,12 @@ describe('SVG statecharts (runtime/inspector/diagrams)', () => {
         `left over: ${join(dir, 'gone.svg')}`,
         `regenerate with: npx chorus diagrams ${dir} --format svg --module ${module}`,
       ]);
+      lines.length = 0;
+      expect(await diagramsCommand({ module: join(dir, 'none.ts'), dir }, (l) => lines.push(l))).to.equal(1);
+      expect(lines).to.have.length(1);
+      expect(lines[0]).to.match(
+        /^--module: cannot load file:.*none\.ts: no such module; give the path of a module exporting `services`/,
+      );
       lines.length = 0;
       expect(await diagramsCommand({ dir, format: 'png' }, (l) => lines.push(l))).to.equal(2);
       expect(lines).to.deep.equal(['--format png: give svg or mermaid (or leave it out for both)']);
