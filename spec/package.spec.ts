@@ -1,6 +1,7 @@
-// The npm package as a user gets it: built with tsconfig.build.json, packed with `npm pack` (the package's
-// `files`, `bin`, `main`, `types` and `exports`), installed from the tarball into an empty directory (its
-// dependencies from the registry), then used with nothing else: the `chorus` command, a 3-member cluster
+// The npm package as a user gets it: built as `npm run build` does (scripts/build.mjs), packed with
+// `npm pack` (the package's `files`, `bin`, `main`, `types` and `exports`), installed from the tarball into
+// an empty directory (its dependencies from the registry), then used with nothing else: the `chorus`
+// command, a 3-member cluster
 // and a client from plain JavaScript, and a service of the user's own written in TypeScript, compiled
 // against the package's declarations with TypeScript alone and run on worker shards. No tsx is installed.
 // Skipped, with the reason, only when the npm registry cannot be reached.
@@ -8,7 +9,6 @@
 import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
-  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -149,21 +149,7 @@ describe('the npm package, packed and installed from its tarball', function () {
     for (const file of ['package.json', 'README.md', 'bin/chorus.js']) {
       copyFileSync(join(root, file), join(stage, file));
     }
-    run(
-      process.execPath,
-      [
-        join(root, 'node_modules/typescript/bin/tsc'),
-        '-p',
-        'tsconfig.build.json',
-        '--outDir',
-        join(stage, 'dist'),
-      ],
-      root,
-    );
-    // As `npm run build` does after tsc: the inspector's page (HTML, CSS, plain JS) into dist/.
-    cpSync(join(root, 'runtime', 'inspector', 'page'), join(stage, 'dist', 'runtime', 'inspector', 'page'), {
-      recursive: true,
-    });
+    run(process.execPath, [join(root, 'scripts', 'build.mjs'), join(stage, 'dist')], root);
     const packed = JSON.parse(
       run(NPM, ['pack', '--json', '--ignore-scripts', '--pack-destination', work], stage),
     ) as { filename: string }[];
@@ -195,7 +181,7 @@ describe('the npm package, packed and installed from its tarball', function () {
     expect(existsSync(join(installed, 'dist', 'index.js'))).to.equal(true);
     expect(existsSync(join(installed, 'dist', 'index.d.ts'))).to.equal(true);
     expect(existsSync(join(installed, 'dist', 'runtime', 'actor-runtime', 'shard-worker.js'))).to.equal(true);
-    // The inspector's page (copied by the build: tsc emits no HTML or CSS) and its diagrams' layout worker.
+    // The inspector's page (scripts/build.mjs copies it: tsc emits no HTML or CSS) and its diagrams' layout worker.
     expect(existsSync(join(installed, 'dist', 'runtime', 'inspector', 'page', 'index.html'))).to.equal(true);
     expect(
       existsSync(join(installed, 'dist', 'runtime', 'inspector', 'diagrams', 'layout-worker.js')),
