@@ -69,11 +69,37 @@ export class Gateway {
 
   /** Stop: close every connection in order, then the session. */
   async stop(): Promise<void> {
+    await this.drain();
     for (const timer of this.timers) clearInterval(timer);
     this.duties.dropAll();
     await this.connections.converge(this.duties.want); // each reported CLOSED on the way
     this.stopped = true;
     await this.client?.close().catch(() => {});
+  }
+
+  /**
+   * Ask the registry to move every party away (DRAIN) and follow its CLOSE orders until nothing is held,
+   * for at most a session timeout (a party no other gateway can take stays until then): a planned stop
+   * hands its parties over at once instead of after the session times out.
+   */
+  private async drain(): Promise<void> {
+    if (this.client?.state !== 'CONNECTED') return;
+    try {
+      const reply = await this.ask({ type: 'DRAIN', name: this.config.name });
+      const refused = reply.ok ? (reply.value as { refused?: unknown } | null)?.refused : reply.error;
+      if (refused !== undefined) {
+        this.log.warn({ gateway: this.config.name, refused }, 'drain refused');
+        return;
+      }
+    } catch (error) {
+      this.log.warn({ gateway: this.config.name, error: String(error) }, 'drain not answered');
+      return;
+    }
+    this.log.info({ gateway: this.config.name }, 'draining');
+    const deadline = performance.now() + this.config.sessionTimeoutMs;
+    while (performance.now() < deadline && (this.open.size > 0 || this.duties.want.size > 0)) {
+      await new Promise((resolve) => setTimeout(resolve, GUARD_EVERY_MS));
+    }
   }
 
   private connect(): void {

@@ -28,6 +28,8 @@ export interface GatewayRecord {
 export class GatewayProcess {
   readonly records: GatewayRecord[] = [];
   private child: ChildProcess | null = null;
+  /** How the last process exited (null while it runs, or if a signal ended it). */
+  exitCode: number | null = null;
   private exited: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -77,7 +79,8 @@ export class GatewayProcess {
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
     this.exited = new Promise((resolve) =>
-      child.once('exit', () => {
+      child.once('exit', (code) => {
+        this.exitCode = code;
         if (this.child === child) this.child = null;
         resolve();
       }),

@@ -260,6 +260,21 @@ describe('gateways at process level (G1, G2, G3)', function () {
     await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
   });
 
+  it('a gateway stopped with SIGTERM drains first: the registry moves its parties while it closes them, then it exits 0', async () => {
+    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
+    const leaving = gateways.get('g4') as GatewayProcess;
+    const owned = (holdings().get('g4') ?? 0) as number;
+    expect(owned, 'g4 holds parties').to.be.above(0);
+    const from = leaving.records.length;
+    await leaving.signal('SIGTERM');
+    expect(leaving.exitCode).to.equal(0);
+    expect(leaving.find(/^draining$/, from), 'it drained').to.have.length(1);
+    expect(leaving.find(/ownership unconfirmed|holding nothing/, from), 'no lease ran out').to.deep.equal([]);
+    const closed = leaving.find(/^report$/, from).filter((r) => r.status === 'CLOSED');
+    expect(closed.length, 'each party closed and reported').to.be.at.least(owned);
+    await eventually(() => allServed(['g4']), "g4's parties open elsewhere", MOVE_BOUND_MS);
+  });
+
   it('chorus gateway status | plan | explain | apply, for a person and --json; a stale --if-version and bad rules are refused, named, nothing applied', async () => {
     const flags = ['--endpoints', cluster.endpoints().join(',')];
     const dir = mkdtempSync(join(tmpdir(), 'chorus-rules-'));
