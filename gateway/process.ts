@@ -1,6 +1,6 @@
 // `chorus gateway --config FILE`: one gateway process. It logs one JSON line per event (pino, stdout): its
-// session, each order, each connection opened or closed and each report. SIGINT or SIGTERM closes its
-// connections in order (each reported CLOSED) and its session, then exits 0.
+// session, each order, each connection opened or closed and each report. SIGINT or SIGTERM drains it (its
+// parties move to other gateways, each closed in order and reported CLOSED), closes its session, exits 0.
 
 import pino from 'pino';
 import { GatewayConfigError, loadGatewayConfig } from './config.ts';
