@@ -178,6 +178,13 @@ export class SimGateway {
     // A new process remembers nothing of the last one (its orders went to the last one's session).
     this.givenUp.clear();
     this.acknowledged.clear();
+    this.connect(process);
+    process.transport(this.host.transportFor(this.spec.client)).every(100, () => this.tick());
+  }
+
+  /** A new client (and session) in this process: at start, and when the cluster closed the last one. */
+  private connect(process: Process): void {
+    this.registered = false;
     this.confirmedAt = Number.NEGATIVE_INFINITY;
     const client = ChorusClient.start({
       endpoints: this.host.memberIds.map(endpointOf),
@@ -187,9 +194,12 @@ export class SimGateway {
       maxInFlight: 8,
     });
     this.client = client;
-    client.onSession(({ resumed }) => (resumed && this.registered ? this.sync() : this.register()));
+    client.onSession(({ resumed }) => {
+      if (!resumed) this.registered = false; // a new session: the name must be registered from it
+      if (this.registered) this.sync();
+      else this.register();
+    });
     client.onMessage((message) => this.order(message as GatewayOrder));
-    process.transport(this.host.transportFor(this.spec.client)).every(100, () => this.tick());
   }
 
   /** The process dies: its connections close with it; its session is left to time out. */
@@ -207,6 +217,11 @@ export class SimGateway {
 
   private tick(): void {
     this.checkLease();
+    if (this.client?.state === 'CLOSED' && this.process) {
+      // The cluster closed its session (it timed out while cut off): let go, and start over.
+      this.letGoOfAll();
+      this.connect(this.process);
+    }
     const now = this.host.now();
     if (this.active && this.registered && now - this.lastSyncAt >= this.timing.syncEveryMs) this.sync();
     else if (this.active && !this.registered && now - this.lastSyncAt >= this.timing.syncEveryMs)
@@ -241,7 +256,12 @@ export class SimGateway {
     const sentAt = this.host.now();
     this.lastSyncAt = sentAt;
     this.send(client, command, (value) => {
-      if (client !== this.client || value === undefined || isRefused(value)) return;
+      if (client !== this.client || value === undefined) return;
+      if (isRefused(value)) {
+        // Not (or no longer) registered from this session: REGISTER again on the next tick.
+        if (command.type === 'SYNC') this.registered = false;
+        return;
+      }
       if (this.host.now() - sentAt >= this.timing.leaseMs) return; // too old to vouch for anything
       this.confirmedAt = Math.max(this.confirmedAt, sentAt);
       this.registered = true;

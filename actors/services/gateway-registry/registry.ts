@@ -19,7 +19,8 @@
 //   with `ifVersion` when the rules changed meanwhile), then plan at once.
 // - PLAN, EXPLAIN, STATUS, SYNC: answer without changing anything.
 // - ROUND (its own cluster timer): plan. Rounds continue while the planner has rebalancing left to do
-//   (after the rules' pause) or a gateway is still settling, and a second after an OPEN failed.
+//   (after the rules' pause) or a gateway is still settling, and a second after an OPEN failed (or at the
+//   next SYNC of any gateway, whichever is first).
 //
 // A plan's moves become machine events: ASSIGN an UNASSIGNED party (OPEN to the new owner), MOVE an
 // OFFERED or OPEN one (CLOSE to the old owner; the new one gets OPEN only once the old one confirmed or
@@ -55,6 +56,7 @@ export interface RegistrySnapshot {
   readonly rules: RulesDocument;
   readonly lastRebalanceAtMs: number | null;
   readonly roundAtMs: number | null;
+  readonly retryPending: boolean;
 }
 
 type Event = (GatewayCommand | { type: 'SESSION_CLOSED' } | { type: 'ROUND' }) & { origin?: EventOrigin };
@@ -79,6 +81,8 @@ export class Registry implements ActorBehaviour {
   private lastRebalanceAtMs: number | null = null;
   /** When the pending round timer fires (null: none pending). */
   private roundAtMs: number | null = null;
+  /** An OPEN failed since the last planning: the next SYNC (or round) plans again. */
+  private retryPending = false;
 
   static restore(data: RegistrySnapshot): Registry {
     const registry = new Registry();
@@ -88,6 +92,7 @@ export class Registry implements ActorBehaviour {
     registry.compiled = compileRules(data.rules);
     registry.lastRebalanceAtMs = data.lastRebalanceAtMs;
     registry.roundAtMs = data.roundAtMs;
+    registry.retryPending = data.retryPending;
     return registry;
   }
 
@@ -98,6 +103,7 @@ export class Registry implements ActorBehaviour {
       rules: this.rules,
       lastRebalanceAtMs: this.lastRebalanceAtMs,
       roundAtMs: this.roundAtMs,
+      retryPending: this.retryPending,
     };
   }
 
@@ -113,7 +119,10 @@ export class Registry implements ActorBehaviour {
         return;
       case 'SYNC': {
         const gateway = this.ownGateway(event.name, sessionOf(event.origin), ctx);
-        if (gateway) ctx.reply(this.state.dutyList(gateway));
+        if (!gateway) return;
+        // The gateways' SYNCs pace a retry as well as the timer does (cluster time may stand still).
+        if (this.retryPending) this.planAndApply(ctx, notify);
+        ctx.reply(this.state.dutyList(gateway));
         return;
       }
       case 'DRAIN': {
@@ -251,6 +260,7 @@ export class Registry implements ActorBehaviour {
       return;
     }
     if (this.state.parties.has(party.id) && partyState(party) === 'UNASSIGNED') {
+      if (command.status === 'FAILED') this.retryPending = true;
       this.requestRound(ctx, command.status === 'FAILED' ? FAILED_RETRY_MS : 0);
     }
     const { owner, epoch } = party.assignment.context;
@@ -380,6 +390,7 @@ export class Registry implements ActorBehaviour {
   /** Admit REGISTERING gateways, plan with the rules in force, carry the moves out, schedule the next round. */
   private planAndApply(ctx: BehaviourContext, notify: Notify): void {
     const result = plan(this.planInput(this.compiled, ctx, true)); // may throw: nothing changed yet
+    this.retryPending = false;
     for (const gateway of this.state.gateways.values())
       if (gatewayState(gateway) === 'REGISTERING') this.state.stepGateway(gateway, { type: 'ADMIT' });
     for (const move of result.moves) this.carryOut(move, notify);

@@ -184,6 +184,17 @@ describe('gateway registry service (gateways)', () => {
     expect(log.registry.rules.tieBreak).to.equal('hash');
   });
 
+  it('offers a party whose OPEN failed again at the next SYNC of a gateway, without waiting for the retry timer', () => {
+    const log = new RegistryLog();
+    register(log, 11, 'g1');
+    log.send(OPERATOR, { type: 'SET_PARTIES', parties: [party('p')] });
+    expect(report(log, 11, 'g1', 'p', 1, 'FAILED')).to.deep.include({ state: 'UNASSIGNED' });
+    const sync = log.log.index + 1;
+    const duties = log.send(11, { type: 'SYNC', name: 'g1' }) as DutyList;
+    expect(ordersSince(log, sync)).to.deep.equal(['11:OPEN p@2']);
+    expect(duties.epochs).to.deep.equal([{ party: 'p', epoch: 2, endpoint: 'remote:p', action: 'OPEN' }]);
+  });
+
   it('answers SYNC with the duty list, only to the session the gateway registered from', () => {
     const log = new RegistryLog();
     register(log, 11, 'g1');
