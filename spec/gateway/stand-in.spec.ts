@@ -1,7 +1,9 @@
 // The remote-system stand-in (gateway/stand-in.ts): it records every connection per party, flags two live
 // connections for one party, refuses a first line it cannot read, and ends a connection gone silent.
 
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { parseHello, StandIn } from '../../gateway/stand-in.ts';
 import { eventually } from '../support/ports.ts';
@@ -82,6 +84,37 @@ describe('gateway stand-in (the remote system)', () => {
     const good = await open(standIn, hello('p1', 1, 'g1'));
     sockets.push(good.socket);
     expect(good.answer).to.equal('OK\n');
+  });
+
+  it('chorus gateway stand-in prints each connection and an overlap as JSON lines, and exits 1 after one', async function () {
+    this.timeout(60_000); // the process loads through tsx: slow on a loaded machine
+    const chorus = fileURLToPath(new URL('../../bin/chorus.js', import.meta.url));
+    const child = spawn(process.execPath, [chorus, 'gateway', 'stand-in', '--port', '0', '--json'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const events: Record<string, unknown>[] = [];
+    let buffered = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        events.push(JSON.parse(buffered.slice(0, nl)));
+        buffered = buffered.slice(nl + 1);
+      }
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await eventually(() => events.some((e) => e.event === 'listening'), 'the stand-in listening', 50_000);
+    const endpoint = String(events[0].endpoint);
+    const fake = { endpoint } as StandIn;
+    const first = await open(fake, hello('p1', 1, 'g1'));
+    const second = await open(fake, hello('p1', 2, 'g2'));
+    sockets.push(first.socket, second.socket);
+    await eventually(() => events.some((e) => e.event === 'overlap'), 'the overlap printed');
+    expect(events.filter((e) => e.event === 'open').map((e) => [e.party, e.epoch, e.gateway])).to.deep.equal([
+      ['p1', 1, 'g1'],
+      ['p1', 2, 'g2'],
+    ]);
+    child.kill('SIGINT');
+    expect(await exited, 'exit code after an overlap').to.equal(1);
   });
 
   it('ends a connection that stays silent past livenessMs, as the counterparty would', async () => {
