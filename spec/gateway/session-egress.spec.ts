@@ -5,12 +5,10 @@
 
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { openMemberStore } from '../../persistence/index.ts';
-import { ActorRuntime } from '../../runtime/actor-runtime/actor-runtime.ts';
 import { serviceClient } from '../../runtime/actor-runtime/service-client.ts';
 import type { ChorusClient } from '../../runtime/client/client.ts';
 import { bellService } from '../actors/actor-runtime/bell-service.ts';
-import { connectClient, TestCluster } from '../runtime/cluster/support.ts';
+import { connectClient, replayEachMember, TestCluster } from '../runtime/cluster/support.ts';
 import { eventually } from '../support/ports.ts';
 
 const SERVICES = fileURLToPath(new URL('../actors/actor-runtime/bell-service.ts', import.meta.url));
@@ -69,21 +67,11 @@ describe('session egress in member processes (notify, sessionClosed)', function 
     await ringer.close();
 
     // Every member's own log, replayed on one shard, holds the same bell.
-    for (const v of cluster.cluster.views) await cluster.cluster.kill(v.id);
-    for (const v of cluster.cluster.views) {
-      const store = await openMemberStore(cluster.cluster.memberDir(v.id), {
-        mapSizeBytes: cluster.cluster.config.mapSizeBytes,
-      });
-      const runtime = await ActorRuntime.open({ store, shards: 1, servicesModule: SERVICES });
-      try {
-        const state = (await runtime.pool.actorState('bells/bell/a')) as { context: BellView };
-        expect(state.context.closes, `member ${v.id} replayed`).to.deep.include.members(live.closes);
-        expect(state.context.subscribers, `member ${v.id} replayed`).to.deep.equal([]);
-        expect(state.context.rings, `member ${v.id} replayed`).to.equal(2);
-      } finally {
-        await runtime.close();
-        await store.close();
-      }
-    }
+    await replayEachMember(cluster, SERVICES, async (runtime, id) => {
+      const state = (await runtime.pool.actorState('bells/bell/a')) as { context: BellView };
+      expect(state.context.closes, `member ${id} replayed`).to.deep.include.members(live.closes);
+      expect(state.context.subscribers, `member ${id} replayed`).to.deep.equal([]);
+      expect(state.context.rings, `member ${id} replayed`).to.equal(2);
+    });
   });
 });

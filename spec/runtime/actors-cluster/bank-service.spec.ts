@@ -6,13 +6,11 @@
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { type BankReply, bankService } from '../../../examples/bank-service.ts';
-import { openMemberStore } from '../../../persistence/index.ts';
-import { ActorRuntime } from '../../../runtime/actor-runtime/actor-runtime.ts';
 import { serviceClient } from '../../../runtime/actor-runtime/service-client.ts';
 import type { ChorusClient } from '../../../runtime/client/client.ts';
 import { eventually } from '../../support/ports.ts';
 import { caughtUp, status } from '../cluster/member-status.ts';
-import { connectClient, FAILOVER_MS, TestCluster } from '../cluster/support.ts';
+import { connectClient, FAILOVER_MS, replayEachMember, TestCluster } from '../cluster/support.ts';
 
 const SERVICES = fileURLToPath(new URL('../../../examples/bank-service.ts', import.meta.url));
 const ACCOUNTS = ['a', 'b', 'c', 'd', 'e'] as const;
@@ -124,26 +122,16 @@ describe('the bank example on a 3-member cluster (docs/services.md)', function (
     const now = await cluster.whole();
     const applied = (await status(cluster, now)).appliedIndex;
     for (const v of cluster.cluster.views) await caughtUp(cluster, v.id, applied);
-    for (const v of cluster.cluster.views) await cluster.cluster.kill(v.id);
-    for (const v of cluster.cluster.views) {
-      const store = await openMemberStore(cluster.cluster.memberDir(v.id), {
-        mapSizeBytes: cluster.cluster.config.mapSizeBytes,
-      });
-      const runtime = await ActorRuntime.open({ store, shards: 1, servicesModule: SERVICES });
-      try {
-        const replayed: Record<string, Account> = {};
-        for (const account of Object.keys(live)) {
-          const s = (await runtime.pool.actorState(`bank/account/${account}`)) as {
-            value: string;
-            context: { balance: number };
-          };
-          replayed[account] = { state: s.value, balance: s.context.balance };
-        }
-        expect(replayed, `member ${v.id} replayed`).to.deep.equal(live);
-      } finally {
-        await runtime.close();
-        await store.close();
+    await replayEachMember(cluster, SERVICES, async (runtime, id) => {
+      const replayed: Record<string, Account> = {};
+      for (const account of Object.keys(live)) {
+        const s = (await runtime.pool.actorState(`bank/account/${account}`)) as {
+          value: string;
+          context: { balance: number };
+        };
+        replayed[account] = { state: s.value, balance: s.context.balance };
       }
-    }
+      expect(replayed, `member ${id} replayed`).to.deep.equal(live);
+    });
   });
 });

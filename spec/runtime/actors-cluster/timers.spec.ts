@@ -6,13 +6,11 @@
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { counterService } from '../../../examples/counter-service.ts';
-import { openMemberStore } from '../../../persistence/index.ts';
-import { ActorRuntime } from '../../../runtime/actor-runtime/actor-runtime.ts';
 import { ServiceReplyError, serviceClient } from '../../../runtime/actor-runtime/service-client.ts';
 import { adminRequest } from '../../../runtime/admin.ts';
 import type { ChorusClient } from '../../../runtime/client/client.ts';
 import { eventually } from '../../support/ports.ts';
-import { connectClient, TestCluster } from '../cluster/support.ts';
+import { connectClient, replayEachMember, TestCluster } from '../cluster/support.ts';
 
 const SERVICES = fileURLToPath(new URL('../../../examples/counter-service.ts', import.meta.url));
 const OVERRIDES = { services: SERVICES, workerShards: 2 };
@@ -135,29 +133,19 @@ describe('actor services in member processes', function () {
 
     // Stop everything; replay each member's own log (no snapshot was taken: the whole log) on one shard
     // instead of two, and compare with what the live members answered.
-    for (const v of cluster.cluster.views) await cluster.cluster.kill(v.id);
-    for (const v of cluster.cluster.views) {
-      const store = await openMemberStore(cluster.cluster.memberDir(v.id), {
-        mapSizeBytes: cluster.cluster.config.mapSizeBytes,
-      });
-      const runtime = await ActorRuntime.open({ store, shards: 1, servicesModule: SERVICES });
-      try {
-        for (const id of ['b', 'c'] as const) {
-          const state = (await runtime.pool.actorState(`counters/counter/${id}`)) as {
-            value: string;
-            context: { count: number; reminders: number };
-          };
-          expect(
-            { state: state.value, count: state.context.count, reminders: state.context.reminders },
-            `member ${v.id} replayed ${id}`,
-          ).to.deep.equal(live[id]);
-        }
-        expect(runtime.timers.size, `member ${v.id} pending timers after replay`).to.equal(1);
-      } finally {
-        await runtime.close();
-        await store.close();
+    await replayEachMember(cluster, SERVICES, async (runtime, member) => {
+      for (const id of ['b', 'c'] as const) {
+        const state = (await runtime.pool.actorState(`counters/counter/${id}`)) as {
+          value: string;
+          context: { count: number; reminders: number };
+        };
+        expect(
+          { state: state.value, count: state.context.count, reminders: state.context.reminders },
+          `member ${member} replayed ${id}`,
+        ).to.deep.equal(live[id]);
       }
-    }
+      expect(runtime.timers.size, `member ${member} pending timers after replay`).to.equal(1);
+    });
   });
 
   it('O1: a services module that does not load is refused before start, naming the field', async () => {

@@ -7,6 +7,8 @@ import { expect } from 'chai';
 import { unpack } from 'msgpackr';
 import { encodeKvCommand, type KvCommand, type KvResult } from '../../../actors/services/kv.ts';
 import { SESSION_PROTOCOL_VERSION } from '../../../machines/client-session.ts';
+import { openMemberStore } from '../../../persistence/index.ts';
+import { ActorRuntime } from '../../../runtime/actor-runtime/actor-runtime.ts';
 import { ChorusClient, type ClientOptions } from '../../../runtime/client/client.ts';
 import { type ClusterConfigInput, clusterConfigSchema } from '../../../runtime/config.ts';
 import { LocalCluster } from '../../../runtime/local-cluster.ts';
@@ -420,4 +422,28 @@ export const shareCluster = (
   after(async () => {
     await current()?.close();
   });
+};
+
+/**
+ * Kill every member, then replay each member's own snapshot and log (its store, on one shard) and hand the
+ * replayed actor runtime to `check`: live state against a fresh replay, member by member.
+ */
+export const replayEachMember = async (
+  cluster: TestCluster,
+  servicesModule: string,
+  check: (runtime: ActorRuntime, memberId: number) => Promise<void>,
+): Promise<void> => {
+  for (const v of cluster.cluster.views) await cluster.cluster.kill(v.id);
+  for (const v of cluster.cluster.views) {
+    const store = await openMemberStore(cluster.cluster.memberDir(v.id), {
+      mapSizeBytes: cluster.cluster.config.mapSizeBytes,
+    });
+    const runtime = await ActorRuntime.open({ store, shards: 1, servicesModule });
+    try {
+      await check(runtime, v.id);
+    } finally {
+      await runtime.close();
+      await store.close();
+    }
+  }
 };
