@@ -2,9 +2,9 @@
 // Model-based testing of any statechart (runtime/testkit/model/) and TestCluster, an in-process
 // simulated cluster. See docs/testing.md.
 
-export * from './cluster/index.ts';
 // A machine's actor input, and the types of what an actor emits (a step record's `emitted`).
 export { actorInput, REPLY_EVENT, TELL_EVENT } from '../../actors/actor-runtime/service.ts';
+export * from './cluster/index.ts';
 export { type CoverageReport, formatCoverage, type Reach } from './model/coverage.ts';
 export { ModelPathError, NondeterminismError } from './model/errors.ts';
 export { type DescribeModelOptions, describeModel, type PathKind } from './model/mocha.ts';
