@@ -52,7 +52,10 @@ describe('gateway registry service (gateways)', () => {
     expect(log.gateway('g1')?.state).to.equal('LOST');
     const again = register(log, 12, 'g1') as DutyList;
     expect(again.gateway).to.deep.equal({ name: 'g1', state: 'ACTIVE', session: 12 });
-    expect(again.epochs.map((d) => d.epoch), 'p offered again under a new epoch').to.deep.equal([2]);
+    expect(
+      again.epochs.map((d) => d.epoch),
+      'p offered again under a new epoch',
+    ).to.deep.equal([2]);
   });
 
   it('assigns every party to a gateway with the capabilities it requires, with OPEN pushed to that session under a new epoch', () => {
