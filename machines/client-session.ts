@@ -44,6 +44,11 @@ export const CloseReason = {
   SERVICE_ACTION: 2,
   /** No keepalive or message arrived within the session timeout (C5). */
   TIMEOUT: 3,
+  /**
+   * The session asked to be closed once its connection is gone (CONNECT's closeOnDisconnectMs), and the
+   * leader that saw its connection close saw no resume within that time (a SIGKILLed gateway, G2).
+   */
+  DISCONNECTED: 4,
 } as const;
 
 export type CloseReasonName = keyof typeof CloseReason;

@@ -11,6 +11,13 @@ export const MAX_CREDENTIALS_BYTES = 4096;
 /** Largest resume token accepted (tokens are RESUME_TOKEN_BYTES; anything longer is refused at the edge). */
 const MAX_RESUME_TOKEN_BYTES = 64;
 
+/**
+ * Bounds of CONNECT's closeOnDisconnectMs: long enough that a leader's tick (5 ms) and a client's
+ * reconnect can act on it, short enough to stay a grace period and not an idle timeout.
+ */
+export const MIN_CLOSE_ON_DISCONNECT_MS = 50;
+export const MAX_CLOSE_ON_DISCONNECT_MS = 600_000;
+
 const bytes = z.instanceof(Uint8Array);
 const sessionId = z.int().nonnegative();
 
@@ -30,6 +37,11 @@ export const clientRequestSchema = z.discriminatedUnion('type', [
       })
       .nullable()
       .optional(),
+    /**
+     * Ask the leader to close the session (reason DISCONNECTED) once its connection has been gone this long
+     * with no resume (see session-manager.ts). Absent: the session outlives its connection until it times out.
+     */
+    closeOnDisconnectMs: z.int().min(MIN_CLOSE_ON_DISCONNECT_MS).max(MAX_CLOSE_ON_DISCONNECT_MS).optional(),
   }),
   z.object({ type: z.literal('CHALLENGE_RESPONSE'), response: bytes }),
   z.object({ type: z.literal('KEEPALIVE'), sessionId }),

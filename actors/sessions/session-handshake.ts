@@ -5,13 +5,7 @@
 
 import type { ClientSessionEvent } from '../../machines/client-session.ts';
 import { isResumeTokenValid } from './resume-tokens.ts';
-import type {
-  Connection,
-  LiveSession,
-  PendingSession,
-  SessionChart,
-  SessionTables,
-} from './session-tables.ts';
+import type { Connection, LiveSession, PendingSession, SessionTables } from './session-tables.ts';
 import type { SessionEffect, SessionInput } from './session-types.ts';
 
 /** Answer a handshake step that cannot be taken with a non-retryable ERROR, naming what to do instead. */
@@ -69,6 +63,7 @@ export const connect = (
     credentials: input.credentials,
     challenge: null,
     resumeToken: null,
+    closeOnDisconnectMs: input.closeOnDisconnectMs ?? null,
   };
   tables.pending.set(connectionId, pending);
   const decision = tables.options.authenticator.onConnect(input.credentials);
@@ -138,7 +133,7 @@ export const advancePending = (
     tables.finishRefused(connectionId, pending.chart, event.now);
   } else if (pending.chart.value === 'OPEN') {
     tables.pending.delete(connectionId);
-    completeResume(tables, connectionId, pending.chart, event.now, effects);
+    completeResume(tables, connectionId, pending, event.now, effects);
   }
 };
 
@@ -175,7 +170,7 @@ const acceptedEvent = (
 const completeResume = (
   tables: SessionTables,
   connectionId: number,
-  chart: SessionChart,
+  { chart, closeOnDisconnectMs }: PendingSession,
   now: number,
   effects: SessionEffect[],
 ): void => {
@@ -193,5 +188,8 @@ const completeResume = (
   live.chart.actor.stop();
   live.chart = chart;
   live.activityAt = now;
+  // Resumed in time: a close on disconnect no longer runs; the new connection's CONNECT says what applies.
+  live.closeOnDisconnectMs = closeOnDisconnectMs;
+  live.disconnectedAt = null;
   (tables.connections.get(connectionId) as Connection).sessionId = sessionId;
 };

@@ -15,6 +15,13 @@
 //
 // Session ids are the log index of the SESSION_OPEN entry, so every member agrees on them.
 //
+// Close on disconnect (G2): a client may ask, with each CONNECT, that its session be closed (DISCONNECTED)
+// once its connection has been gone for closeOnDisconnectMs. Only the leader that saw that connection close
+// decides it, on its own clock, through the log; the grace is member-local (never snapshotted), and a member
+// stepping down or taking over forgets it, so a new leader lets such a session time out as any other unless
+// the client resumes it. A resume in time cancels it. (A connection lost while its SESSION_OPEN was still
+// committing leaves a session with no grace: it times out.)
+//
 // Files: session-tables.ts (the tables, the charts and their effect actions), session-handshake.ts (the
 // connect handshake on the leader), session-types.ts (inputs, effects, options, snapshot); this file
 // routes inputs and owns the committed table's life (commits, time, roles, snapshots).
@@ -189,7 +196,9 @@ export class SessionManager {
     }
     if (connection.sessionId !== null) {
       const session = this.tables.sessions.get(connection.sessionId);
-      if (session) this.tables.step(session.chart, { type: 'CONNECTION_LOST', now }, []);
+      if (!session) return;
+      this.tables.step(session.chart, { type: 'CONNECTION_LOST', now }, []);
+      if (this.tables.isLeader && session.closeOnDisconnectMs !== null) session.disconnectedAt = now;
     }
   }
 
@@ -224,8 +233,17 @@ export class SessionManager {
   private tick(now: number, effects: SessionEffect[]): void {
     if (!this.tables.isLeader) return;
     for (const session of this.tables.sessions.values()) {
-      const { chart } = session;
-      if (chart.value !== 'OPEN' || !isSessionIdle(chart.context, now)) continue;
+      const { chart, disconnectedAt, closeOnDisconnectMs } = session;
+      if (chart.value !== 'OPEN') continue;
+      if (
+        disconnectedAt !== null &&
+        closeOnDisconnectMs !== null &&
+        now - disconnectedAt >= closeOnDisconnectMs
+      ) {
+        this.requestClose(session, 'DISCONNECTED', now, effects);
+        continue;
+      }
+      if (!isSessionIdle(chart.context, now)) continue;
       if (session.activityAt > chart.context.lastActivityAt) {
         this.tables.step(chart, { type: 'KEEPALIVE', now: session.activityAt }, effects);
       }
@@ -242,6 +260,12 @@ export class SessionManager {
   private roleChanged(leader: LeaderView, now: number, effects: SessionEffect[]): void {
     const wasLeader = this.tables.isLeader;
     this.tables.leader = leader;
+    if (leader.kind === 'SELF' && wasLeader) return;
+    // A close on disconnect is decided only by the leader that saw the connection close: forget any.
+    for (const session of this.tables.sessions.values()) {
+      session.closeOnDisconnectMs = null;
+      session.disconnectedAt = null;
+    }
     if (leader.kind === 'SELF' && !wasLeader) {
       // Sessions from the log are live again; their clocks restart from this leader's `now`.
       for (const session of this.tables.sessions.values()) {
@@ -324,7 +348,9 @@ export class SessionManager {
       principal: record.principal,
     };
     let chart: SessionChart;
+    let closeOnDisconnectMs: number | null = null;
     if (connectionId !== null && pending && pending.chart.context.sessionId === record.id) {
+      closeOnDisconnectMs = pending.closeOnDisconnectMs;
       (this.tables.connections.get(connectionId) as Connection).sessionId = record.id;
       chart = pending.chart;
       // Still pending while it steps, so the OK can carry the resume token; then forgotten.
@@ -334,6 +360,12 @@ export class SessionManager {
       chart = this.tables.newChart();
       this.tables.step(chart, committedOpen, effects);
     }
-    this.tables.sessions.set(record.id, { record, chart, activityAt: now });
+    this.tables.sessions.set(record.id, {
+      record,
+      chart,
+      activityAt: now,
+      closeOnDisconnectMs,
+      disconnectedAt: null,
+    });
   }
 }

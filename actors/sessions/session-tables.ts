@@ -49,6 +49,13 @@ export interface LiveSession {
    * otherwise time the session out), so the message path costs no statechart transition.
    */
   activityAt: number;
+  /**
+   * Leader only, member-local (never snapshotted): the grace its client asked for with the CONNECT that
+   * opened or last resumed it on this member (closeOnDisconnectMs), or null.
+   */
+  closeOnDisconnectMs: number | null;
+  /** Leader only, member-local: when this member saw that connection close, while no resume came since. */
+  disconnectedAt: number | null;
 }
 
 export interface PendingSession {
@@ -57,6 +64,8 @@ export interface PendingSession {
   challenge: Uint8Array | null;
   /** Drawn when the open entry is appended; sent in OK once it commits, then forgotten. */
   resumeToken: Uint8Array | null;
+  /** What the CONNECT asked for (closeOnDisconnectMs), handed to the session once open or resumed. */
+  readonly closeOnDisconnectMs: number | null;
 }
 
 export interface Connection {

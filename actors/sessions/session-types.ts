@@ -66,6 +66,11 @@ export type SessionInput =
       readonly resumeSessionId?: number | null;
       /** The session's resume token, issued in its OK: the proof that the client owns it. */
       readonly resumeToken?: Uint8Array | null;
+      /**
+       * Close the session (DISCONNECTED) once the connection this CONNECT opened or resumed it on has been
+       * closed this long with no resume. Asked anew on every connect; checked at the edge (requests.ts).
+       */
+      readonly closeOnDisconnectMs?: number;
     }
   | {
       readonly type: 'CHALLENGE_RESPONSE';

@@ -1,5 +1,6 @@
 // The client library's public options, errors and defaults (client.ts is the client itself).
 
+import { MAX_CLOSE_ON_DISCONNECT_MS, MIN_CLOSE_ON_DISCONNECT_MS } from '../../actors/sessions/requests.ts';
 import type { ClientTransport } from './client-transport.ts';
 
 export interface ClientOptions {
@@ -31,6 +32,13 @@ export interface ClientOptions {
    * keep it well under the cluster's sessionTimeoutMs.
    */
   readonly keepaliveIntervalMs?: number;
+  /**
+   * Ask the leader to close the session (reason DISCONNECTED) once its connection has been gone this long
+   * with no resume (ms, from MIN_ to MAX_CLOSE_ON_DISCONNECT_MS in actors/sessions/requests.ts); sent with
+   * every CONNECT. Only the leader that saw the connection close acts on it. Default: absent (the session
+   * outlives its connection until the session timeout).
+   */
+  readonly closeOnDisconnectMs?: number;
   /** Reconnect backoff: first step and ceiling, ms (exponential with jitter in between). */
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
@@ -84,3 +92,14 @@ export const DEFAULT_REPLY_TIMEOUT_MS = 750;
  */
 export const DEFAULT_BACKOFF_BASE_MS = 20;
 export const DEFAULT_BACKOFF_MAX_MS = 200;
+
+/** Refuse a closeOnDisconnectMs the members would refuse (RangeError naming the bounds). */
+export const checkCloseOnDisconnectMs = (value: number | undefined): void => {
+  if (value === undefined) return;
+  if (Number.isInteger(value) && value >= MIN_CLOSE_ON_DISCONNECT_MS && value <= MAX_CLOSE_ON_DISCONNECT_MS)
+    return;
+  throw new RangeError(
+    `client option closeOnDisconnectMs is ${value}: it must be an integer from ` +
+      `${MIN_CLOSE_ON_DISCONNECT_MS} to ${MAX_CLOSE_ON_DISCONNECT_MS}`,
+  );
+};

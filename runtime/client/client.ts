@@ -20,6 +20,7 @@ import {
   type ClientOptions,
   type CommandOutcome,
   CommandTimeoutError,
+  checkCloseOnDisconnectMs,
   DEFAULT_BACKOFF_BASE_MS,
   DEFAULT_BACKOFF_MAX_MS,
   DEFAULT_REPLY_TIMEOUT_MS,
@@ -90,6 +91,7 @@ export class ChorusClient {
         `client option maxInFlight is ${maxInFlight}: it must be an integer from 1 to ${MAX_UNANSWERED_PER_SESSION} (default 16)`,
       );
     }
+    checkCloseOnDisconnectMs(options.closeOnDisconnectMs);
     this.options = options;
     this.transport = options.transport ?? socketTransport;
     const seed = options.seed ?? Math.floor(Math.random() * 0x7fffffff);
@@ -353,6 +355,9 @@ export class ChorusClient {
             protocolVersion: SESSION_PROTOCOL_VERSION,
             resumeSessionId,
             ...(resumeToken ? { resumeToken } : {}),
+            ...(this.options.closeOnDisconnectMs === undefined
+              ? {}
+              : { closeOnDisconnectMs: this.options.closeOnDisconnectMs }),
           });
         },
         frame: (kind, body) => {

@@ -278,8 +278,9 @@ describe('client-session machine', () => {
   });
 
   it('close reason codes round-trip and are stable', () => {
-    expect(CloseReason).to.deep.equal({ CLIENT_ACTION: 1, SERVICE_ACTION: 2, TIMEOUT: 3 });
+    expect(CloseReason).to.deep.equal({ CLIENT_ACTION: 1, SERVICE_ACTION: 2, TIMEOUT: 3, DISCONNECTED: 4 });
     expect(closeReasonName(3)).to.equal('TIMEOUT');
-    expect(closeReasonName(4)).to.equal(undefined);
+    expect(closeReasonName(4)).to.equal('DISCONNECTED');
+    expect(closeReasonName(5)).to.equal(undefined);
   });
 });
