@@ -114,7 +114,8 @@ export const replayCommand = (seed: number, options: SeedOptions = {}): string =
   if ((options.members ?? 3) !== 3) parts.push(`--members ${options.members}`);
   if (options.intensity !== undefined) parts.push(`--intensity ${options.intensity}`);
   if (options.workload !== undefined) parts.push(`--workload ${options.workload}`);
-  if (options.faultKinds !== undefined) parts.push(`--faults ${options.faultKinds.join(',')}`);
+  if (options.faultKinds !== undefined && options.faultKinds.length > 0)
+    parts.push(`--faults ${options.faultKinds.join(',')}`);
   return parts.join(' ');
 };
 
