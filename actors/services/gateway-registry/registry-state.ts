@@ -228,6 +228,7 @@ export class RegistryState {
         requires: p.requires,
         owner: p.assignment.context.owner,
         state: partyState(p),
+        target: p.assignment.context.target,
       });
     }
     return views;

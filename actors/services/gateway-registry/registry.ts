@@ -57,6 +57,8 @@ export interface RegistrySnapshot {
   readonly lastRebalanceAtMs: number | null;
   readonly roundAtMs: number | null;
   readonly retryPending: boolean;
+  /** Absent in snapshots taken before it existed (read as false). */
+  readonly rebalanceWaiting?: boolean;
 }
 
 type Event = (GatewayCommand | { type: 'SESSION_CLOSED' } | { type: 'ROUND' }) & { origin?: EventOrigin };
@@ -83,6 +85,11 @@ export class Registry implements ActorBehaviour {
   private roundAtMs: number | null = null;
   /** An OPEN failed since the last planning: the next SYNC (or round) plans again. */
   private retryPending = false;
+  /**
+   * The last planning wanted to rebalance and could not, because the parties it would move or the room
+   * it needs were in flight (OFFERED, MOVING, CLOSING): the next accepted report plans again.
+   */
+  private rebalanceWaiting = false;
 
   static restore(data: RegistrySnapshot): Registry {
     const registry = new Registry();
@@ -93,6 +100,7 @@ export class Registry implements ActorBehaviour {
     registry.lastRebalanceAtMs = data.lastRebalanceAtMs;
     registry.roundAtMs = data.roundAtMs;
     registry.retryPending = data.retryPending;
+    registry.rebalanceWaiting = data.rebalanceWaiting ?? false;
     return registry;
   }
 
@@ -104,6 +112,7 @@ export class Registry implements ActorBehaviour {
       lastRebalanceAtMs: this.lastRebalanceAtMs,
       roundAtMs: this.roundAtMs,
       retryPending: this.retryPending,
+      rebalanceWaiting: this.rebalanceWaiting,
     };
   }
 
@@ -262,6 +271,10 @@ export class Registry implements ActorBehaviour {
     if (this.state.parties.has(party.id) && partyState(party) === 'UNASSIGNED') {
       if (command.status === 'FAILED') this.retryPending = true;
       this.requestRound(ctx, command.status === 'FAILED' ? FAILED_RETRY_MS : 0);
+    } else if (this.rebalanceWaiting) {
+      // A party settled (now movable, or its old owner's slot free): the waiting rebalance can go on.
+      this.rebalanceWaiting = false;
+      this.requestRound(ctx, 0);
     }
     const { owner, epoch } = party.assignment.context;
     ctx.reply({ party: party.id, state: partyState(party), owner, epoch });
@@ -395,6 +408,7 @@ export class Registry implements ActorBehaviour {
       if (gatewayState(gateway) === 'REGISTERING') this.state.stepGateway(gateway, { type: 'ADMIT' });
     for (const move of result.moves) this.carryOut(move, notify);
     if (result.rebalanceMovesUsed > 0) this.lastRebalanceAtMs = ctx.timestamp;
+    this.rebalanceWaiting = this.waitsForInFlight(result);
     this.scheduleFollowUp(result, ctx);
   }
 
@@ -426,6 +440,22 @@ export class Registry implements ActorBehaviour {
         next = Math.min(next ?? settledAt, settledAt);
     }
     if (next !== null) this.requestRound(ctx, Math.max(0, next - now));
+  }
+
+  /**
+   * Whether a round that could rebalance (its budget open, the imbalance above the threshold) moved
+   * nothing while parties were in flight: only OPEN parties move, and a gateway a MOVING party is
+   * leaving has no room for another until the close is confirmed, so it may move once they settle.
+   * Without this, nothing planned again and the fleet stayed unbalanced (no timer was left pending).
+   */
+  private waitsForInFlight(result: Plan): boolean {
+    if (result.rebalanceBudget === 0 || result.rebalanceMovesUsed > 0) return false;
+    if (result.imbalanceAfter <= this.rules.rebalance.imbalanceThreshold) return false;
+    for (const party of this.state.parties.values()) {
+      const state = partyState(party);
+      if (state === 'OFFERED' || state === 'MOVING' || state === 'CLOSING') return true;
+    }
+    return false;
   }
 
   /** A round `delayMs` from now, unless one is already due sooner. */

@@ -215,6 +215,34 @@ const rows: Row[] = [
     moves: ['p>b:unassigned'],
   },
   {
+    name: 'in flight: a MOVING party takes a slot on its target and keeps one on its owner until it lands',
+    gateways: [gateway('a', { capacity: 2 }), gateway('b', { capacity: 2 }), gateway('c', { capacity: 2 })],
+    parties: [
+      party('m1', { owner: 'a', state: 'MOVING', target: 'b' }),
+      party('m2', { owner: 'a', state: 'MOVING', target: 'b' }),
+      party('p'),
+    ],
+    rules: LEAST,
+    moves: ['p>c:unassigned'], // b would hold 3 of 2 once m1 and m2 land; a still holds both
+  },
+  {
+    name: 'in flight: MOVING parties count as load on their target, so the next round does not move more',
+    gateways: [gateway('a'), gateway('b')],
+    parties: [
+      ...openOn('a', 4),
+      ...['m0', 'm1', 'm2', 'm3'].map((id) => party(id, { owner: 'a', state: 'MOVING', target: 'b' })),
+    ],
+    rules: { ...LEAST, rebalance: { movesPerRound: 10, imbalanceThreshold: 0.1 } },
+    moves: [], // 4 and 4 once they land (counted on a, b looked empty and took 4 more)
+  },
+  {
+    name: 'rebalance: a gateway parties are leaving in this round has no room for others until they land',
+    gateways: [gateway('a', { capacity: 4 }), gateway('b', { capacity: 4 }), gateway('c', { capacity: 4 })],
+    parties: [...openOn('a', 4), ...openOn('b', 4)],
+    rules: { ...LEAST, rebalance: { movesPerRound: 10, imbalanceThreshold: 0.1 } },
+    moves: ['a-0>c:rebalance', 'a-1>c:rebalance', 'b-0>c:rebalance'], // not b-0>a: a still holds 4
+  },
+  {
     name: 'unplaced: no gateway can serve the party',
     gateways: [gateway('a'), gateway('b', { state: 'REGISTERING', capabilities: ['fix'] })],
     parties: [party('p', { requires: ['fix'] })],
@@ -454,5 +482,23 @@ tieBreak: name
 
   it('an unknown party is answered with a problem, not a throw', () => {
     expect(explain(input(fleet, parties, compiled), 'nobody').problem).to.equal('no such party');
+  });
+
+  it('counts MOVING parties on their target, with a slot kept on their owner until they land', () => {
+    const pair = [gateway('a', { capacity: 2 }), gateway('b', { capacity: 3 })];
+    const moving = ['m1', 'm2'].map((id) => party(id, { owner: 'a', state: 'MOVING', target: 'b' }));
+    const least = rules({ scores: [{ kind: 'least-loaded', weight: 1 }] });
+    const loads = (id: string) =>
+      explain(input(pair, [...moving, party('p')], least), id).gateways.map((g) => [g.gateway, g.load]);
+    expect(loads('m1'), 'm1 itself left out of b').to.deep.equal([
+      ['a', 0],
+      ['b', 1],
+    ]);
+    const [a] = explain(input(pair, [...moving, party('p')], least), 'p').gateways;
+    expect(a.filters.at(-1)).to.deep.equal({
+      filter: 'capacity',
+      pass: false,
+      reason: 'holds 0 of 2, and 2 moving away until closed',
+    });
   });
 });

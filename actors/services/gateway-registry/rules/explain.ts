@@ -5,7 +5,7 @@
 
 import { filterVerdict, type PartyAttributes, staticScoreValue } from './compile.ts';
 import type { Fleet } from './fleet.ts';
-import { standing } from './planner.ts';
+import { landingOf, standing } from './planner.ts';
 import type {
   FilterVerdict,
   GatewayExplanation,
@@ -64,7 +64,10 @@ const filterVerdicts = (fleet: Fleet, party: PartyAttributes, at: number): Filte
       : {
           filter: fleet.program.capacityName,
           pass: false,
-          reason: `holds ${fleet.load[at]} of ${fleet.capacity[at]}`,
+          reason:
+            fleet.leaving[at] > 0
+              ? `holds ${fleet.load[at]} of ${fleet.capacity[at]}, and ${fleet.leaving[at]} moving away until closed`
+              : `holds ${fleet.load[at]} of ${fleet.capacity[at]}`,
         },
   );
   return verdicts;
@@ -85,8 +88,13 @@ export const explain = (input: PlanInput, partyId: string): PartyExplanation => 
   }
   const { fleet } = standing(input);
   const owner = fleet.indexOf(party.owner);
-  // Leave this party out of its owner's load, as if it were placed now.
-  if (owner >= 0) fleet.remove(owner);
+  // Leave this party out of its owner's load (a MOVING one: its target's, and its slot on the owner), as
+  // if it were placed now.
+  const landing = landingOf(fleet, party, owner);
+  if (landing >= 0) {
+    fleet.remove(landing);
+    fleet.leaving[owner]--;
+  } else if (owner >= 0) fleet.remove(owner);
   const partyClass = fleet.classOf(party);
   const best = fleet.best(party.id, partyClass, owner, -1, false);
   const attributes: PartyAttributes = { labels: party.labels, requires: party.requires };

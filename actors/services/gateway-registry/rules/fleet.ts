@@ -79,6 +79,11 @@ export class Fleet {
   readonly count: number;
   readonly capacity: Int32Array;
   readonly load: Int32Array;
+  /**
+   * MOVING parties leaving each gateway: their load already counts on their target, but the connection
+   * stays open here until the close is confirmed, so each still takes a slot of this gateway's capacity.
+   */
+  readonly leaving: Int32Array;
   /** 1 for an ACTIVE gateway (a placement target). */
   readonly active: Uint8Array;
   /** 1 for an ACTIVE gateway past its settling time (a rebalance target, counted in the imbalance). */
@@ -105,6 +110,7 @@ export class Fleet {
     this.count = count;
     this.capacity = new Int32Array(count);
     this.load = new Int32Array(count);
+    this.leaving = new Int32Array(count);
     this.active = new Uint8Array(count);
     this.settled = new Uint8Array(count);
     const settlingMs = this.program.rebalance.settlingMs;
@@ -236,7 +242,7 @@ export class Fleet {
 
   /** Whether the gateway has room for one more party. */
   hasRoom(at: number): boolean {
-    return this.load[at] < this.capacity[at];
+    return this.load[at] + this.leaving[at] < this.capacity[at];
   }
 
   add(at: number): void {
@@ -247,6 +253,13 @@ export class Fleet {
   remove(at: number): void {
     this.load[at]--;
     this.loadChanged(at, -1);
+  }
+
+  /** A MOVING party counted on its owner goes to its target's load, and keeps a slot on the owner. */
+  moving(owner: number, target: number): void {
+    this.remove(owner);
+    this.leaving[owner]++;
+    this.add(target);
   }
 
   /** Keep the dynamic scores' cached sum current: this gateway's, and its spread groups' members'. */
@@ -309,7 +322,7 @@ export class Fleet {
         at === except ||
         targets[at] === 0 ||
         this.pass[base + at] === 0 ||
-        this.load[at] >= this.capacity[at]
+        this.load[at] + this.leaving[at] >= this.capacity[at]
       ) {
         continue;
       }

@@ -4,7 +4,8 @@
 //
 // 1. Every party stays on its owner unless it must move: no owner (unassigned), an owner LOST or
 //    unknown (owner-lost), DRAINING (owner-draining), failing a hard filter or over its capacity
-//    (filter). Parties MOVING or CLOSING are in flight: they stay and count on their owner.
+//    (filter). Parties MOVING or CLOSING are in flight: they stay and count on their owner, except
+//    that a MOVING party's load is its target's (where it lands), its owner keeping only its slot.
 // 2. The parties that must move are placed, by id, on the best ACTIVE gateway that passes every hard
 //    filter and has room; with none, they are listed as unplaced and stay (counted) where they are.
 //    The rebalance budget does not apply.
@@ -44,9 +45,19 @@ export interface Standing {
     readonly partyClass: number;
     readonly reason: MoveReason;
   }[];
-  /** Imbalance with every party on its current owner (loads count every party on its owner). */
+  /** Imbalance with every party on its current owner (a MOVING one on its target), before any move. */
   readonly imbalanceNow: number;
 }
+
+/**
+ * Where a party in flight lands: its target's index for a MOVING party whose owner is live (its load
+ * counts there, its owner keeping a slot), else -1.
+ */
+export const landingOf = (fleet: Fleet, party: PartyView, owner: number): number => {
+  if (party.state !== 'MOVING' || owner < 0 || fleet.gateways[owner].state === 'LOST') return -1;
+  const target = fleet.indexOf(party.target ?? null);
+  return target === owner ? -1 : target;
+};
 
 /** Step 1: the fleet's loads (every party on its owner until it moves) and the parties that must move. */
 export const standing = (input: PlanInput): Standing => {
@@ -64,8 +75,17 @@ export const standing = (input: PlanInput): Standing => {
     const state = owner < 0 ? 'LOST' : fleet.gateways[owner].state;
     if (party.owner === null) mustMove.push({ party, partyClass, reason: 'unassigned' });
     else if (state === 'LOST') mustMove.push({ party, partyClass, reason: 'owner-lost' });
-    else if (party.state === 'MOVING' || party.state === 'CLOSING') inFlight[owner]++;
-    else if (state === 'DRAINING') mustMove.push({ party, partyClass, reason: 'owner-draining' });
+    else if (party.state === 'MOVING' || party.state === 'CLOSING') {
+      inFlight[owner]++;
+      // A MOVING party lands on its target once its owner confirms the close: it counts there already
+      // (as load and as a slot), or the target could be filled past its capacity meanwhile and later
+      // rounds would move more towards it; on its owner it keeps a slot (the connection is still open).
+      const target = landingOf(fleet, party, owner);
+      if (target >= 0) {
+        fleet.moving(owner, target);
+        inFlight[target]++;
+      }
+    } else if (state === 'DRAINING') mustMove.push({ party, partyClass, reason: 'owner-draining' });
     else if (!fleet.passes(partyClass, owner)) mustMove.push({ party, partyClass, reason: 'filter' });
     else staying[owner].push({ party, partyClass });
   }
@@ -94,9 +114,9 @@ export const plan = (input: PlanInput): Plan => {
       unplaced.push(party.id);
       continue;
     }
-    fleet.add(target.at);
     const owner = fleet.indexOf(party.owner);
-    if (owner >= 0) fleet.remove(owner);
+    if (owner >= 0) fleet.moving(owner, target.at);
+    else fleet.add(target.at);
     moves.push({ party: party.id, from: party.owner, to: fleet.gateways[target.at].name, reason });
   }
   const limits = fleet.program.rebalance;
@@ -155,8 +175,7 @@ const rebalance = (
       if (used >= budget || balanced()) break;
       const { at, gain } = gainOf(fleet, entry, source);
       if (at < 0 || gain <= EPSILON) continue;
-      fleet.remove(source);
-      fleet.add(at);
+      fleet.moving(source, at);
       used++;
       moves.push({
         party: entry.party.id,

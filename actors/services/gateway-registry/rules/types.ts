@@ -28,6 +28,8 @@ export interface PartyView {
   /** Gateway currently holding or being offered the party. */
   readonly owner: string | null;
   readonly state: PartyState;
+  /** Where a MOVING party goes once its owner has let go (absent or null otherwise). */
+  readonly target?: string | null;
 }
 
 /** The rules once compiled: expressions parsed and checked, defaults filled in. Opaque to callers. */
