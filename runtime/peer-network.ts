@@ -434,7 +434,7 @@ export class PeerNetwork {
       const reason = `bad message from peer ${peer}: ${message}`;
       this.options.onRefused?.(reason, connection.remote);
       this.warning(
-        `refused ${peer}`,
+        `bad message ${peer}`,
         { peer, remote: connection.remote },
         `peer connection refused: ${reason}`,
       );

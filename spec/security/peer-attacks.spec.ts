@@ -104,9 +104,11 @@ describe('security: forged peer traffic against real members', function () {
         `bad message from peer ${low}: VOTE.term must be a whole number in 0..2^48, got ${term}`,
       );
     }
+    // Each connection was closed with its reason (above); the operator's log gets the first at warn level
+    // and holds back repeats of the same kind from the same peer for a while (runtime/warning-limiter.ts).
     await cluster.cluster.until(
-      () => warnings(cluster, high, `bad message from peer ${low}: VOTE.term`).length >= 3,
-      'a warning logged for each forged VOTE',
+      () => warnings(cluster, high, `bad message from peer ${low}: VOTE.term`).length >= 1,
+      'a warning logged for the forged VOTEs',
     );
     await expectUndisturbed(cluster, before);
   });
