@@ -483,22 +483,4 @@ tieBreak: name
   it('an unknown party is answered with a problem, not a throw', () => {
     expect(explain(input(fleet, parties, compiled), 'nobody').problem).to.equal('no such party');
   });
-
-  it('counts MOVING parties on their target, with a slot kept on their owner until they land', () => {
-    const pair = [gateway('a', { capacity: 2 }), gateway('b', { capacity: 3 })];
-    const moving = ['m1', 'm2'].map((id) => party(id, { owner: 'a', state: 'MOVING', target: 'b' }));
-    const least = rules({ scores: [{ kind: 'least-loaded', weight: 1 }] });
-    const loads = (id: string) =>
-      explain(input(pair, [...moving, party('p')], least), id).gateways.map((g) => [g.gateway, g.load]);
-    expect(loads('m1'), 'm1 itself left out of b').to.deep.equal([
-      ['a', 0],
-      ['b', 1],
-    ]);
-    const [a] = explain(input(pair, [...moving, party('p')], least), 'p').gateways;
-    expect(a.filters.at(-1)).to.deep.equal({
-      filter: 'capacity',
-      pass: false,
-      reason: 'holds 0 of 2, and 2 moving away until closed',
-    });
-  });
 });
