@@ -7,7 +7,27 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
+import { MAX_CLOSE_ON_DISCONNECT_MS, MIN_CLOSE_ON_DISCONNECT_MS } from '../runtime/client/client-options.ts';
+
 const ms = z.number().int().positive();
+
+/** How often the gateway checks its lease and its cluster connection (gateway.ts). */
+export const GUARD_EVERY_MS = 25;
+
+/**
+ * When its cluster connection is lost, the gateway drops every party connection after this share of
+ * closeOnDisconnectMs unless its session was resumed by then. The leader closes the session no sooner than
+ * closeOnDisconnectMs after it saw the connection close; the gateway sees the same close at most one delivery
+ * later, and drops within a guard period after the share: the rest is margin for delivery, the guard's period,
+ * event-loop stalls and the two clocks' rates (docs/gateways.md, "Losing the cluster connection").
+ */
+export const DISCONNECT_DROP_SHARE = 0.5;
+
+/** The least closeOnDisconnectMs a gateway takes: the margin left after the share must cover 4 guard periods. */
+export const MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS = Math.max(
+  MIN_CLOSE_ON_DISCONNECT_MS,
+  Math.ceil((4 * GUARD_EVERY_MS) / (1 - DISCONNECT_DROP_SHARE)),
+);
 
 /**
  * The default lease as a share of the session timeout. The session cannot close before sessionTimeoutMs
@@ -38,6 +58,18 @@ export const gatewayConfigSchema = z
     leaseMs: ms.optional(),
     /** How often the gateway re-reads its duties with SYNC (default a sixth of the session timeout). */
     syncIntervalMs: ms.optional(),
+    /**
+     * Asked of the cluster with every CONNECT: the leader closes this gateway's session (its parties then move)
+     * once its connection has been gone this long with no resume — a SIGKILLed gateway's parties move in about
+     * this much instead of a session timeout. The gateway drops its own connections after DISCONNECT_DROP_SHARE
+     * of it unless it resumed by then.
+     */
+    closeOnDisconnectMs: z
+      .number()
+      .int()
+      .min(MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS)
+      .max(MAX_CLOSE_ON_DISCONNECT_MS)
+      .default(500),
     /** Heartbeat on every party connection (default 300 ms; the remote end's liveness window must exceed it). */
     heartbeatMs: ms.default(300),
     /** Opening a party connection, and closing it in order, each get this long. */
@@ -60,6 +92,13 @@ export const gatewayConfigSchema = z
         message: `syncIntervalMs (${sync}) must be below leaseMs (${lease}), or the lease lapses between syncs`,
       });
     }
+    if (c.closeOnDisconnectMs >= c.sessionTimeoutMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['closeOnDisconnectMs'],
+        message: `closeOnDisconnectMs (${c.closeOnDisconnectMs}) must be below sessionTimeoutMs (${c.sessionTimeoutMs}), or it never acts first`,
+      });
+    }
     if (c.credentials !== undefined && c.credentialsFile !== undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -74,6 +113,8 @@ export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
 export interface GatewayConfig extends Omit<z.output<typeof gatewayConfigSchema>, 'credentialsFile'> {
   readonly leaseMs: number;
   readonly syncIntervalMs: number;
+  /** DISCONNECT_DROP_SHARE × closeOnDisconnectMs: how long the gateway keeps its parties without a cluster connection. */
+  readonly disconnectDropMs: number;
 }
 
 export class GatewayConfigError extends Error {
@@ -108,6 +149,7 @@ export const resolveGatewayConfig = (
     ...(credentials === undefined ? {} : { credentials }),
     leaseMs: config.leaseMs ?? Math.floor(config.sessionTimeoutMs * LEASE_SHARE),
     syncIntervalMs: config.syncIntervalMs ?? Math.floor(config.sessionTimeoutMs / 6),
+    disconnectDropMs: Math.floor(config.closeOnDisconnectMs * DISCONNECT_DROP_SHARE),
   };
 };
 

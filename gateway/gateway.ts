@@ -10,7 +10,10 @@
 // when that SYNC was sent. Before it acts on anything — a pushed order, a session change, a timer — it
 // checks the lease: once it has run out (the gateway was frozen by SIGSTOP, or cut off from the cluster),
 // it closes every connection at once, before anything else, and holds nothing until a duty list from the
-// cluster says what it still owns. A frozen process cannot close its sockets while frozen: the remote end's
+// cluster says what it still owns. The gateway also asks the leader (closeOnDisconnectMs) to close its
+// session soon after its connection is gone, so a SIGKILLed gateway's parties move in about that long; in
+// exchange, once its own cluster connection is lost it drops every party connection after disconnectDropMs
+// (a share of it) unless its session is back by then (ownership.ts). A frozen process cannot close its sockets while frozen: the remote end's
 // heartbeat check (gateway/stand-in.ts) ends them, which is why its liveness window must be shorter than
 // the session timeout. Every order is idempotent by epoch (duties.ts); after a leader change or a
 // reconnect the session is resumed and the gateway re-syncs; a new session (the old one closed) registers
@@ -20,12 +23,12 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { decodeServiceReply } from '../runtime/actor-runtime/service-client.ts';
 import { ChorusClient, type SessionChange } from '../runtime/client/client.ts';
-import type { GatewayConfig } from './config.ts';
+import { type GatewayConfig, GUARD_EVERY_MS } from './config.ts';
 import { Connections, type ReportStatus } from './connections.ts';
 import { Duties } from './duties.ts';
 import { parseDuties, parseOrder, registryCommand } from './messages.ts';
+import { Ownership } from './ownership.ts';
 
-const GUARD_EVERY_MS = 25;
 const MAX_IN_FLIGHT = 256;
 const COMMAND_TIMEOUT_MS = 30_000;
 
@@ -33,8 +36,8 @@ export class Gateway {
   private client: ChorusClient | null = null;
   private readonly duties = new Duties();
   private readonly connections: Connections;
-  /** When the last command the cluster answered was sent (performance.now); the lease runs from it. */
-  private confirmedAt = Number.NEGATIVE_INFINITY;
+  /** The lease and the cluster connection (performance.now): when this gateway may no longer own anything. */
+  private readonly ownership: Ownership;
   private readonly timers: NodeJS.Timeout[] = [];
   private stopped = false;
   /** The epoch last reported CLOSED per party: a close is reported once, whoever noticed it first. */
@@ -45,6 +48,7 @@ export class Gateway {
     readonly config: GatewayConfig,
     private readonly log: Logger,
   ) {
+    this.ownership = new Ownership(config);
     this.connections = new Connections({
       gateway: config.name,
       heartbeatMs: config.heartbeatMs,
@@ -110,7 +114,11 @@ export class Gateway {
       // let them pipeline, and wait for answers as long as a leader change or two may take.
       maxInFlight: MAX_IN_FLIGHT,
       commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      // The leader closes the session this long after the connection is gone (parties move within about a
+      // second of a SIGKILL); guard() drops every party connection well before that unless resumed.
+      closeOnDisconnectMs: this.config.closeOnDisconnectMs,
       onStateChange: (state) => {
+        if (state !== 'CONNECTED' && this.client === client) this.ownership.connectionLost(performance.now());
         if (state !== 'CLOSED' || this.client !== client || this.stopped) return;
         // The session is gone (closed by the cluster, e.g. timed out while frozen): nothing is owned any
         // more. Close everything first, then start a new session, which registers again.
@@ -128,15 +136,22 @@ export class Gateway {
     client.onSession((session) => this.onSession(session));
   }
 
-  /** The lease: a connection is kept only while ownership was confirmed less than leaseMs ago. */
+  /**
+   * A connection is kept only while ownership was confirmed less than leaseMs ago, and while the cluster
+   * connection is up or was lost less than disconnectDropMs ago (ownership.ts).
+   */
   private guard(): void {
-    if (performance.now() - this.confirmedAt <= this.config.leaseMs) return;
+    const lapse = this.ownership.lapsed(performance.now());
+    if (lapse === null) return;
     if (this.connections.open.size === 0 && this.duties.want.size === 0) return;
+    const { leaseMs, disconnectDropMs } = this.config;
     this.log.warn(
-      { gateway: this.config.name, leaseMs: this.config.leaseMs },
-      'ownership unconfirmed past the lease: closing every connection until the cluster confirms',
+      { gateway: this.config.name, lapse, leaseMs, disconnectDropMs },
+      lapse === 'lease expired'
+        ? 'ownership unconfirmed past the lease: closing every connection until the cluster confirms'
+        : 'ownership unconfirmed, cluster connection lost: closing every connection until the session is back',
     );
-    this.loseOwnership('lease expired');
+    this.loseOwnership(lapse);
     void this.sync();
   }
 
@@ -148,6 +163,7 @@ export class Gateway {
 
   private onSession(session: SessionChange): void {
     this.guard();
+    this.ownership.sessionOpen();
     this.log.info(
       { gateway: this.config.name, ...session },
       session.resumed ? 'session resumed' : 'session open',
@@ -248,7 +264,7 @@ export class Gateway {
     const sentAt = performance.now();
     const reply = decodeServiceReply(await client.send(registryCommand(command)));
     this.guard();
-    if (this.client === client) this.confirmedAt = Math.max(this.confirmedAt, sentAt);
+    if (this.client === client) this.ownership.confirmed(sentAt);
     return reply;
   }
 

@@ -27,6 +27,8 @@ export const runGatewayProcess = async (configFile: string, logLevel = 'info'): 
       capacity: config.capacity,
       leaseMs: config.leaseMs,
       syncIntervalMs: config.syncIntervalMs,
+      closeOnDisconnectMs: config.closeOnDisconnectMs,
+      disconnectDropMs: config.disconnectDropMs,
     },
     'gateway started',
   );

@@ -3,6 +3,8 @@
 import { MAX_CLOSE_ON_DISCONNECT_MS, MIN_CLOSE_ON_DISCONNECT_MS } from '../../actors/sessions/requests.ts';
 import type { ClientTransport } from './client-transport.ts';
 
+export { MAX_CLOSE_ON_DISCONNECT_MS, MIN_CLOSE_ON_DISCONNECT_MS };
+
 export interface ClientOptions {
   /** Client endpoints of the members (`host:port`), any order; the client finds the leader. */
   readonly endpoints: readonly string[];

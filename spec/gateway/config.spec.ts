@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { GatewayConfigError, loadGatewayConfig, resolveGatewayConfig } from '../../gateway/config.ts';
+import {
+  DISCONNECT_DROP_SHARE,
+  GatewayConfigError,
+  GUARD_EVERY_MS,
+  loadGatewayConfig,
+  MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS,
+  resolveGatewayConfig,
+} from '../../gateway/config.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/gateway.json', import.meta.url));
 const base = { name: 'g1', capacity: 10, endpoints: ['127.0.0.1:9010'] };
@@ -27,6 +34,8 @@ describe('gateway configuration', () => {
     expect(config.name).to.equal('gw-eu-1');
     expect(config.leaseMs).to.equal(config.sessionTimeoutMs * 0.8);
     expect(config.syncIntervalMs).to.be.below(config.leaseMs);
+    expect(config.closeOnDisconnectMs).to.equal(500);
+    expect(config.disconnectDropMs).to.equal(config.closeOnDisconnectMs * DISCONNECT_DROP_SHARE);
   });
 
   it('names every problem with its field, the rules between fields included', () => {
@@ -40,6 +49,16 @@ describe('gateway configuration', () => {
     );
     expect(problems({ ...base, leaseMs: 1000, syncIntervalMs: 1000 })).to.match(
       /syncIntervalMs \(1000\) must be below leaseMs/,
+    );
+    expect(problems({ ...base, sessionTimeoutMs: 2000, closeOnDisconnectMs: 2000 })).to.match(
+      /closeOnDisconnectMs \(2000\) must be below sessionTimeoutMs \(2000\)/,
+    );
+    // The share left after the drop must cover the guard's period with margin.
+    expect(problems({ ...base, closeOnDisconnectMs: MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS - 1 })).to.match(
+      /closeOnDisconnectMs: Too small/,
+    );
+    expect(MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS * (1 - DISCONNECT_DROP_SHARE)).to.be.at.least(
+      4 * GUARD_EVERY_MS,
     );
     expect(problems({ ...base, credentials: 'x', credentialsFile: 'y' })).to.match(
       /credentialsFile: give credentials or/,
