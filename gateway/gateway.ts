@@ -118,6 +118,8 @@ export class Gateway {
       // second of a SIGKILL); guard() drops every party connection well before that unless resumed.
       closeOnDisconnectMs: this.config.closeOnDisconnectMs,
       onStateChange: (state) => {
+        // (The first state arrives while ChorusClient.start runs, before `client` is assigned: nothing held yet.)
+        if (this.client === null) return;
         if (state !== 'CONNECTED' && this.client === client) this.ownership.connectionLost(performance.now());
         if (state !== 'CLOSED' || this.client !== client || this.stopped) return;
         // The session is gone (closed by the cluster, e.g. timed out while frozen): nothing is owned any
@@ -239,6 +241,12 @@ export class Gateway {
     const refused = (value as { refused?: unknown } | null)?.refused;
     if (refused !== undefined) {
       this.log.warn({ gateway: this.config.name, command: command.type, refused }, 'refused');
+      return;
+    }
+    if (this.ownership.lapsed(performance.now()) !== null) {
+      // Answered too late to vouch for anything (sent before a freeze, say): the guard already dropped all;
+      // acting on it would reopen connections the registry may have given away. The next SYNC says.
+      this.log.warn({ gateway: this.config.name, command: command.type }, 'answer too late: ignored');
       return;
     }
     const duties = parseDuties(value);
