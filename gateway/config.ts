@@ -23,6 +23,8 @@ export const GUARD_EVERY_MS = 25;
  */
 export const DISCONNECT_DROP_SHARE = 0.5;
 
+export const DEFAULT_CLOSE_ON_DISCONNECT_MS = 400;
+
 /** The least closeOnDisconnectMs a gateway takes: the margin left after the share must cover 4 guard periods. */
 export const MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS = Math.max(
   MIN_CLOSE_ON_DISCONNECT_MS,
@@ -69,7 +71,7 @@ export const gatewayConfigSchema = z
       .int()
       .min(MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS)
       .max(MAX_CLOSE_ON_DISCONNECT_MS)
-      .default(500),
+      .default(DEFAULT_CLOSE_ON_DISCONNECT_MS),
     /** Heartbeat on every party connection (default 300 ms; the remote end's liveness window must exceed it). */
     heartbeatMs: ms.default(300),
     /** Opening a party connection, and closing it in order, each get this long. */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import {
+  DEFAULT_CLOSE_ON_DISCONNECT_MS,
   DISCONNECT_DROP_SHARE,
   GatewayConfigError,
   GUARD_EVERY_MS,
@@ -34,7 +35,7 @@ describe('gateway configuration', () => {
     expect(config.name).to.equal('gw-eu-1');
     expect(config.leaseMs).to.equal(config.sessionTimeoutMs * 0.8);
     expect(config.syncIntervalMs).to.be.below(config.leaseMs);
-    expect(config.closeOnDisconnectMs).to.equal(500);
+    expect(config.closeOnDisconnectMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS);
     expect(config.disconnectDropMs).to.equal(config.closeOnDisconnectMs * DISCONNECT_DROP_SHARE);
   });
 

@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import type { GatewayConfigInput } from '../../gateway/config.ts';
+import { DEFAULT_CLOSE_ON_DISCONNECT_MS, type GatewayConfigInput } from '../../gateway/config.ts';
 import { StandIn } from '../../gateway/stand-in.ts';
 import type { ChorusClient } from '../../runtime/client/client.ts';
 import { connectClient, FAILOVER_MS, TestCluster } from '../runtime/cluster/support.ts';
@@ -28,7 +28,7 @@ const LIVENESS_MS = 1_000;
 /** A lost gateway's parties move once its session times out, then a plan, an OPEN and a connect: with margin. */
 const MOVE_BOUND_MS = 2 * SESSION_TIMEOUT_MS + 2 * FAILOVER_MS + 10_000;
 /** The gateways ask the leader to close their session this long after their connection is gone (G2's fast path). */
-const CLOSE_ON_DISCONNECT_MS = 500;
+const CLOSE_ON_DISCONNECT_MS = DEFAULT_CLOSE_ON_DISCONNECT_MS;
 /**
  * A SIGKILLed gateway's parties move once the leader closes its session, CLOSE_ON_DISCONNECT_MS after it saw the
  * connection close, then a commit, a plan, an OPEN and a connect (tens of ms): with margin for a loaded

@@ -3,7 +3,7 @@
 // session (closeOnDisconnectMs after it saw the same close), unless the session is back in time.
 
 import { expect } from 'chai';
-import { resolveGatewayConfig } from '../../gateway/config.ts';
+import { DEFAULT_CLOSE_ON_DISCONNECT_MS, resolveGatewayConfig } from '../../gateway/config.ts';
 import { Ownership } from '../../gateway/ownership.ts';
 
 const config = resolveGatewayConfig({ name: 'g1', capacity: 10, endpoints: ['127.0.0.1:9010'] });
@@ -18,8 +18,8 @@ const confirmedAt = (at: number) => {
 
 describe('gateway ownership (lease and cluster connection)', () => {
   it('the default drops half-way through the close-on-disconnect grace: margin for delivery, the guard and skew', () => {
-    expect(closeOnDisconnectMs).to.equal(500);
-    expect(disconnectDropMs).to.equal(250);
+    expect(closeOnDisconnectMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS);
+    expect(disconnectDropMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS / 2);
     expect(disconnectDropMs).to.be.below(leaseMs);
   });
 
