@@ -21,14 +21,14 @@ export const GUARD_EVERY_MS = 25;
  * later, and drops within a guard period after the share: the rest is margin for delivery, the guard's period,
  * event-loop stalls and the two clocks' rates (docs/gateways.md, "Losing the cluster connection").
  */
-export const DISCONNECT_DROP_SHARE = 0.5;
+export const DISCONNECT_DROP_SHARE = 0.25;
 
 export const DEFAULT_CLOSE_ON_DISCONNECT_MS = 400;
 
-/** The least closeOnDisconnectMs a gateway takes: the margin left after the share must cover 4 guard periods. */
+/** The least closeOnDisconnectMs a gateway takes: the margin left after the share must cover 6 guard periods. */
 export const MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS = Math.max(
   MIN_CLOSE_ON_DISCONNECT_MS,
-  Math.ceil((4 * GUARD_EVERY_MS) / (1 - DISCONNECT_DROP_SHARE)),
+  Math.ceil((6 * GUARD_EVERY_MS) / (1 - DISCONNECT_DROP_SHARE)),
 );
 
 /**

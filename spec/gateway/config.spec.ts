@@ -59,7 +59,7 @@ describe('gateway configuration', () => {
       /closeOnDisconnectMs: Too small/,
     );
     expect(MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS * (1 - DISCONNECT_DROP_SHARE)).to.be.at.least(
-      4 * GUARD_EVERY_MS,
+      6 * GUARD_EVERY_MS,
     );
     expect(problems({ ...base, credentials: 'x', credentialsFile: 'y' })).to.match(
       /credentialsFile: give credentials or/,

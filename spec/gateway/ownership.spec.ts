@@ -3,7 +3,11 @@
 // session (closeOnDisconnectMs after it saw the same close), unless the session is back in time.
 
 import { expect } from 'chai';
-import { DEFAULT_CLOSE_ON_DISCONNECT_MS, resolveGatewayConfig } from '../../gateway/config.ts';
+import {
+  DEFAULT_CLOSE_ON_DISCONNECT_MS,
+  DISCONNECT_DROP_SHARE,
+  resolveGatewayConfig,
+} from '../../gateway/config.ts';
 import { Ownership } from '../../gateway/ownership.ts';
 
 const config = resolveGatewayConfig({ name: 'g1', capacity: 10, endpoints: ['127.0.0.1:9010'] });
@@ -17,9 +21,10 @@ const confirmedAt = (at: number) => {
 };
 
 describe('gateway ownership (lease and cluster connection)', () => {
-  it('the default drops half-way through the close-on-disconnect grace: margin for delivery, the guard and skew', () => {
+  it('the default drops a quarter of the way through the close-on-disconnect grace: margin for delivery, the guard and skew', () => {
     expect(closeOnDisconnectMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS);
-    expect(disconnectDropMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS / 2);
+    expect(disconnectDropMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS * DISCONNECT_DROP_SHARE);
+    expect(DISCONNECT_DROP_SHARE).to.equal(0.25);
     expect(disconnectDropMs).to.be.below(leaseMs);
   });
 
