@@ -190,6 +190,12 @@ export class Gateway {
       return;
     }
     const { order } = parsed;
+    if (order.type === 'OPEN' && this.ownership.lapsed(performance.now()) !== null) {
+      // Pushed before the lease lapsed or the connection dropped (read after a freeze, say): it vouches for
+      // nothing now, and the registry may have moved the party since. The next SYNC says what is owned.
+      this.log.info({ gateway: this.config.name, order }, 'order while ownership unconfirmed: ignored');
+      return;
+    }
     if (!this.duties.apply(order)) {
       this.log.info({ gateway: this.config.name, order }, 'stale order ignored');
       // A repeated CLOSE of an epoch no longer held is still answered: the registry waits for it.
