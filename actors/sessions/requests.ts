@@ -3,7 +3,7 @@
 // the caller answers ERROR with the message and closes the connection.
 
 import { z } from 'zod';
-import type { SessionInput } from './session-manager.ts';
+import type { SessionInput } from './session-types.ts';
 
 /** Largest credentials blob a client may send with CONNECT. */
 export const MAX_CREDENTIALS_BYTES = 4096;
