@@ -36,8 +36,17 @@ type Fields = Readonly<Record<string, unknown>>;
 const isRecord = (value: unknown): value is Fields =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 
-const shown = (value: unknown): string =>
-  value === undefined ? 'missing' : `${typeof value} ${String(value).slice(0, 40)}`;
+const shown = (value: unknown): string => {
+  if (value === undefined) return 'missing';
+  let text: string;
+  try {
+    text = String(value);
+  } catch {
+    // A decoded object whose toString is not a function ({ toString: [] }) cannot be converted: name its type.
+    text = Object.prototype.toString.call(value);
+  }
+  return `${typeof value} ${text.slice(0, 40)}`;
+};
 
 /** Field checks: each returns a problem or undefined. */
 const id = (body: Fields, field: string): string | undefined =>
