@@ -64,14 +64,16 @@ export const gatewayConfigSchema = z
      * Asked of the cluster with every CONNECT: the leader closes this gateway's session (its parties then move)
      * once its connection has been gone this long with no resume — a SIGKILLed gateway's parties move in about
      * this much instead of a session timeout. The gateway drops its own connections after DISCONNECT_DROP_SHARE
-     * of it unless it resumed by then.
+     * of it unless it resumed by then. Opt-in (absent by default): across a cluster leader kill this fast path
+     * once let a gateway reopen a stale assignment while the party was already open elsewhere (issue 13, open);
+     * DEFAULT_CLOSE_ON_DISCONNECT_MS is the value measured with it.
      */
     closeOnDisconnectMs: z
       .number()
       .int()
       .min(MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS)
       .max(MAX_CLOSE_ON_DISCONNECT_MS)
-      .default(DEFAULT_CLOSE_ON_DISCONNECT_MS),
+      .optional(),
     /** Heartbeat on every party connection (default 300 ms; the remote end's liveness window must exceed it). */
     heartbeatMs: ms.default(300),
     /** Opening a party connection, and closing it in order, each get this long. */
@@ -94,7 +96,7 @@ export const gatewayConfigSchema = z
         message: `syncIntervalMs (${sync}) must be below leaseMs (${lease}), or the lease lapses between syncs`,
       });
     }
-    if (c.closeOnDisconnectMs >= c.sessionTimeoutMs) {
+    if (c.closeOnDisconnectMs !== undefined && c.closeOnDisconnectMs >= c.sessionTimeoutMs) {
       ctx.addIssue({
         code: 'custom',
         path: ['closeOnDisconnectMs'],
@@ -151,7 +153,11 @@ export const resolveGatewayConfig = (
     ...(credentials === undefined ? {} : { credentials }),
     leaseMs: config.leaseMs ?? Math.floor(config.sessionTimeoutMs * LEASE_SHARE),
     syncIntervalMs: config.syncIntervalMs ?? Math.floor(config.sessionTimeoutMs / 6),
-    disconnectDropMs: Math.floor(config.closeOnDisconnectMs * DISCONNECT_DROP_SHARE),
+    // Without closeOnDisconnectMs (the default) a lost cluster connection alone drops nothing: the lease does.
+    disconnectDropMs:
+      config.closeOnDisconnectMs === undefined
+        ? Number.POSITIVE_INFINITY
+        : Math.floor(config.closeOnDisconnectMs * DISCONNECT_DROP_SHARE),
   };
 };
 

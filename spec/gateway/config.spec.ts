@@ -1,7 +1,7 @@
 // A gateway's configuration file (gateway/config.ts): the example checks; every problem is named by its
 // field, the timing rules between fields included.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,8 +35,14 @@ describe('gateway configuration', () => {
     expect(config.name).to.equal('gw-eu-1');
     expect(config.leaseMs).to.equal(config.sessionTimeoutMs * 0.8);
     expect(config.syncIntervalMs).to.be.below(config.leaseMs);
-    expect(config.closeOnDisconnectMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS);
-    expect(config.disconnectDropMs).to.equal(config.closeOnDisconnectMs * DISCONNECT_DROP_SHARE);
+    // The fast path is opt-in: without closeOnDisconnectMs a lost cluster connection alone drops nothing.
+    expect(config.closeOnDisconnectMs).to.equal(undefined);
+    expect(config.disconnectDropMs).to.equal(Number.POSITIVE_INFINITY);
+    const fast = resolveGatewayConfig({
+      ...JSON.parse(readFileSync(EXAMPLE, 'utf8')),
+      closeOnDisconnectMs: DEFAULT_CLOSE_ON_DISCONNECT_MS,
+    });
+    expect(fast.disconnectDropMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS * DISCONNECT_DROP_SHARE);
   });
 
   it('names every problem with its field, the rules between fields included', () => {

@@ -10,7 +10,12 @@ import {
 } from '../../gateway/config.ts';
 import { Ownership } from '../../gateway/ownership.ts';
 
-const config = resolveGatewayConfig({ name: 'g1', capacity: 10, endpoints: ['127.0.0.1:9010'] });
+const config = resolveGatewayConfig({
+  name: 'g1',
+  capacity: 10,
+  endpoints: ['127.0.0.1:9010'],
+  closeOnDisconnectMs: DEFAULT_CLOSE_ON_DISCONNECT_MS,
+});
 const { disconnectDropMs, closeOnDisconnectMs, leaseMs } = config;
 
 /** A gateway whose last command was confirmed at `at`. */
@@ -21,7 +26,7 @@ const confirmedAt = (at: number) => {
 };
 
 describe('gateway ownership (lease and cluster connection)', () => {
-  it('the default drops a quarter of the way through the close-on-disconnect grace: margin for delivery, the guard and skew', () => {
+  it('the recommended closeOnDisconnectMs drops a quarter of the way through the close-on-disconnect grace: margin for delivery, the guard and skew', () => {
     expect(closeOnDisconnectMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS);
     expect(disconnectDropMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS * DISCONNECT_DROP_SHARE);
     expect(DISCONNECT_DROP_SHARE).to.equal(0.25);
