@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import type { GatewayState } from '../../../machines/gateway-lifecycle.ts';
 import type { PartyState } from '../../../machines/party-assignment.ts';
+import type { GatewayView } from './rules/index.ts';
 
 export const GATEWAYS_SERVICE = 'gateways';
 
@@ -91,14 +92,9 @@ export type GatewayOrder =
   | { readonly type: 'OPEN'; readonly party: string; readonly epoch: number; readonly endpoint: string }
   | { readonly type: 'CLOSE'; readonly party: string; readonly epoch: number };
 
-export interface GatewayStatus {
-  readonly name: string;
-  readonly state: GatewayState;
+/** A gateway as STATUS shows it: the planner's view of it, its session and how many parties it holds. */
+export interface GatewayStatus extends GatewayView {
   readonly session: number;
-  readonly capabilities: readonly string[];
-  readonly labels: Readonly<Record<string, string>>;
-  readonly capacity: number;
-  readonly registeredAtMs: number;
   /** Parties it holds or is offered (owner), not counting moves towards it. */
   readonly parties: number;
 }
