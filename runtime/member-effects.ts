@@ -86,8 +86,13 @@ export class EffectExecutor {
    * store as one append; its completion reports the run's last seq, which acknowledges them all.
    */
   executeAll(effects: readonly ModuleEffect[]): void {
+    let tickAt: number | null = null;
     for (let i = 0; i < effects.length; i++) {
       const effect = effects[i];
+      if (effect.type === 'SERVICE_TICK') {
+        tickAt = effect.clusterTime;
+        continue;
+      }
       if (effect.type !== 'APPEND') {
         this.execute(effect);
         continue;
@@ -105,6 +110,14 @@ export class EffectExecutor {
       }
       this.append(entries, seq);
     }
+    // Last: the services' tick may propose entries at once (due timers), which calls the module again and
+    // carries out its effects there. Those must not overtake the effects above: an APPEND's seq is its place
+    // in the log's write order, and the module takes the completion of a seq for every append before it.
+    if (tickAt !== null) this.serviceTick(tickAt);
+  }
+
+  private serviceTick(clusterTime: number): void {
+    if (this.host.running) this.host.service.tick?.(clusterTime);
   }
 
   private execute(effect: ModuleEffect): void {
@@ -159,7 +172,7 @@ export class EffectExecutor {
         this.leadServices(effect.term);
         return;
       case 'SERVICE_TICK':
-        if (host.running) host.service.tick?.(effect.clusterTime);
+        this.serviceTick(effect.clusterTime);
         return;
       case 'STORAGE_FENCED':
         host.log.error(

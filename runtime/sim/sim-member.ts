@@ -279,12 +279,23 @@ export class SimMember implements ClientPort {
         this.stop();
         return;
       }
-      for (const effect of effects) {
-        if (this.module !== module) break; // stopped part-way (a scenario struck from a listener)
-        this.execute(module, effect);
-      }
+      this.executeAll(module, effects);
     }
     this.draining = false;
+  }
+
+  /**
+   * Carry out effects in order, the services' tick last, as the member does (runtime/member-effects.ts):
+   * a tick may propose entries at once, and the effects of that call must not overtake these.
+   */
+  private executeAll(module: ConsensusModule, effects: readonly ModuleEffect[]): void {
+    let tickAt: number | null = null;
+    for (const effect of effects) {
+      if (this.module !== module) return; // stopped part-way (a scenario struck from a listener)
+      if (effect.type === 'SERVICE_TICK') tickAt = effect.clusterTime;
+      else this.execute(module, effect);
+    }
+    if (tickAt !== null && this.module === module) this.services.tick?.(tickAt);
   }
 
   private execute(module: ConsensusModule, effect: ModuleEffect): void {
@@ -430,9 +441,7 @@ export class SimMember implements ClientPort {
         });
         return;
       }
-      case 'SERVICE_TICK':
-        this.services.tick?.(effect.clusterTime);
-        return;
+      case 'SERVICE_TICK': // executeAll runs it last
       case 'STORAGE_FENCED':
       case 'REJOIN':
       case 'MODULE_STATE_CHANGE':
@@ -479,11 +488,7 @@ export class SimMember implements ClientPort {
     const effects = module.handleAll(
       entries.map(({ kind, payload }) => ({ type: 'PROPOSE', kind, payload }) as const),
     );
-    let taken = 0;
-    for (const effect of effects) {
-      if (effect.type === 'PROPOSED') taken++;
-      if (this.module === module) this.execute(module, effect);
-    }
-    return taken;
+    this.executeAll(module, effects);
+    return effects.filter((effect) => effect.type === 'PROPOSED').length;
   }
 }
