@@ -4,7 +4,7 @@
 //                              │                   │  └─CHALLENGE_ISSUED→ CHALLENGED ─AUTHENTICATED→ …
 //                              └→ INVALID           └─AUTH_REJECTED→ REJECTED
 //   AUTHENTICATED ─APPENDED_OPEN→ OPEN ─OPEN_COMMITTED→ (OK sent) ─CLOSE_REQUESTED/TIMEOUT_CHECK→ CLOSING
-//   CLOSING ─CLOSE_COMMITTED→ CLOSED
+//   CLOSING ─CLOSE_COMMITTED→ CLOSED;  CLOSING ─LEADERSHIP_LOST / CLOSE_REFUSED→ OPEN (asked again later)
 //   INIT ─OPEN_COMMITTED→ OPEN   (a session learnt from the log: followers, replay, snapshots)
 //   CONNECTED/CHALLENGED ─AUTHENTICATED [resume]→ OPEN   (a client back after a failover, C1: the
 //                           handshake takes over the committed session; nothing is appended)
@@ -142,7 +142,9 @@ export type ClientSessionEvent =
   | { type: 'CONNECTION_LOST'; now: number }
   | { type: 'CONNECTION_ATTACHED'; now: number; connectionId: number }
   | { type: 'LEADERSHIP_ACQUIRED'; now: number }
-  | { type: 'LEADERSHIP_LOST'; now: number };
+  | { type: 'LEADERSHIP_LOST'; now: number }
+  /** The leader could not append the close (a leadership transfer under way, the cluster suspended). */
+  | { type: 'CLOSE_REFUSED'; now: number };
 
 /** Names of the effect actions the host must carry out (they have no implementation here). */
 export type ClientSessionEffectAction =
@@ -453,6 +455,8 @@ export const clientSessionMachine = setup({
         // The close entry may be lost with the leadership: the session is open again until a
         // leader closes it through the log.
         LEADERSHIP_LOST: { target: 'OPEN', actions: 'clearCloseRequest' },
+        // Not appended at all: open again, so the next check (its timeout, its disconnect) closes it anew.
+        CLOSE_REFUSED: { target: 'OPEN', actions: 'clearCloseRequest' },
       },
     },
     CLOSED: { type: 'final' },

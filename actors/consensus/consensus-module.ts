@@ -372,7 +372,7 @@ export class ConsensusModule {
           this.out.push(effect);
           break;
         case 'APPEND':
-          this.proposeSessionEntry(effect.kind, effect.payload, effect.connectionId);
+          this.proposeSessionEntry(effect.kind, effect.payload, effect.connectionId, effect.sessionId);
           break;
         case 'FORWARD':
           this.forward(effect);
@@ -382,9 +382,20 @@ export class ConsensusModule {
   }
 
   /** A session entry goes to the node at once (after the inputs before it): its index is the session id. */
-  private proposeSessionEntry(kind: EntryKind, payload: Uint8Array, connectionId: number | undefined): void {
+  private proposeSessionEntry(
+    kind: EntryKind,
+    payload: Uint8Array,
+    connectionId: number | undefined,
+    sessionId: number | undefined,
+  ): void {
     this.runNode();
     for (const effect of this.node.handle({ type: 'PROPOSE', kind, payload })) {
+      if (effect.type === 'PROPOSAL_REJECTED' && kind === EntryKind.SESSION_CLOSE && sessionId !== undefined) {
+        // Refused (a transfer under way, the cluster suspended): the session is open again, and the next
+        // check closes it anew. Left CLOSING, it would never close: a gateway's name would stay taken.
+        this.onSessionEffects(this.sessions.handle({ type: 'CLOSE_REFUSED', now: this.now, sessionId }));
+        continue;
+      }
       if (effect.type === 'PROPOSED' && kind === EntryKind.SESSION_OPEN && connectionId !== undefined) {
         const input: SessionInput = {
           type: 'OPEN_APPENDED',

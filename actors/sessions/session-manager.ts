@@ -177,6 +177,11 @@ export class SessionManager {
       case 'OPEN_APPENDED':
         openAppended(tables, input.connectionId, input.index, input.now);
         break;
+      case 'CLOSE_REFUSED': {
+        const session = tables.sessions.get(input.sessionId);
+        if (session) tables.step(session.chart, { type: 'CLOSE_REFUSED', now: input.now }, effects);
+        break;
+      }
       case 'COMMITTED':
         this.committed(input.entry, input.now, effects);
         break;

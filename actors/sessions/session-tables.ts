@@ -255,6 +255,7 @@ const requestCloseAppend = ({ sessionId, closeReason }: ClientSessionContext): r
           type: 'APPEND',
           kind: EntryKind.SESSION_CLOSE,
           payload: encodeSessionClose({ sessionId, reason: closeReason }),
+          sessionId,
         },
       ]
     : [];

@@ -39,6 +39,8 @@ export type SessionEffect =
       readonly kind: EntryKind;
       readonly payload: Uint8Array;
       readonly connectionId?: number;
+      /** For SESSION_CLOSE: the session; if the node refuses the entry the host answers `CLOSE_REFUSED`. */
+      readonly sessionId?: number;
     }
   | { readonly type: 'CLOSE_CONNECTION'; readonly connectionId: number; readonly reason: string }
   /**
@@ -105,6 +107,8 @@ export type SessionInput =
   | { readonly type: 'TICK'; readonly now: number }
   | { readonly type: 'ROLE_CHANGED'; readonly now: number; readonly leader: LeaderView }
   /** The host's answer to an APPEND of SESSION_OPEN: the log index the entry was given. */
+  /** The leader could not append a session's SESSION_CLOSE (the node refused the proposal): ask again later. */
+  | { readonly type: 'CLOSE_REFUSED'; readonly now: number; readonly sessionId: number }
   | {
       readonly type: 'OPEN_APPENDED';
       readonly now: number;

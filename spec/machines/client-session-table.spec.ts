@@ -72,6 +72,7 @@ const LABELS = [
   'CONNECTION_ATTACHED',
   'LEADERSHIP_ACQUIRED',
   'LEADERSHIP_LOST',
+  'CLOSE_REFUSED',
 ] as const;
 type Label = (typeof LABELS)[number];
 
@@ -151,6 +152,8 @@ const SPEC: Record<ClientSessionState, Partial<Record<Label, Rule>>> = {
     CONNECTION_LOST: 'CLOSING',
     // The close entry may be lost with the leadership: open again until a leader closes it.
     LEADERSHIP_LOST: 'OPEN',
+    // The close entry was never appended (refused): open again, so a later check closes it anew.
+    CLOSE_REFUSED: 'OPEN',
   },
   CLOSED: {},
 };
@@ -307,6 +310,8 @@ const eventFor = (label: Label, now: number): ClientSessionEvent => {
       return { type: 'LEADERSHIP_ACQUIRED', now };
     case 'LEADERSHIP_LOST':
       return { type: 'LEADERSHIP_LOST', now };
+    case 'CLOSE_REFUSED':
+      return { type: 'CLOSE_REFUSED', now };
   }
 };
 

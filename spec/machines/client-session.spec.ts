@@ -64,6 +64,7 @@ const EVENTS: ClientSessionEvent[] = [
   { type: 'CONNECTION_ATTACHED', now: 20, connectionId: 2 },
   { type: 'LEADERSHIP_ACQUIRED', now: 30 },
   { type: 'LEADERSHIP_LOST', now: 0 },
+  { type: 'CLOSE_REFUSED', now: 0 },
 ];
 
 /** What must hold in each state, whatever path reached it. */

@@ -327,6 +327,31 @@ describe('consensus module', () => {
     expect(busy.map((b) => b.detail)).to.deep.equal(['not accepted: SUSPENDED']);
   });
 
+  it('a session close the leader cannot append (suspended) is asked again, and the session closes once it can', () => {
+    const cluster = new Cluster();
+    const leader = cluster.elect();
+    const sessionId = cluster.open(leader, 1);
+    cluster.input(leader, { type: 'SUSPEND' });
+    // The client falls silent past the session timeout: every check's SESSION_CLOSE is refused.
+    const silentUntil = cluster.now + 60_000 + 5_000;
+    cluster.runUntil(() => cluster.now >= silentUntil, 70_000);
+    const closes = () => {
+      const node = cluster.module(leader).node;
+      return Array.from({ length: node.lastIndex }, (_, i) => node.entryAt(i + 1)).filter(
+        (e) => e?.kind === EntryKind.SESSION_CLOSE,
+      );
+    };
+    expect(closes(), 'nothing appended while suspended').to.deep.equal([]);
+    expect(cluster.eventsTo(leader, 1).some((e) => e.code === 'CLOSED')).to.equal(false);
+    cluster.input(leader, { type: 'RESUME' });
+    cluster.runUntil(() => cluster.eventsTo(leader, 1).some((e) => e.code === 'CLOSED'), 5_000);
+    expect(cluster.eventsTo(leader, 1).find((e) => e.code === 'CLOSED')).to.deep.include({
+      sessionId,
+      reason: 'TIMEOUT',
+    });
+    expect(closes()).to.have.length(1);
+  });
+
   it('the snapshot policy: every N entries applied, a snapshot whose module part is the session table there', () => {
     const cluster = new Cluster({ snapshotPolicy: { everyEntries: 4, everyBytes: null } });
     const leader = cluster.elect();
