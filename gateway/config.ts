@@ -14,22 +14,7 @@ const ms = z.number().int().positive();
 /** How often the gateway checks its lease and its cluster connection (gateway.ts). */
 export const GUARD_EVERY_MS = 25;
 
-/**
- * When its cluster connection is lost, the gateway drops every party connection after this share of
- * closeOnDisconnectMs unless its session was resumed by then. The leader closes the session no sooner than
- * closeOnDisconnectMs after it saw the connection close; the gateway sees the same close at most one delivery
- * later, and drops within a guard period after the share: the rest is margin for delivery, the guard's period,
- * event-loop stalls and the two clocks' rates (docs/gateways.md, "Losing the cluster connection").
- */
-export const DISCONNECT_DROP_SHARE = 0.25;
-
 export const DEFAULT_CLOSE_ON_DISCONNECT_MS = 400;
-
-/** The least closeOnDisconnectMs a gateway takes: the margin left after the share must cover 6 guard periods. */
-export const MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS = Math.max(
-  MIN_CLOSE_ON_DISCONNECT_MS,
-  Math.ceil((6 * GUARD_EVERY_MS) / (1 - DISCONNECT_DROP_SHARE)),
-);
 
 /**
  * The default lease as a share of the session timeout. The session cannot close before sessionTimeoutMs
@@ -63,17 +48,18 @@ export const gatewayConfigSchema = z
     /**
      * Asked of the cluster with every CONNECT: the leader closes this gateway's session (its parties then move)
      * once its connection has been gone this long with no resume — a SIGKILLed gateway's parties move in about
-     * this much instead of a session timeout. The gateway drops its own connections after DISCONNECT_DROP_SHARE
-     * of it unless it resumed by then. Opt-in (absent by default): across a cluster leader kill this fast path
-     * once let a gateway reopen a stale assignment while the party was already open elsewhere (issue 13, open);
-     * DEFAULT_CLOSE_ON_DISCONNECT_MS is the value measured with it.
+     * this much instead of a session timeout. In exchange the gateway drops its party connections the moment
+     * its own cluster connection is lost, until its session is back. Default DEFAULT_CLOSE_ON_DISCONNECT_MS;
+     * null turns it off (the session timeout alone then moves a lost gateway's parties, and a lost cluster
+     * connection drops nothing by itself: the lease does).
      */
     closeOnDisconnectMs: z
       .number()
       .int()
-      .min(MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS)
+      .min(MIN_CLOSE_ON_DISCONNECT_MS)
       .max(MAX_CLOSE_ON_DISCONNECT_MS)
-      .optional(),
+      .nullable()
+      .default(DEFAULT_CLOSE_ON_DISCONNECT_MS),
     /** Heartbeat on every party connection (default 300 ms; the remote end's liveness window must exceed it). */
     heartbeatMs: ms.default(300),
     /** Opening a party connection, and closing it in order, each get this long. */
@@ -96,7 +82,7 @@ export const gatewayConfigSchema = z
         message: `syncIntervalMs (${sync}) must be below leaseMs (${lease}), or the lease lapses between syncs`,
       });
     }
-    if (c.closeOnDisconnectMs !== undefined && c.closeOnDisconnectMs >= c.sessionTimeoutMs) {
+    if (c.closeOnDisconnectMs !== null && c.closeOnDisconnectMs >= c.sessionTimeoutMs) {
       ctx.addIssue({
         code: 'custom',
         path: ['closeOnDisconnectMs'],
@@ -114,11 +100,14 @@ export const gatewayConfigSchema = z
 
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
 
-export interface GatewayConfig extends Omit<z.output<typeof gatewayConfigSchema>, 'credentialsFile'> {
+export interface GatewayConfig
+  extends Omit<z.output<typeof gatewayConfigSchema>, 'credentialsFile' | 'closeOnDisconnectMs'> {
+  /** Absent when turned off (null in the file). */
+  readonly closeOnDisconnectMs?: number;
   readonly leaseMs: number;
   readonly syncIntervalMs: number;
-  /** DISCONNECT_DROP_SHARE × closeOnDisconnectMs: how long the gateway keeps its parties without a cluster connection. */
-  readonly disconnectDropMs: number;
+  /** Drop every party connection the moment the cluster connection is lost (on with closeOnDisconnectMs). */
+  readonly dropOnDisconnect: boolean;
 }
 
 export class GatewayConfigError extends Error {
@@ -136,7 +125,7 @@ export const resolveGatewayConfig = (
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(file)'}: ${i.message}`);
     throw new GatewayConfigError(`${source}:\n${lines.join('\n')}`);
   }
-  const { credentialsFile, ...config } = parsed.data;
+  const { credentialsFile, closeOnDisconnectMs, ...config } = parsed.data;
   let credentials = config.credentials;
   if (credentialsFile !== undefined) {
     const path = resolve(baseDir, credentialsFile);
@@ -151,13 +140,10 @@ export const resolveGatewayConfig = (
   return {
     ...config,
     ...(credentials === undefined ? {} : { credentials }),
+    ...(closeOnDisconnectMs === null ? {} : { closeOnDisconnectMs }),
     leaseMs: config.leaseMs ?? Math.floor(config.sessionTimeoutMs * LEASE_SHARE),
     syncIntervalMs: config.syncIntervalMs ?? Math.floor(config.sessionTimeoutMs / 6),
-    // Without closeOnDisconnectMs (the default) a lost cluster connection alone drops nothing: the lease does.
-    disconnectDropMs:
-      config.closeOnDisconnectMs === undefined
-        ? Number.POSITIVE_INFINITY
-        : Math.floor(config.closeOnDisconnectMs * DISCONNECT_DROP_SHARE),
+    dropOnDisconnect: closeOnDisconnectMs !== null,
   };
 };
 

@@ -6,8 +6,9 @@
 //   gateway holds on only while a command the cluster answered was sent less than leaseMs ago (a frozen
 //   gateway, or a partition with no FIN/RST).
 // - The cluster connection: the gateway asked, with closeOnDisconnectMs, that the leader close its session
-//   once its connection has been gone that long. Once the client's connection is lost, the gateway holds on
-//   only disconnectDropMs (a share of it) unless the session was resumed by then.
+//   once its connection has been gone that long. So the moment the client's connection is lost (the gateway
+//   closed it, or saw it closed), the gateway holds nothing until its session is open again: dropping in the
+//   same turn as its own close leaves no gap a stall (SIGSTOP, a long pause) could fall into.
 
 export type Lapse = 'lease expired' | 'cluster connection lost';
 
@@ -17,7 +18,7 @@ export class Ownership {
   /** When the client's connection to the cluster was lost, with no session resumed since; null: connected. */
   private disconnectedAt: number | null = null;
 
-  constructor(private readonly timing: { readonly leaseMs: number; readonly disconnectDropMs: number }) {}
+  constructor(private readonly timing: { readonly leaseMs: number; readonly dropOnDisconnect: boolean }) {}
 
   /** The cluster answered a command sent at `sentAt`. */
   confirmed(sentAt: number): void {
@@ -37,8 +38,7 @@ export class Ownership {
   /** Why the gateway may no longer own anything at `now`, or null while it may. */
   lapsed(now: number): Lapse | null {
     if (now - this.confirmedAt > this.timing.leaseMs) return 'lease expired';
-    if (this.disconnectedAt !== null && now - this.disconnectedAt >= this.timing.disconnectDropMs)
-      return 'cluster connection lost';
+    if (this.timing.dropOnDisconnect && this.disconnectedAt !== null) return 'cluster connection lost';
     return null;
   }
 }

@@ -3,8 +3,10 @@
 // parties move to other gateways, each closed in order and reported CLOSED), closes its session, exits 0.
 
 import pino from 'pino';
+import { socketTransport } from '../runtime/client/client-transport.ts';
 import { GatewayConfigError, loadGatewayConfig } from './config.ts';
 import { Gateway } from './gateway.ts';
+import { tcpDialer } from './tcp-dialer.ts';
 
 export const runGatewayProcess = async (configFile: string, logLevel = 'info'): Promise<number> => {
   let config: ReturnType<typeof loadGatewayConfig>;
@@ -18,7 +20,15 @@ export const runGatewayProcess = async (configFile: string, logLevel = 'info'): 
     throw error;
   }
   const log = pino({ level: logLevel, base: { gateway: config.name } });
-  const gateway = Gateway.start(config, log);
+  const gateway = Gateway.start(config, {
+    transport: socketTransport,
+    dialer: tcpDialer({
+      gateway: config.name,
+      heartbeatMs: config.heartbeatMs,
+      timeoutMs: config.connectionTimeoutMs,
+    }),
+    log,
+  });
   log.info(
     {
       endpoints: config.endpoints,
@@ -28,7 +38,7 @@ export const runGatewayProcess = async (configFile: string, logLevel = 'info'): 
       leaseMs: config.leaseMs,
       syncIntervalMs: config.syncIntervalMs,
       closeOnDisconnectMs: config.closeOnDisconnectMs,
-      disconnectDropMs: config.disconnectDropMs,
+      dropOnDisconnect: config.dropOnDisconnect,
     },
     'gateway started',
   );

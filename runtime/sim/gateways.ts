@@ -1,10 +1,12 @@
 // The gateway workload (`chorus sim --workload gateways`): the members host the `gateways` service
 // (actors/services/gateway-registry) on the actor runtime's shards; three simulated gateway processes
-// (sim-gateway.ts: real clients following the registry's protocol) hold the parties' connections at one
-// simulated remote system; an operator client loads the party list, changes it once and applies a rules
-// change through the log mid-run (members' service states are compared at equal applied index, so the
-// rules are applied identically everywhere: G4). Besides the cluster's faults, the workload kills a
-// gateway process and restarts it, and cuts one off from every member for a while.
+// (sim-gateway.ts: the production gateway, gateway/gateway.ts, on the simulated network and clock) hold the
+// parties' connections at one simulated remote system; an operator client loads the party list, changes it
+// once and applies a rules change through the log mid-run (members' service states are compared at equal
+// applied index, so the rules are applied identically everywhere: G4). Besides the cluster's faults
+// (leader kills, partitions, pauses...), the workload kills a gateway process and restarts it, cuts one off
+// from every member for a while, and freezes one as SIGSTOP does — each sometimes past the session timeout.
+// The gateways run with their default settings, close on disconnect included.
 //
 // What must hold:
 // - after every step, no party has two live connections (RemoteSystem checks each open:
@@ -19,6 +21,7 @@ import type { HostedService } from '../../actors/actor-runtime/service.ts';
 import type { PartyDefinition } from '../../actors/services/gateway-registry/commands.ts';
 import type { RegistrySnapshot } from '../../actors/services/gateway-registry/registry.ts';
 import { gatewaysService } from '../../actors/services/gateway-registry/service.ts';
+import { DEFAULT_LIVENESS_MS } from '../../gateway/stand-in.ts';
 import type { ChorusClient } from '../client/client.ts';
 import { type Answered, type ClientHost, startClients, type Workload } from './clients.ts';
 import { ActorSimServices } from './services.ts';
@@ -79,14 +82,8 @@ export class GatewayWorkload implements Workload {
   ) {
     this.options = { sessionTimeoutMs, commandTimeoutMs };
     const options = this.options;
-    this.remote = new RemoteSystem(problem, () => host.now());
-    const timing = {
-      // Well under the session timeout (members' clocks may run 5% fast): let go before the cluster can.
-      leaseMs: Math.floor(options.sessionTimeoutMs / 2),
-      syncEveryMs: Math.floor(options.sessionTimeoutMs / 8),
-      commandTimeoutMs: options.commandTimeoutMs,
-      failRate: 0.05,
-    };
+    this.remote = new RemoteSystem(problem, () => host.now(), DEFAULT_LIVENESS_MS);
+    const settings = { sessionTimeoutMs: options.sessionTimeoutMs, failRate: 0.05 };
     const record = (call: number, ret: number) => {
       if (this.closed) return;
       this.issued++;
@@ -99,7 +96,7 @@ export class GatewayWorkload implements Workload {
       { name: 'gw-c', capabilities: ['rest'], capacity: 6 },
     ];
     this.gateways = specs.map(
-      (spec, client) => new SimGateway({ ...spec, client }, host, this.remote, timing, record),
+      (spec, client) => new SimGateway({ ...spec, client }, host, this.remote, settings, record),
     );
     [this.operator] = startClients(
       { ...host, transportFor: (client) => host.transportFor(client + specs.length) },
@@ -121,7 +118,7 @@ export class GatewayWorkload implements Workload {
     // let go before).
     const busiest = (): SimGateway | undefined =>
       this.gateways
-        .filter((g) => g.alive && !g.isCut)
+        .filter((g) => g.alive && !g.isCut && !g.isFrozen)
         .reduce<SimGateway | undefined>(
           (best, g) => (best && best.held.size >= g.held.size ? best : g),
           undefined,
@@ -145,6 +142,18 @@ export class GatewayWorkload implements Workload {
       cut.setCut(true);
       this.host.schedule(cutMs, () => cut.setCut(false));
     });
+    // SIGSTOP, then SIGCONT: sometimes past the session timeout (its parties move; the remote end has ended
+    // its connections, and on waking it must close what it no longer owns before anything else).
+    const freezeAt = rng.int(FAULTS_FROM_MS, 3000);
+    const freezeMs = rng.chance(0.5)
+      ? rng.int(100, sessionTimeoutMs)
+      : rng.int(sessionTimeoutMs, 2 * sessionTimeoutMs);
+    this.host.schedule(freezeAt, () => {
+      const frozen = busiest();
+      if (!frozen) return;
+      frozen.setFrozen(true);
+      this.host.schedule(freezeMs, () => frozen.setFrozen(false));
+    });
   }
 
   /** Send an operator command after `delay`, again until it is answered (the party list must get there). */
@@ -163,8 +172,9 @@ export class GatewayWorkload implements Workload {
     });
   }
 
+  /** Quiet (inactive): every gateway process is frozen, so none sends anything; active again: thawed. */
   setActive(active: boolean): void {
-    for (const gateway of this.gateways) gateway.active = active;
+    for (const gateway of this.gateways) gateway.setFrozen(!active);
   }
 
   close(): void {
@@ -193,7 +203,7 @@ export class GatewayWorkload implements Workload {
         return `party ${party.id}: owner ${owner.name} is ${owner.state}`;
       const missing = definition.requires.filter((c) => !owner.capabilities.includes(c));
       if (missing.length > 0) return `party ${party.id}: owner ${owner.name} lacks ${missing.join(', ')}`;
-      const holders = [...(this.remote.live.get(party.id) ?? new Map<string, number>())];
+      const holders = [...this.remote.holders(party.id)];
       if (holders.length !== 1 || holders[0][0] !== owner.name || holders[0][1] !== party.assignment.epoch) {
         return `party ${party.id}: owned by ${owner.name} at epoch ${party.assignment.epoch}, live connections ${JSON.stringify(holders)}`;
       }
@@ -212,6 +222,7 @@ export const checkGatewaysSettled = (sim: Simulation, workload: GatewayWorkload)
   for (const gateway of workload.gateways) {
     if (!gateway.alive) gateway.start();
     gateway.setCut(false);
+    gateway.setFrozen(false);
   }
   const deadline = sim.now + workload.options.sessionTimeoutMs + 4000;
   let why = workload.unsettled(sim);

@@ -1,24 +1,18 @@
-// One simulated API gateway process for the gateway workload (gateways.ts): a real client library
-// (ChorusClient) on the simulated client network, following the `gateways` service's protocol the way
-// gateway/ does — REGISTER on a new session, SYNC on a resumed one and every syncEveryMs, OPEN / CLOSE
-// orders pushed to its session, OPENED / FAILED / CLOSED reported back — and holding "connections" at the
-// remote system's stand-in (RemoteSystem below), which checks that no party ever has two live ones.
+// Simulated API gateway processes for the gateway workload (gateways.ts). Each runs the production gateway
+// (gateway/gateway.ts: its lease, its cluster-connection drop, duties and epochs, the per-party order of
+// closes and opens in links.ts, the real client library) with only its surroundings simulated: the client
+// network and the virtual clock come through the process's ClientTransport, and its party connections go
+// to one simulated remote system (RemoteSystem below), which checks that no party ever has two live ones.
 //
-// Two rules keep a gateway from holding a party the registry has given to another:
-// - a lease: every answered REGISTER or SYNC proves its session was alive when that command was sent;
-//   past leaseMs (well under the session timeout) from the last such send, it closes everything before
-//   acting on anything else, so a gateway cut off from the cluster has let go before its session can
-//   time out and its parties move;
-// - epochs: an OPEN for an epoch it has given up (closed on the registry's order, or reported FAILED, after
-//   which the registry moves on at once) is stale and ignored, even when a duty list names it.
-//
-// The process can be killed (its connections close with it, its session is left to time out) and
-// restarted, or cut off from every member for a while.
+// A process can be killed (its sockets close with it: the members and the remote system see them close;
+// its session is left to the cluster), restarted, cut off from every member (no FIN, no RST), and frozen as
+// by SIGSTOP: nothing in it runs, its timers and the frames sent to it wait, and it sends nothing — the
+// remote system's heartbeat check then ends its party connections, as a real counterparty's would — until
+// it is thawed, when what waited runs in order.
 
-import { unpack } from 'msgpackr';
-import type { DutyList, GatewayOrder } from '../../actors/services/gateway-registry/commands.ts';
-import { gatewaysService } from '../../actors/services/gateway-registry/service.ts';
-import { ChorusClient, type CommandOutcome } from '../client/client.ts';
+import { resolveGatewayConfig } from '../../gateway/config.ts';
+import { Gateway } from '../../gateway/gateway.ts';
+import type { PartyDialer, PartyLink } from '../../gateway/links.ts';
 import type { ClientLink, ClientTimer, ClientTransport } from '../client/client-transport.ts';
 import { endpointOf } from './client-network.ts';
 import type { ClientHost } from './clients.ts';
@@ -26,21 +20,43 @@ import type { ClientHost } from './clients.ts';
 /** A broken rule: `invariant` names it, `detail` says what. */
 export type GatewayProblem = (invariant: string, detail: string) => void;
 
-/** The remote systems the gateways connect to, in one: every live connection per party, checked as it opens. */
+interface LiveConnection {
+  readonly epoch: number;
+  lastBeatAt: number;
+  /** The remote end closes it: the gateway learns so (when its process runs). */
+  readonly endedByRemote: () => void;
+}
+
+/**
+ * The remote systems the gateways connect to, in one: every live connection per party, checked as it
+ * opens. Like a real counterparty (and gateway/stand-in.ts) it ends a connection silent for livenessMs.
+ */
 export class RemoteSystem {
-  /** party → gateway → epoch of its live connection. */
-  readonly live = new Map<string, Map<string, number>>();
+  /** party → gateway → its live connection. */
+  private readonly live = new Map<string, Map<string, LiveConnection>>();
   connectionsOpened = 0;
 
   constructor(
     private readonly problem: GatewayProblem,
     private readonly now: () => number,
+    /** A connection with no heartbeat for this long is ended by the remote end. */
+    readonly livenessMs: number,
   ) {}
 
-  open(party: string, gateway: string, epoch: number): void {
-    const holders = this.live.get(party) ?? new Map<string, number>();
-    this.live.set(party, holders);
-    for (const [other, otherEpoch] of holders) {
+  /** The live connections of a party now (gateway → epoch), after ending the silent ones. */
+  holders(party: string): Map<string, number> {
+    const holders = this.live.get(party);
+    if (!holders) return new Map();
+    for (const [gateway, connection] of [...holders]) {
+      if (this.now() - connection.lastBeatAt <= this.livenessMs) continue;
+      holders.delete(gateway);
+      connection.endedByRemote();
+    }
+    return new Map([...holders].map(([gateway, connection]) => [gateway, connection.epoch]));
+  }
+
+  open(party: string, gateway: string, epoch: number, endedByRemote: () => void): void {
+    for (const [other, otherEpoch] of this.holders(party)) {
       if (other !== gateway) {
         this.problem(
           'TWO_LIVE_CONNECTIONS',
@@ -48,12 +64,21 @@ export class RemoteSystem {
         );
       }
     }
-    holders.set(gateway, epoch);
+    const holders = this.live.get(party) ?? new Map<string, LiveConnection>();
+    this.live.set(party, holders);
+    holders.set(gateway, { epoch, lastBeatAt: this.now(), endedByRemote });
     this.connectionsOpened++;
   }
 
-  close(party: string, gateway: string): void {
-    this.live.get(party)?.delete(gateway);
+  beat(party: string, gateway: string, epoch: number): void {
+    this.holders(party); // one silent too long was ended already, whatever arrives now
+    const connection = this.live.get(party)?.get(gateway);
+    if (connection?.epoch === epoch) connection.lastBeatAt = this.now();
+  }
+
+  close(party: string, gateway: string, epoch: number): void {
+    const holders = this.live.get(party);
+    if (holders?.get(gateway)?.epoch === epoch) holders.delete(gateway);
   }
 }
 
@@ -65,10 +90,11 @@ export interface GatewaySpec {
   readonly client: number;
 }
 
-export interface GatewayTiming {
-  readonly leaseMs: number;
-  readonly syncEveryMs: number;
-  readonly commandTimeoutMs: number;
+export interface SimGatewaySettings {
+  /** The cluster's session timeout (the gateway's lease and sync interval follow from it, as in production). */
+  readonly sessionTimeoutMs: number;
+  /** The gateway's closeOnDisconnectMs (absent: the default; null: off). */
+  readonly closeOnDisconnectMs?: number | null;
   /** How often an OPEN fails (the remote end refuses), in [0, 1]. */
   readonly failRate: number;
 }
@@ -77,14 +103,45 @@ export interface GatewayTiming {
 class Process {
   dead = false;
   cut = false;
+  private frozen: (() => void)[] | null = null;
   readonly timers = new Set<ClientTimer>();
   readonly links = new Set<ClientLink>();
+  /** Its party connections: closed at the remote end when it dies. */
+  readonly partyLinks = new Set<() => void>();
+
+  /** Run `what` in this process: now, later if it is frozen, never if it died. */
+  run(what: () => void): void {
+    if (this.dead) return;
+    if (this.frozen) this.frozen.push(what);
+    else what();
+  }
+
+  get isFrozen(): boolean {
+    return this.frozen !== null;
+  }
+
+  freeze(): void {
+    this.frozen ??= [];
+  }
+
+  thaw(): void {
+    const waiting = this.frozen ?? [];
+    this.frozen = null;
+    for (const what of waiting) this.run(what);
+  }
 
   /** The client network's transport, as seen from inside this process. */
   transport(base: ClientTransport): ClientTransport {
     const timer = (start: (run: () => void) => ClientTimer, run: () => void): ClientTimer => {
+      // A timer that fell due while frozen runs once on thaw, however many times it fell due.
+      let waiting = false;
       const handle = start(() => {
-        if (!this.dead) run();
+        if (waiting) return;
+        waiting = true;
+        this.run(() => {
+          waiting = false;
+          run();
+        });
       });
       this.timers.add(handle);
       return handle;
@@ -107,20 +164,20 @@ class Process {
             if (this.dead) return link.close('process killed');
             opened = link;
             this.links.add(link);
-            events.opened({
-              send: (kind, body) => (this.cut ? true : link.send(kind, body)),
-              close: (reason) => link.close(reason),
-            });
+            this.run(() =>
+              events.opened({
+                send: (kind, body) => (this.cut ? true : link.send(kind, body)),
+                close: (reason) => link.close(reason),
+              }),
+            );
           },
-          failed: () => {
-            if (!this.dead) events.failed();
-          },
+          failed: () => this.run(() => events.failed()),
           frame: (kind, body) => {
-            if (!this.dead && !this.cut) events.frame(kind, body);
+            if (!this.cut) this.run(() => events.frame(kind, body));
           },
           closed: () => {
             if (opened) this.links.delete(opened);
-            if (!this.dead) events.closed();
+            this.run(() => events.closed());
           },
         });
       },
@@ -129,39 +186,91 @@ class Process {
 
   kill(): void {
     this.dead = true;
+    this.frozen = null;
     for (const timer of this.timers) timer.cancel();
     for (const link of this.links) link.close('process killed');
     this.links.clear();
+    for (const close of this.partyLinks) close();
+    this.partyLinks.clear();
   }
 }
 
+/** Party connections to the remote system, from inside one process (links.ts's PartyDialer). */
+const simDialer = (
+  process: Process,
+  transport: ClientTransport,
+  host: ClientHost,
+  remote: RemoteSystem,
+  gateway: string,
+  heartbeatMs: number,
+  failRate: number,
+): PartyDialer => {
+  // One way to the remote end: mostly quick, sometimes slow (a congested path, a busy counterparty).
+  const delivery = () => (host.rng.chance(0.1) ? host.rng.int(20, 300) : host.rng.int(1, 5));
+  return {
+    open({ party, epoch }, { proceed, done, remoteClosed }) {
+      // A connect and the remote's OK: a round trip or two.
+      transport.after(delivery() + delivery(), () => {
+        if (!proceed()) {
+          done('given up before it was announced');
+          return;
+        }
+        if (host.rng.chance(failRate)) {
+          done('the remote end refused (simulated)');
+          return;
+        }
+        let closed = false;
+        const closeAtRemote = () => {
+          if (closed) return;
+          closed = true;
+          heartbeat.cancel();
+          process.partyLinks.delete(closeAtRemote);
+          remote.close(party, gateway, epoch);
+        };
+        remote.open(party, gateway, epoch, () => {
+          if (closed) return;
+          closed = true;
+          heartbeat.cancel();
+          process.partyLinks.delete(closeAtRemote);
+          process.run(remoteClosed);
+        });
+        process.partyLinks.add(closeAtRemote);
+        const heartbeat = transport.every(heartbeatMs, () => remote.beat(party, gateway, epoch));
+        const link: PartyLink = {
+          // FIN (the heartbeats stop), the remote end closes it, and its FIN comes back.
+          close: (closedBoth) => {
+            heartbeat.cancel();
+            host.schedule(delivery(), () => {
+              closeAtRemote();
+              transport.after(delivery(), closedBoth);
+            });
+          },
+        };
+        done(link);
+      });
+    },
+  };
+};
+
 export class SimGateway {
-  /** Parties it holds a live connection to, with their epochs. */
-  readonly held = new Map<string, number>();
-  /**
-   * The highest epoch per party it gave up — closed on the registry's order, or reported FAILED (the
-   * registry moves on at once): an OPEN at or below it is stale, even from a duty list.
-   */
-  private readonly givenUp = new Map<string, number>();
-  /** OPENED reports the registry accepted, per party (re-sent from a duty list until accepted). */
-  private readonly acknowledged = new Map<string, number>();
   private process: Process | null = null;
-  private client: ChorusClient | null = null;
-  /** When the last REGISTER or SYNC that was answered had been sent (its session was alive then). */
-  private confirmedAt = Number.NEGATIVE_INFINITY;
-  private lastSyncAt = Number.NEGATIVE_INFINITY;
-  private registered = false;
-  /** Sending SYNCs (off in the quiet phase; the lease then runs out and it lets go). */
-  active = true;
+  private gateway: Gateway | null = null;
+  /** The gateway's last log lines (for a violation's replay). */
+  readonly logLines: string[] = [];
 
   constructor(
     readonly spec: GatewaySpec,
     private readonly host: ClientHost,
     private readonly remote: RemoteSystem,
-    private readonly timing: GatewayTiming,
-    /** Each answered command: when it was sent and answered. */
+    private readonly settings: SimGatewaySettings,
+    /** Each answered registry command: when it was sent and answered. */
     private readonly answered: (call: number, ret: number) => void,
   ) {}
+
+  /** Parties it holds a live connection to, with their epochs. */
+  get held(): Map<string, number> {
+    return this.gateway?.open ?? new Map();
+  }
 
   get alive(): boolean {
     return this.process !== null;
@@ -171,182 +280,71 @@ export class SimGateway {
     return this.process?.cut === true;
   }
 
+  get isFrozen(): boolean {
+    return this.process?.isFrozen === true;
+  }
+
   start(): void {
+    this.note('started');
     const process = new Process();
     this.process = process;
-    this.registered = false;
-    // A new process remembers nothing of the last one (its orders went to the last one's session).
-    this.givenUp.clear();
-    this.acknowledged.clear();
-    this.connect(process);
-    process.transport(this.host.transportFor(this.spec.client)).every(100, () => this.tick());
-  }
-
-  /** A new client (and session) in this process: at start, and when the cluster closed the last one. */
-  private connect(process: Process): void {
-    this.registered = false;
-    this.confirmedAt = Number.NEGATIVE_INFINITY;
-    const client = ChorusClient.start({
+    const transport = process.transport(this.host.transportFor(this.spec.client));
+    const { name, capabilities, capacity } = this.spec;
+    const config = resolveGatewayConfig({
+      name,
+      capabilities: [...capabilities],
+      capacity,
       endpoints: this.host.memberIds.map(endpointOf),
-      seed: this.host.rng.uint32(),
-      transport: process.transport(this.host.transportFor(this.spec.client)),
-      commandTimeoutMs: this.timing.commandTimeoutMs,
-      maxInFlight: 8,
+      sessionTimeoutMs: this.settings.sessionTimeoutMs,
+      ...(this.settings.closeOnDisconnectMs === undefined
+        ? {}
+        : { closeOnDisconnectMs: this.settings.closeOnDisconnectMs }),
     });
-    this.client = client;
-    client.onSession(({ resumed }) => {
-      if (!resumed) this.registered = false; // a new session: the name must be registered from it
-      if (this.registered) this.sync();
-      else this.register();
+    const line = (level: string) => (fields: object, message: string) => {
+      this.logLines.push(`${Math.round(this.host.now())} ${level} ${message} ${JSON.stringify(fields)}`);
+      if (this.logLines.length > 300) this.logLines.shift();
+    };
+    this.gateway = Gateway.start(config, {
+      transport,
+      dialer: simDialer(
+        process,
+        transport,
+        this.host,
+        this.remote,
+        name,
+        config.heartbeatMs,
+        this.settings.failRate,
+      ),
+      log: { info: line('info'), warn: line('warn') },
+      seed: () => this.host.rng.uint32(),
+      answered: (sentAt) => this.answered(sentAt, this.host.now()),
     });
-    client.onMessage((message) => this.order(message as GatewayOrder));
   }
 
-  /** The process dies: its connections close with it; its session is left to time out. */
+  private note(fault: string): void {
+    this.logLines.push(`${Math.round(this.host.now())} FAULT ${fault}`);
+  }
+
+  /** The process dies: its connections close with it; its session is left to the cluster. */
   kill(): void {
+    if (this.process) this.note('killed');
     this.process?.kill();
     this.process = null;
-    this.client = null;
-    this.letGoOfAll();
+    this.gateway = null;
   }
 
   /** Cut the process off from every member (or heal the cut). */
   setCut(cut: boolean): void {
-    if (this.process) this.process.cut = cut;
+    if (!this.process || this.process.cut === cut) return;
+    this.note(cut ? 'cut off from every member' : 'cut healed');
+    this.process.cut = cut;
   }
 
-  private tick(): void {
-    this.checkLease();
-    if (this.client?.state === 'CLOSED' && this.process) {
-      // The cluster closed its session (it timed out while cut off): let go, and start over.
-      this.letGoOfAll();
-      this.connect(this.process);
-    }
-    const now = this.host.now();
-    if (this.active && this.registered && now - this.lastSyncAt >= this.timing.syncEveryMs) this.sync();
-    else if (this.active && !this.registered && now - this.lastSyncAt >= this.timing.syncEveryMs)
-      this.register();
-  }
-
-  /** Past the lease, nothing it holds is covered by a live session any more: let go of everything. */
-  private checkLease(): boolean {
-    if (this.host.now() - this.confirmedAt < this.timing.leaseMs) return true;
-    this.letGoOfAll();
-    return false;
-  }
-
-  private letGoOfAll(): void {
-    for (const party of this.held.keys()) this.remote.close(party, this.spec.name);
-    this.held.clear();
-    this.acknowledged.clear();
-  }
-
-  private register(): void {
-    const { name, capabilities, capacity } = this.spec;
-    this.askDuties({ type: 'REGISTER', name, capabilities, labels: {}, capacity });
-  }
-
-  private sync(): void {
-    this.askDuties({ type: 'SYNC', name: this.spec.name });
-  }
-
-  private askDuties(command: Record<string, unknown> & { type: 'REGISTER' | 'SYNC' }): void {
-    const client = this.client;
-    if (!client) return;
-    const sentAt = this.host.now();
-    this.lastSyncAt = sentAt;
-    this.send(client, command, (value) => {
-      if (client !== this.client || value === undefined) return;
-      if (isRefused(value)) {
-        // Not (or no longer) registered from this session: REGISTER again on the next tick.
-        if (command.type === 'SYNC') this.registered = false;
-        return;
-      }
-      if (this.host.now() - sentAt >= this.timing.leaseMs) return; // too old to vouch for anything
-      this.confirmedAt = Math.max(this.confirmedAt, sentAt);
-      this.registered = true;
-      this.follow(value as DutyList);
-    });
-  }
-
-  /** A duty list is the registry's whole view of this gateway when it answered. */
-  private follow(list: DutyList): void {
-    if (!this.checkLease()) return;
-    const listed = new Set<string>();
-    for (const duty of list.epochs) {
-      listed.add(duty.party);
-      if (duty.action === 'OPEN') this.open(duty.party, duty.epoch, true);
-      else this.close(duty.party, duty.epoch);
-    }
-    // Held but not listed: the registry no longer counts on it here (closing is always safe).
-    for (const party of [...this.held.keys()]) {
-      if (listed.has(party)) continue;
-      this.remote.close(party, this.spec.name);
-      this.held.delete(party);
-    }
-  }
-
-  private order(order: GatewayOrder): void {
-    if (!this.checkLease()) return; // fenced: the next SYNC says what to hold
-    if (order.type === 'OPEN') this.open(order.party, order.epoch, false);
-    else if (order.type === 'CLOSE') this.close(order.party, order.epoch);
-  }
-
-  private open(party: string, epoch: number, fromList: boolean): void {
-    if (epoch <= (this.givenUp.get(party) ?? 0)) return; // given up already
-    const held = this.held.get(party);
-    if (held !== undefined && held > epoch) return; // an older order
-    if (held === epoch) {
-      if (fromList && this.acknowledged.get(party) !== epoch) this.report(party, epoch, 'OPENED');
-      return;
-    }
-    if (held !== undefined) this.remote.close(party, this.spec.name);
-    if (this.host.rng.chance(this.timing.failRate)) {
-      this.held.delete(party);
-      this.giveUp(party, epoch);
-      this.report(party, epoch, 'FAILED');
-      return;
-    }
-    this.held.set(party, epoch);
-    this.remote.open(party, this.spec.name, epoch);
-    this.report(party, epoch, 'OPENED');
-  }
-
-  private giveUp(party: string, epoch: number): void {
-    this.givenUp.set(party, Math.max(epoch, this.givenUp.get(party) ?? 0));
-  }
-
-  private close(party: string, epoch: number): void {
-    this.giveUp(party, epoch);
-    const held = this.held.get(party);
-    if (held !== undefined && held <= epoch) {
-      this.remote.close(party, this.spec.name);
-      this.held.delete(party);
-    }
-    this.report(party, epoch, 'CLOSED');
-  }
-
-  private report(party: string, epoch: number, status: 'OPENED' | 'FAILED' | 'CLOSED'): void {
-    const client = this.client;
-    if (!client) return;
-    const command = { type: 'REPORT', name: this.spec.name, party, epoch, status };
-    this.send(client, command, (value) => {
-      if (status === 'OPENED' && value !== undefined && !isRefused(value))
-        this.acknowledged.set(party, epoch);
-    });
-  }
-
-  private send(client: ChorusClient, command: Record<string, unknown>, done: (value: unknown) => void): void {
-    const call = this.host.now();
-    client.submit(gatewaysService.commandBody(command), (outcome: CommandOutcome) => {
-      if ('error' in outcome) return done(undefined);
-      const reply = unpack(outcome.reply) as { ok: boolean; value?: unknown };
-      if (!reply.ok) return done(undefined);
-      this.answered(call, this.host.now());
-      done(reply.value);
-    });
+  /** Stop the process as SIGSTOP does (or let it go on, as SIGCONT). */
+  setFrozen(frozen: boolean): void {
+    if (!this.process || this.process.isFrozen === frozen) return;
+    this.note(frozen ? 'SIGSTOP' : 'SIGCONT');
+    if (frozen) this.process.freeze();
+    else this.process.thaw();
   }
 }
-
-const isRefused = (value: unknown): boolean =>
-  typeof value === 'object' && value !== null && 'refused' in value;

@@ -8,13 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import {
   DEFAULT_CLOSE_ON_DISCONNECT_MS,
-  DISCONNECT_DROP_SHARE,
   GatewayConfigError,
-  GUARD_EVERY_MS,
   loadGatewayConfig,
-  MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS,
   resolveGatewayConfig,
 } from '../../gateway/config.ts';
+import { MIN_CLOSE_ON_DISCONNECT_MS } from '../../runtime/client/client-options.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/gateway.json', import.meta.url));
 const base = { name: 'g1', capacity: 10, endpoints: ['127.0.0.1:9010'] };
@@ -35,14 +33,16 @@ describe('gateway configuration', () => {
     expect(config.name).to.equal('gw-eu-1');
     expect(config.leaseMs).to.equal(config.sessionTimeoutMs * 0.8);
     expect(config.syncIntervalMs).to.be.below(config.leaseMs);
-    // The fast path is opt-in: without closeOnDisconnectMs a lost cluster connection alone drops nothing.
-    expect(config.closeOnDisconnectMs).to.equal(undefined);
-    expect(config.disconnectDropMs).to.equal(Number.POSITIVE_INFINITY);
-    const fast = resolveGatewayConfig({
+    // Close on disconnect is on by default; the gateway then drops its connections the moment its cluster
+    // connection is lost. null turns it off: a lost cluster connection alone then drops nothing.
+    expect(config.closeOnDisconnectMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS);
+    expect(config.dropOnDisconnect).to.equal(true);
+    const off = resolveGatewayConfig({
       ...JSON.parse(readFileSync(EXAMPLE, 'utf8')),
-      closeOnDisconnectMs: DEFAULT_CLOSE_ON_DISCONNECT_MS,
+      closeOnDisconnectMs: null,
     });
-    expect(fast.disconnectDropMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS * DISCONNECT_DROP_SHARE);
+    expect(off.closeOnDisconnectMs).to.equal(undefined);
+    expect(off.dropOnDisconnect).to.equal(false);
   });
 
   it('names every problem with its field, the rules between fields included', () => {
@@ -60,12 +60,8 @@ describe('gateway configuration', () => {
     expect(problems({ ...base, sessionTimeoutMs: 2000, closeOnDisconnectMs: 2000 })).to.match(
       /closeOnDisconnectMs \(2000\) must be below sessionTimeoutMs \(2000\)/,
     );
-    // The share left after the drop must cover the guard's period with margin.
-    expect(problems({ ...base, closeOnDisconnectMs: MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS - 1 })).to.match(
+    expect(problems({ ...base, closeOnDisconnectMs: MIN_CLOSE_ON_DISCONNECT_MS - 1 })).to.match(
       /closeOnDisconnectMs: Too small/,
-    );
-    expect(MIN_GATEWAY_CLOSE_ON_DISCONNECT_MS * (1 - DISCONNECT_DROP_SHARE)).to.be.at.least(
-      6 * GUARD_EVERY_MS,
     );
     expect(problems({ ...base, credentials: 'x', credentialsFile: 'y' })).to.match(
       /credentialsFile: give credentials or/,

@@ -1,26 +1,25 @@
-// A gateway's outbound connections (gateway/connections.ts) against the real stand-in: a new epoch of a
+// A gateway's outbound connections (gateway/links.ts over gateway/tcp-dialer.ts) against the real stand-in: a new epoch of a
 // party opens only once the older epoch's connection is closed at the remote end; what fails is reported
 // FAILED, what closes CLOSED; a lease drop closes everything at once.
 
 import { createServer } from 'node:net';
 import { expect } from 'chai';
-import { Connections, type ReportStatus } from '../../gateway/connections.ts';
 import type { Wanted } from '../../gateway/duties.ts';
+import { Links, type ReportStatus } from '../../gateway/links.ts';
 import { StandIn } from '../../gateway/stand-in.ts';
+import { tcpDialer } from '../../gateway/tcp-dialer.ts';
 import { eventually } from '../support/ports.ts';
 
 describe('gateway connections (one per party, epochs in order)', () => {
   let standIn: StandIn;
-  let connections: Connections;
+  let connections: Links;
   let reports: [string, number, ReportStatus][];
 
   beforeEach(async () => {
     standIn = await StandIn.start({ livenessMs: 0 });
     reports = [];
-    connections = new Connections({
-      gateway: 'g1',
-      heartbeatMs: 100,
-      timeoutMs: 5_000,
+    connections = new Links({
+      dialer: tcpDialer({ gateway: 'g1', heartbeatMs: 100, timeoutMs: 5_000 }),
       report: (party, epoch, status) => reports.push([party, epoch, status]),
     });
   });
@@ -29,18 +28,20 @@ describe('gateway connections (one per party, epochs in order)', () => {
     await standIn.close();
   });
 
+  const converge = (wanted: ReadonlyMap<string, Wanted>) =>
+    new Promise<void>((resolve) => connections.converge(wanted, resolve));
   const want = (entries: [string, number][], endpoint = standIn.endpoint): Map<string, Wanted> =>
     new Map(entries.map(([party, epoch]) => [party, { epoch, endpoint }]));
 
   it('opens each wanted party; a new epoch opens only after the old connection is closed at the remote end', async () => {
-    await connections.converge(
+    await converge(
       want([
         ['p1', 1],
         ['p2', 1],
       ]),
     );
     expect(Object.fromEntries(connections.open)).to.deep.equal({ p1: 1, p2: 1 });
-    await connections.converge(want([['p1', 2]]));
+    await converge(want([['p1', 2]]));
     expect(Object.fromEntries(connections.open)).to.deep.equal({ p1: 2 });
     expect(standIn.overlaps).to.deep.equal([]);
     const p1 = standIn.records.filter((r) => r.party === 'p1');
@@ -55,7 +56,7 @@ describe('gateway connections (one per party, epochs in order)', () => {
     ]);
     // The same wants again change nothing and report nothing.
     const before = reports.length;
-    await connections.converge(want([['p1', 2]]));
+    await converge(want([['p1', 2]]));
     expect(reports).to.have.length(before);
   });
 
@@ -64,11 +65,11 @@ describe('gateway connections (one per party, epochs in order)', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const address = closed.address() as { port: number };
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    await connections.converge(want([['p1', 1]], `127.0.0.1:${address.port}`));
+    await converge(want([['p1', 1]], `127.0.0.1:${address.port}`));
     expect(reports).to.deep.equal([['p1', 1, 'FAILED']]);
     expect(connections.open.size).to.equal(0);
 
-    await connections.converge(want([['p2', 3]]));
+    await converge(want([['p2', 3]]));
     expect(reports.at(-1)).to.deep.equal(['p2', 3, 'OPENED']);
     await standIn.close(); // the remote end goes away
     await eventually(() => connections.open.size === 0, 'the connection noticed closed');
@@ -76,22 +77,27 @@ describe('gateway connections (one per party, epochs in order)', () => {
     standIn = await StandIn.start({ livenessMs: 0 }); // for afterEach
   });
 
-  it('closeAllNow closes every connection at once and reports each CLOSED', async () => {
-    await connections.converge(
+  it('closeAllNow closes every connection at once, and reports each CLOSED once the remote end saw it close', async () => {
+    await converge(
       want([
         ['p1', 1],
         ['p2', 1],
         ['p3', 1],
       ]),
     );
+    const closedAt = reports.length;
     connections.closeAllNow();
     expect(connections.open.size).to.equal(0);
-    expect(
+    const closed = () =>
       reports
+        .slice(closedAt)
         .filter(([, , s]) => s === 'CLOSED')
         .map(([p]) => p)
-        .sort(),
-    ).to.deep.equal(['p1', 'p2', 'p3']);
-    await eventually(() => standIn.liveConnections().length === 0, 'the remote end saw them close');
+        .sort();
+    await eventually(() => closed().length === 3, 'each reported CLOSED');
+    expect(closed()).to.deep.equal(['p1', 'p2', 'p3']);
+    // Each report came after the stand-in recorded that connection's close.
+    for (const record of standIn.records.filter((r) => ['p1', 'p2', 'p3'].includes(r.party as string)))
+      expect(record.closedAt, `${record.party} closed at the remote end`).to.not.equal(undefined);
   });
 });

@@ -1,6 +1,7 @@
 // What a gateway holds (gateway/duties.ts), against a reference written from the rules: an order older than
 // one already seen for its party changes nothing; an order applied twice is applied once; a duty list
-// leaves exactly its fresh OPEN duties wanted; the lease running out drops everything. And the messages a
+// leaves exactly its fresh OPEN duties wanted; an epoch the gateway ended (reported CLOSED or FAILED) is
+// never wanted again, even when a later duty list names it; the lease running out drops everything. And the messages a
 // gateway acts on are checked first (gateway/messages.ts).
 
 import { expect } from 'chai';
@@ -9,7 +10,11 @@ import { Duties } from '../../gateway/duties.ts';
 import { type Duty, type Order, parseDuties, parseOrder } from '../../gateway/messages.ts';
 import { checkProperty } from '../support/property.ts';
 
-type Step = { kind: 'order'; order: Order } | { kind: 'sync'; duties: Duty[] } | { kind: 'drop' };
+type Step =
+  | { kind: 'order'; order: Order }
+  | { kind: 'sync'; duties: Duty[] }
+  | { kind: 'drop' }
+  | { kind: 'end'; party: string; epoch: number };
 
 const party = fc.constantFrom('p1', 'p2', 'p3');
 const epoch = fc.integer({ min: 0, max: 6 });
@@ -30,29 +35,40 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.array(duty, { maxLength: 4 }).map((d) => ({ kind: 'sync' as const, duties: d })),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'drop' as const }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('end' as const), party, epoch }) },
 );
 
-/** The rules, written plainly: the wanted map and the highest epoch seen per party. */
+/** The rules, written plainly: the wanted map, the highest epoch seen and the highest ended per party. */
 const reference = (steps: readonly Step[]): Map<string, number> => {
   const wanted = new Map<string, number>();
   const seen = new Map<string, number>();
+  const ended = new Map<string, number>();
   const fresh = (p: string, e: number) => {
     if ((seen.get(p) ?? -1) > e) return false;
     seen.set(p, e);
     return true;
   };
+  const closeUpTo = (p: string, e: number) => {
+    if ((wanted.get(p) ?? -1) <= e) wanted.delete(p);
+  };
+  const open = (p: string, e: number) => {
+    if ((ended.get(p) ?? -1) < e) wanted.set(p, e);
+  };
   for (const s of steps) {
     if (s.kind === 'drop') wanted.clear();
-    else if (s.kind === 'order') {
+    else if (s.kind === 'end') {
+      ended.set(s.party, Math.max(s.epoch, ended.get(s.party) ?? -1));
+      closeUpTo(s.party, s.epoch);
+    } else if (s.kind === 'order') {
       if (!fresh(s.order.party, s.order.epoch)) continue;
-      if (s.order.type === 'OPEN') wanted.set(s.order.party, s.order.epoch);
-      else if ((wanted.get(s.order.party) ?? -1) <= s.order.epoch) wanted.delete(s.order.party);
+      if (s.order.type === 'OPEN') open(s.order.party, s.order.epoch);
+      else closeUpTo(s.order.party, s.order.epoch);
     } else {
       const listed = new Set(s.duties.map((d) => d.party));
       for (const d of s.duties) {
         if (!fresh(d.party, d.epoch)) continue;
-        if (d.action === 'OPEN') wanted.set(d.party, d.epoch);
-        else if ((wanted.get(d.party) ?? -1) <= d.epoch) wanted.delete(d.party);
+        if (d.action === 'OPEN') open(d.party, d.epoch);
+        else closeUpTo(d.party, d.epoch);
       }
       for (const p of [...wanted.keys()]) if (!listed.has(p)) wanted.delete(p);
     }
@@ -66,6 +82,7 @@ const run = (steps: readonly Step[], twice = false): Duties => {
     const times = twice ? 2 : 1;
     for (let i = 0; i < times; i++) {
       if (s.kind === 'drop') duties.dropAll();
+      else if (s.kind === 'end') duties.end(s.party, s.epoch);
       else if (s.kind === 'order') duties.apply(s.order);
       else duties.sync(s.duties);
     }
@@ -101,6 +118,24 @@ describe('gateway duties (what a gateway holds)', () => {
       { party: 'p1', epoch: 4 },
     ]);
     expect(duties.want.size).to.equal(0);
+  });
+
+  it('never reopens an epoch it ended, even when a duty list answered before its report names it; it says so again', () => {
+    const duties = new Duties();
+    const endpoint = '127.0.0.1:7024';
+    duties.sync([{ party: 'p1', epoch: 24, endpoint, action: 'OPEN' }]);
+    expect(wantedEpochs(duties)).to.deep.equal(new Map([['p1', 24]]));
+    duties.dropAll(); // the cluster connection was lost: every connection closed…
+    duties.end('p1', 24); // …and reported CLOSED, so the registry gives p1 out again under a new epoch
+    // A SYNC sent before the drop, answered after the session resumed, still lists the old assignment.
+    const again = duties.sync([{ party: 'p1', epoch: 24, endpoint, action: 'OPEN' }]);
+    expect(duties.want.size).to.equal(0);
+    expect(again).to.deep.equal([{ party: 'p1', epoch: 24, endpoint, action: 'OPEN' }]);
+    expect(duties.apply({ type: 'OPEN', party: 'p1', epoch: 24, endpoint })).to.equal(false);
+    expect(duties.want.size).to.equal(0);
+    // A new assignment to this gateway opens as usual.
+    expect(duties.apply({ type: 'OPEN', party: 'p1', epoch: 25, endpoint })).to.equal(true);
+    expect(wantedEpochs(duties)).to.deep.equal(new Map([['p1', 25]]));
   });
 
   it('refuses a pushed message or duty list that does not fit, naming the field', () => {

@@ -1,22 +1,14 @@
 // When a gateway gives up its party connections (gateway/ownership.ts), on a simulated clock: the lease,
-// and the cluster connection lost — dropped after disconnectDropMs, well before the leader may close the
-// session (closeOnDisconnectMs after it saw the same close), unless the session is back in time.
+// and, with close on disconnect (the default), the cluster connection lost — dropped at once, since the
+// leader may close the session closeOnDisconnectMs after it saw the same close, until a session is back.
 
 import { expect } from 'chai';
-import {
-  DEFAULT_CLOSE_ON_DISCONNECT_MS,
-  DISCONNECT_DROP_SHARE,
-  resolveGatewayConfig,
-} from '../../gateway/config.ts';
+import { DEFAULT_CLOSE_ON_DISCONNECT_MS, resolveGatewayConfig } from '../../gateway/config.ts';
 import { Ownership } from '../../gateway/ownership.ts';
 
-const config = resolveGatewayConfig({
-  name: 'g1',
-  capacity: 10,
-  endpoints: ['127.0.0.1:9010'],
-  closeOnDisconnectMs: DEFAULT_CLOSE_ON_DISCONNECT_MS,
-});
-const { disconnectDropMs, closeOnDisconnectMs, leaseMs } = config;
+const base = { name: 'g1', capacity: 10, endpoints: ['127.0.0.1:9010'] };
+const config = resolveGatewayConfig({ ...base, closeOnDisconnectMs: DEFAULT_CLOSE_ON_DISCONNECT_MS });
+const { leaseMs } = config;
 
 /** A gateway whose last command was confirmed at `at`. */
 const confirmedAt = (at: number) => {
@@ -26,31 +18,26 @@ const confirmedAt = (at: number) => {
 };
 
 describe('gateway ownership (lease and cluster connection)', () => {
-  it('the recommended closeOnDisconnectMs drops a quarter of the way through the close-on-disconnect grace: margin for delivery, the guard and skew', () => {
-    expect(closeOnDisconnectMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS);
-    expect(disconnectDropMs).to.equal(DEFAULT_CLOSE_ON_DISCONNECT_MS * DISCONNECT_DROP_SHARE);
-    expect(DISCONNECT_DROP_SHARE).to.equal(0.25);
-    expect(disconnectDropMs).to.be.below(leaseMs);
-  });
-
-  it('once the cluster connection is lost, ownership lapses after disconnectDropMs, not before', () => {
+  it('with close on disconnect, ownership lapses the moment the cluster connection is lost, and comes back with a session', () => {
+    expect(config.dropOnDisconnect).to.equal(true);
     const ownership = confirmedAt(0);
+    expect(ownership.lapsed(100)).to.equal(null);
     ownership.connectionLost(100);
-    expect(ownership.lapsed(100 + disconnectDropMs - 1)).to.equal(null);
-    expect(ownership.lapsed(100 + disconnectDropMs)).to.equal('cluster connection lost');
-    // A second loss (another dial failing) does not restart the count.
-    ownership.connectionLost(200);
-    expect(ownership.lapsed(100 + disconnectDropMs)).to.equal('cluster connection lost');
-  });
-
-  it('a session back in time keeps ownership; a later loss counts afresh', () => {
-    const ownership = confirmedAt(0);
-    ownership.connectionLost(100);
+    expect(ownership.lapsed(100)).to.equal('cluster connection lost');
+    ownership.connectionLost(200); // another dial failing changes nothing
+    expect(ownership.lapsed(200)).to.equal('cluster connection lost');
     ownership.sessionOpen();
-    expect(ownership.lapsed(100 + 2 * disconnectDropMs)).to.equal(null);
+    expect(ownership.lapsed(300)).to.equal(null);
     ownership.connectionLost(1000);
-    expect(ownership.lapsed(1000 + disconnectDropMs - 1)).to.equal(null);
-    expect(ownership.lapsed(1000 + disconnectDropMs)).to.equal('cluster connection lost');
+    expect(ownership.lapsed(1000)).to.equal('cluster connection lost');
+  });
+
+  it('without it, a lost cluster connection alone lapses nothing: the lease does', () => {
+    const off = new Ownership(resolveGatewayConfig({ ...base, closeOnDisconnectMs: null }));
+    off.confirmed(0);
+    off.connectionLost(100);
+    expect(off.lapsed(100 + leaseMs - 100)).to.equal(null);
+    expect(off.lapsed(leaseMs + 1)).to.equal('lease expired');
   });
 
   it('connected, ownership lasts the lease from the last confirmed command, and no longer', () => {

@@ -5,11 +5,12 @@
 import type { PartyDefinition } from '../../actors/services/gateway-registry/commands.ts';
 import type { RegistrySnapshot } from '../../actors/services/gateway-registry/registry.ts';
 import { gatewaysService } from '../../actors/services/gateway-registry/service.ts';
+import { DEFAULT_LIVENESS_MS } from '../../gateway/stand-in.ts';
 import { ChorusClient, type CommandOutcome } from '../../runtime/client/client.ts';
 import { endpointOf } from '../../runtime/sim/client-network.ts';
 import type { ClientHost } from '../../runtime/sim/clients.ts';
 import type { ActorSimServices } from '../../runtime/sim/services.ts';
-import { RemoteSystem, SimGateway } from '../../runtime/sim/sim-gateway.ts';
+import { RemoteSystem, SimGateway, type SimGatewaySettings } from '../../runtime/sim/sim-gateway.ts';
 import { Simulation } from '../../runtime/sim/simulation.ts';
 
 export const parties = (count: number): PartyDefinition[] =>
@@ -20,6 +21,9 @@ export const parties = (count: number): PartyDefinition[] =>
     requires: [],
   }));
 
+/** The simulator's default session timeout. */
+export const SIM_SESSION_TIMEOUT_MS = 4000;
+
 export class GatewayFleet {
   readonly sim: Simulation;
   readonly remote: RemoteSystem;
@@ -29,7 +33,12 @@ export class GatewayFleet {
   readonly answers: CommandOutcome[] = [];
   private readonly operator: ChorusClient;
 
-  constructor(seed: number, names: readonly string[], capacity: number) {
+  constructor(
+    seed: number,
+    names: readonly string[],
+    capacity: number,
+    settings: Partial<SimGatewaySettings> = {},
+  ) {
     const sim = new Simulation({ seed, workload: 'gateways' });
     this.sim = sim;
     // Client numbers 10 and up: the workload's own clients (never started) keep theirs.
@@ -43,11 +52,18 @@ export class GatewayFleet {
     this.remote = new RemoteSystem(
       (invariant, detail) => this.problems.push(`${invariant}: ${detail}`),
       () => sim.now,
+      DEFAULT_LIVENESS_MS,
     );
-    const timing = { leaseMs: 2000, syncEveryMs: 500, commandTimeoutMs: 3000, failRate: 0 };
+    const gatewaySettings = { sessionTimeoutMs: SIM_SESSION_TIMEOUT_MS, failRate: 0, ...settings };
     this.gateways = names.map(
       (name, client) =>
-        new SimGateway({ name, capabilities: [], capacity, client }, host, this.remote, timing, () => {}),
+        new SimGateway(
+          { name, capabilities: [], capacity, client },
+          host,
+          this.remote,
+          gatewaySettings,
+          () => {},
+        ),
     );
     this.operator = ChorusClient.start({
       endpoints: sim.memberIds.map(endpointOf),
