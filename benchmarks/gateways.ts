@@ -11,6 +11,12 @@
 // may move; a ratio near 1 means the cluster, the registry and the gateways add little to it. (Before that
 // fast path, the baseline was the session timeout, 10 s by default.)
 //
+// Then the cluster leader is SIGKILLed as many times: every gateway loses its cluster connection and drops
+// its parties at once (close on disconnect), resumes its session on the new leader and reopens what the
+// registry still gives it. A sample is the ms from the SIGKILL until every party is open again (the gap a
+// leader change costs the parties); the old leader is restarted before the next kill. Through both phases
+// the stand-in counts any moment two connections were live for one party (`overlaps`, which must be 0).
+//
 //   npx chorus bench gateways --json [--runs 5]
 //   CHORUS_BENCH_SESSION_TIMEOUT_MS=2500 npx chorus bench gateways   (a shorter session timeout than the default)
 
@@ -26,7 +32,7 @@ import type { BenchOptions, BenchResult } from './harness.ts';
 import { percentile, round } from './harness.ts';
 
 export const describe =
-  'ms from SIGKILL of the gateway owning the most parties (at least 100 of 300) to the last of them open on another gateway (median, p99 over several kills; 3 members, 3 gateways, the stand-in), against the gateways closeOnDisconnectMs (the leader closes the session of a killed gateway that long after its connection closed); plus plan time for 10,000 parties × 50 gateways';
+  'ms from SIGKILL of the gateway owning the most parties (at least 100 of 300) to the last of them open on another gateway (median, p99 over several kills; 3 members, 3 gateways, the stand-in), against the gateways closeOnDisconnectMs (the leader closes the session of a killed gateway that long after its connection closed); ms from SIGKILL of the cluster leader until every party is open again (as many kills); two live connections for one party seen by the stand-in through both (overlaps); plus plan time for 10,000 parties × 50 gateways';
 
 const PARTIES = 300;
 const RULES = {
@@ -123,6 +129,24 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
         10 * sessionTimeoutMs + 60_000,
       );
     }
+    // The cluster leader SIGKILLed: every party open again after each.
+    const leaderGaps: number[] = [];
+    for (let kill = 0; kill < runs; kill++) {
+      const leader = await cluster.waitForLeader(60_000);
+      const killedAt = performance.now();
+      await cluster.kill(leader);
+      await until(
+        () => cluster.leader() !== null && cluster.leader() !== leader,
+        'a new leader',
+        60_000,
+      );
+      // The gateways drop everything on the leader's loss: wait until the drop shows, then until all reopen.
+      await until(() => standIn.holders().size < PARTIES, 'the gateways dropping', 10_000).catch(() => {});
+      await until(() => standIn.holders().size === PARTIES, 'every party open again', 120_000);
+      leaderGaps.push(performance.now() - killedAt);
+      cluster.startMember(leader);
+      await until(() => cluster.leader() !== null && ready(), 'the old leader back', 120_000);
+    }
     const totals = samples.map((s) => s.totalMs);
     const plan = measurePlanTime({ samples: 10, warmup: 2 });
     const median = percentile(totals, 50);
@@ -155,6 +179,9 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
       ratioToCloseOnDisconnect: round(median / DEFAULT_CLOSE_ON_DISCONNECT_MS),
       ratioToSessionTimeout: round(median / sessionTimeoutMs),
       firstAssignmentMs: round(firstAssignmentMs),
+      leaderKills: leaderGaps.length,
+      leaderKillAllOpenAgainMedianMs: round(percentile(leaderGaps, 50)),
+      leaderKillAllOpenAgainP99Ms: round(percentile(leaderGaps, 99)),
       overlaps: standIn.overlaps.length,
       // Each overlap as the stand-in saw it (ms on its clock): what to look for in the gateways' logs.
       overlapDetails: standIn.overlaps.map(({ party, connections }) =>

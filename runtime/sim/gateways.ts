@@ -70,6 +70,8 @@ export class GatewayWorkload implements Workload {
   readonly gateways: SimGateway[];
   private readonly operator: ChorusClient;
   private partiesNow: PartyDefinition[] = PARTIES;
+  /** Every gateway frozen for the simulator's end-of-run checks. */
+  private quiet = false;
   private closed = false;
 
   readonly options: GatewayWorkloadOptions;
@@ -152,7 +154,8 @@ export class GatewayWorkload implements Workload {
       const frozen = busiest();
       if (!frozen) return;
       frozen.setFrozen(true);
-      this.host.schedule(freezeMs, () => frozen.setFrozen(false));
+      // SIGCONT, unless the run went quiet meanwhile (every gateway stays frozen then).
+      this.host.schedule(freezeMs, () => this.quiet || frozen.setFrozen(false));
     });
   }
 
@@ -160,6 +163,8 @@ export class GatewayWorkload implements Workload {
   private operate(command: Record<string, unknown>, delay: number): void {
     this.host.schedule(delay, () => {
       if (command.type === 'SET_PARTIES' && command.parties !== this.partiesNow) return; // superseded
+      if (this.closed) return;
+      if (this.quiet) return this.operate(command, 200); // nothing goes out while the run is quiet
       const call = this.host.now();
       this.operator.submit(gatewaysService.commandBody(command), (outcome) => {
         const ok = 'reply' in outcome && (unpack(outcome.reply) as { ok: boolean }).ok;
@@ -174,6 +179,7 @@ export class GatewayWorkload implements Workload {
 
   /** Quiet (inactive): every gateway process is frozen, so none sends anything; active again: thawed. */
   setActive(active: boolean): void {
+    this.quiet = !active;
     for (const gateway of this.gateways) gateway.setFrozen(!active);
   }
 
