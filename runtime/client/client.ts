@@ -54,6 +54,23 @@ interface PendingCommand {
 
 const TICK_MS = 25;
 
+/**
+ * Call the application's handlers one by one. One that throws neither stops the others nor the client's own
+ * handling of the frame or state change it came with: the error is thrown again on its own, once the client
+ * is done (an uncaught exception, as from any callback of the application's).
+ */
+const deliver = <T>(handlers: Iterable<(value: T) => void>, value: T): void => {
+  for (const handler of handlers) {
+    try {
+      handler(value);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+};
+
 export class ChorusClient {
   private readonly options: ClientOptions;
   private readonly actor: Actor<typeof clientConnectionMachine>;
@@ -136,12 +153,13 @@ export class ChorusClient {
         if (last === 'CONNECTED' && sessionId !== null && leaderId !== null) {
           const change = { sessionId, leaderId, resumed: sessionId === lastSessionId };
           lastSessionId = sessionId;
-          for (const handler of this.sessionHandlers) handler(change);
+          deliver(this.sessionHandlers, change);
         }
-        options.onStateChange?.(last, {
-          leaderId: snapshot.context.leaderId,
-          sessionId: snapshot.context.sessionId,
-        });
+        const { onStateChange } = options;
+        if (onStateChange) {
+          const info = { leaderId: snapshot.context.leaderId, sessionId: snapshot.context.sessionId };
+          deliver([(state: string) => onStateChange(state, info)], last);
+        }
       }
     });
     this.ticker = this.transport.every(TICK_MS, () => this.tick());
@@ -246,7 +264,9 @@ export class ChorusClient {
   }
 
   /** Messages services push to this session (`notify`), decoded, at most once each (lost between
-   *  connections: re-read state on `onSession`); the handler checks what they mean. Returns an unsubscribe. */
+   *  connections: re-read state on `onSession`); the handler checks what they mean. Returns an unsubscribe.
+   *  A handler that throws stops neither the other handlers nor the client: its error is thrown again on
+   *  its own afterwards (as uncaught). */
   onMessage(handler: (message: unknown) => void): () => void {
     this.messageHandlers.add(handler);
     return () => this.messageHandlers.delete(handler);
@@ -438,7 +458,7 @@ export class ChorusClient {
         return;
       }
       case 'NOTIFY':
-        for (const handler of this.messageHandlers) handler(frame.message);
+        deliver(this.messageHandlers, frame.message);
         return;
       case 'BUSY': {
         const { busy } = frame;

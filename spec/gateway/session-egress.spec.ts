@@ -37,6 +37,15 @@ describe('session egress in member processes (notify, sessionClosed)', function 
     clients.push(listener, ringer);
     const heard: unknown[] = [];
     const ringerHeard: unknown[] = [];
+    // An application handler that throws stops neither the next handler nor the client: its error is
+    // thrown again on its own, after the client's handling (an uncaught exception, caught here).
+    const thrown: Error[] = [];
+    const mochaHandlers = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    process.on('uncaughtException', (error) => thrown.push(error));
+    listener.onMessage(() => {
+      throw new Error('a bug in the application');
+    });
     listener.onMessage((m) => heard.push(m));
     ringer.onMessage((m) => ringerHeard.push(m));
     const bells = serviceClient(listener, bellService);
@@ -44,8 +53,15 @@ describe('session egress in member processes (notify, sessionClosed)', function 
 
     expect(await bells.command({ type: 'SUBSCRIBE', channel: 'a' })).to.deep.equal([listener.sessionId]);
     expect(await ringing.command({ type: 'RING', channel: 'a', text: 'hello' })).to.equal(1);
-    await eventually(() => heard.length === 1, 'the listener hears the ring', 5_000);
+    try {
+      await eventually(() => heard.length === 1, 'the listener hears the ring', 5_000);
+      await eventually(() => thrown.length === 1, "the handler's error thrown again", 5_000);
+    } finally {
+      process.removeAllListeners('uncaughtException');
+      for (const handler of mochaHandlers) process.on('uncaughtException', handler);
+    }
     expect(heard).to.deep.equal([{ type: 'RING', text: 'hello', ring: 1 }]);
+    expect(thrown.map((e) => e.message)).to.deep.equal(['a bug in the application']);
     expect(ringerHeard, 'the ringer is no subscriber').to.deep.equal([]);
 
     // A throwing actor's notifications are dropped with its transition.
