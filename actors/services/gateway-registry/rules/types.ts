@@ -2,10 +2,12 @@
 // gateway, a party, the compiled rules, cluster time) and what it gets back (moves, explanations).
 // Pure data; the planner reads it and never keeps it.
 
+import type { GatewayState } from '../../../../machines/gateway-lifecycle.ts';
+import type { PartyState } from '../../../../machines/party-assignment.ts';
 import type { RulesDocument } from './schema.ts';
 
-export type GatewayState = 'REGISTERING' | 'ACTIVE' | 'DRAINING' | 'LOST';
-export type PartyState = 'UNASSIGNED' | 'OFFERED' | 'OPEN' | 'MOVING' | 'CLOSING';
+// The states are the statecharts' own (machines/): one name per concept.
+export type { GatewayState, PartyState };
 
 export interface GatewayView {
   /** Unique in the fleet (the registry keys gateways by name). */
