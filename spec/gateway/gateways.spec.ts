@@ -322,6 +322,43 @@ describe('gateways at process level (G1, G2, G3)', function () {
     await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
   });
 
+  it('never two live connections for one party when a gateway is cut off from the cluster with no FIN or RST (a partition): its lease runs out before its session times out, its parties open on the others', async () => {
+    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
+    const relay = await Relay.start(cluster.endpoint(cluster.cluster.leader() as number));
+    const cut = startGateway('g6', ['fix'], [relay.endpoint]);
+    try {
+      await eventually(
+        () => (holdings().get('g6') ?? 0) >= 1,
+        'g6 holds parties',
+        PROCESS_START_MS + 10 * RULES.rebalance.pauseMs,
+      );
+      const from = cut.records.length;
+      const cutAt = performance.now();
+      relay.silence();
+      // The leader sees no close: the session times out, and only then do g6's parties move. g6 still runs,
+      // and keeps nothing past its lease (0.8 × the session timeout), so the stand-in never sees two.
+      await eventually(() => allServed(['g6']), "g6's parties open elsewhere", MOVE_BOUND_MS);
+      expect(performance.now() - cutAt, 'moved once the session timed out').to.be.above(
+        SESSION_TIMEOUT_MS * 0.8,
+      );
+      expect(
+        cut.find(/ownership unconfirmed/, from),
+        'g6 dropped its parties (the lease, or its client giving up on the silent member)',
+      ).to.have.length.above(0);
+      relay.heal();
+      await eventually(
+        async () => (await status(operator)).gateways.find((g) => g.name === 'g6')?.state === 'ACTIVE',
+        'g6 registers again once it can',
+        PROCESS_START_MS,
+      );
+    } finally {
+      await cut.signal('SIGKILL');
+      gateways.delete('g6');
+      await relay.close();
+    }
+    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
+  });
+
   it('chorus gateway status | plan | explain | apply, for a person and --json; a stale --if-version and bad rules are refused, named, nothing applied', async () => {
     const flags = ['--endpoints', cluster.endpoints().join(',')];
     const dir = mkdtempSync(join(tmpdir(), 'chorus-rules-'));
