@@ -133,30 +133,34 @@ export class GatewayWorkload implements Workload {
       killed.kill();
       this.host.schedule(restartAt - killAt, () => killed.start());
     });
-    const cutAt = rng.int(FAULTS_FROM_MS, 3000);
+    // Strike the busiest gateway at a random time, and undo it after a while: sometimes past the session
+    // timeout, when its parties move and it must have let go first.
     const { sessionTimeoutMs } = this.options;
-    const cutMs = rng.chance(0.5)
-      ? rng.int(200, sessionTimeoutMs)
-      : rng.int(sessionTimeoutMs, 2 * sessionTimeoutMs);
-    this.host.schedule(cutAt, () => {
-      const cut = busiest();
-      if (!cut) return;
-      cut.setCut(true);
-      this.host.schedule(cutMs, () => cut.setCut(false));
-    });
-    // SIGSTOP, then SIGCONT: sometimes past the session timeout (its parties move; the remote end has ended
-    // its connections, and on waking it must close what it no longer owns before anything else).
-    const freezeAt = rng.int(FAULTS_FROM_MS, 3000);
-    const freezeMs = rng.chance(0.5)
-      ? rng.int(100, sessionTimeoutMs)
-      : rng.int(sessionTimeoutMs, 2 * sessionTimeoutMs);
-    this.host.schedule(freezeAt, () => {
-      const frozen = busiest();
-      if (!frozen) return;
-      frozen.setFrozen(true);
-      // SIGCONT, unless the run went quiet meanwhile (every gateway stays frozen then).
-      this.host.schedule(freezeMs, () => this.quiet || frozen.setFrozen(false));
-    });
+    const strike = (leastMs: number, start: (g: SimGateway) => void, end: (g: SimGateway) => void) => {
+      const at = rng.int(FAULTS_FROM_MS, 3000);
+      const lasts = rng.chance(0.5)
+        ? rng.int(leastMs, sessionTimeoutMs)
+        : rng.int(sessionTimeoutMs, 2 * sessionTimeoutMs);
+      this.host.schedule(at, () => {
+        const struck = busiest();
+        if (!struck) return;
+        start(struck);
+        this.host.schedule(lasts, () => end(struck));
+      });
+    };
+    // Cut off from every member (no FIN, no RST).
+    strike(
+      200,
+      (g) => g.setCut(true),
+      (g) => g.setCut(false),
+    );
+    // SIGSTOP, then SIGCONT (unless the run went quiet meanwhile: every gateway stays frozen then). On waking
+    // it must close what it no longer owns before anything else; the remote end has ended its connections.
+    strike(
+      100,
+      (g) => g.setFrozen(true),
+      (g) => this.quiet || g.setFrozen(false),
+    );
   }
 
   /** Send an operator command after `delay`, again until it is answered (the party list must get there). */

@@ -288,18 +288,41 @@ describe('gateways at process level (G1, G2, G3)', function () {
     await eventually(() => allServed(['g4']), "g4's parties open elsewhere", MOVE_BOUND_MS);
   });
 
-  it('G2: a gateway whose cluster connection is reset (the leader alive, no way back) drops its parties before the leader closes its session; they open on the others', async () => {
+  /**
+   * A gateway that reaches the cluster only through a relay to the leader, holding parties; `cutOff` cuts the
+   * relay and checks what follows (from the gateway's log records after `from`). Then the relay heals and
+   * the gateway must register again; it is killed at the end.
+   */
+  const throughRelay = async (
+    name: string,
+    cutOff: (relay: Relay, gateway: GatewayProcess, from: number) => Promise<void>,
+  ) => {
     await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
-    // g5 reaches the cluster only through a relay to the leader, so cutting the relay leaves it no member.
     const relay = await Relay.start(cluster.endpoint(cluster.cluster.leader() as number));
-    const cut = startGateway('g5', ['fix'], [relay.endpoint]);
+    const gateway = startGateway(name, ['fix'], [relay.endpoint]);
     try {
       await eventually(
-        () => (holdings().get('g5') ?? 0) >= 1,
-        'g5 holds parties',
+        () => (holdings().get(name) ?? 0) >= 1,
+        `${name} holds parties`,
         PROCESS_START_MS + 10 * RULES.rebalance.pauseMs,
       );
-      const from = cut.records.length;
+      await cutOff(relay, gateway, gateway.records.length);
+      relay.heal();
+      await eventually(
+        async () => (await status(operator)).gateways.find((g) => g.name === name)?.state === 'ACTIVE',
+        `${name} registers again once it can`,
+        PROCESS_START_MS,
+      );
+    } finally {
+      await gateway.signal('SIGKILL');
+      gateways.delete(name);
+      await relay.close();
+    }
+    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
+  };
+
+  it('G2: a gateway whose cluster connection is reset (the leader alive, no way back) drops its parties before the leader closes its session; they open on the others', async () => {
+    await throughRelay('g5', async (relay, g5, from) => {
       const cutAt = performance.now();
       relay.cut();
       // The leader saw the connection close and closes g5's session after CLOSE_ON_DISCONNECT_MS; g5 still
@@ -307,32 +330,12 @@ describe('gateways at process level (G1, G2, G3)', function () {
       await eventually(() => allServed(['g5']), "g5's parties open elsewhere", MOVE_BOUND_MS);
       expect(performance.now() - cutAt, 'moved by the close on disconnect').to.be.below(FAST_MOVE_BOUND_MS);
       expect((await status(operator)).gateways.find((g) => g.name === 'g5')?.state).to.equal('LOST');
-      expect(cut.find(/cluster connection lost/, from), 'g5 dropped its parties').to.have.length.above(0);
-      relay.heal();
-      await eventually(
-        async () => (await status(operator)).gateways.find((g) => g.name === 'g5')?.state === 'ACTIVE',
-        'g5 registers again once it can',
-        PROCESS_START_MS,
-      );
-    } finally {
-      await cut.signal('SIGKILL');
-      gateways.delete('g5');
-      await relay.close();
-    }
-    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
+      expect(g5.find(/cluster connection lost/, from), 'g5 dropped its parties').to.have.length.above(0);
+    });
   });
 
   it('never two live connections for one party when a gateway is cut off from the cluster with no FIN or RST (a partition): its lease runs out before its session times out, its parties open on the others', async () => {
-    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
-    const relay = await Relay.start(cluster.endpoint(cluster.cluster.leader() as number));
-    const cut = startGateway('g6', ['fix'], [relay.endpoint]);
-    try {
-      await eventually(
-        () => (holdings().get('g6') ?? 0) >= 1,
-        'g6 holds parties',
-        PROCESS_START_MS + 10 * RULES.rebalance.pauseMs,
-      );
-      const from = cut.records.length;
+    await throughRelay('g6', async (relay, g6, from) => {
       const cutAt = performance.now();
       relay.silence();
       // The leader sees no close: the session times out, and only then do g6's parties move. g6 still runs,
@@ -342,21 +345,10 @@ describe('gateways at process level (G1, G2, G3)', function () {
         SESSION_TIMEOUT_MS * 0.8,
       );
       expect(
-        cut.find(/ownership unconfirmed/, from),
+        g6.find(/ownership unconfirmed/, from),
         'g6 dropped its parties (the lease, or its client giving up on the silent member)',
       ).to.have.length.above(0);
-      relay.heal();
-      await eventually(
-        async () => (await status(operator)).gateways.find((g) => g.name === 'g6')?.state === 'ACTIVE',
-        'g6 registers again once it can',
-        PROCESS_START_MS,
-      );
-    } finally {
-      await cut.signal('SIGKILL');
-      gateways.delete('g6');
-      await relay.close();
-    }
-    await eventually(() => allServed(), 'every party served', MOVE_BOUND_MS);
+    });
   });
 
   it('chorus gateway status | plan | explain | apply, for a person and --json; a stale --if-version and bad rules are refused, named, nothing applied', async () => {
