@@ -125,9 +125,9 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
     cycles,
     changes,
     shown: latencies.length,
-    highlightP50Ms: round(percentile(latencies, 50), 1),
-    highlightP99Ms: round(percentile(latencies, 99), 1),
-    highlightMaxMs: round(Math.max(...latencies), 1),
+    highlightP50Ms: round(percentile(latencies, 50)),
+    highlightP99Ms: round(percentile(latencies, 99)),
+    highlightMaxMs: round(Math.max(...latencies)),
   };
   if (options.ratio === false || options.ratio === 'false') return result;
   const inspected = await import('./cluster-inspected.ts');

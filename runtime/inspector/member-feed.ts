@@ -4,9 +4,11 @@
 //
 // The member calls `observe(inputs, effects)` for every batch its consensus module handles: the metrics
 // count it, transition records are kept (the last 50), and while a socket is attached the feed marks what
-// changed and pushes at most every PUSH_INTERVAL_MS — the state, the transitions at once, the actors the
+// changed and pushes at most every PUSH_INTERVAL_MS — the transitions at once; of the state only the fields
+// that changed since the last push (a `delta`; a new socket gets the whole `state` first); the actors the
 // applied entries addressed (coalesced: at most one push per actor per interval). With no socket attached
-// nothing but the metrics and the transition records is done per batch.
+// nothing but the metrics and the transition records is done per batch. At most MAX_LIVE_SOCKETS sockets
+// are attached at once; one more is refused with a 503 saying so.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -36,6 +38,7 @@ import {
   KEPT_TRANSITIONS,
   logPage,
   MAX_LOG_ENTRIES,
+  type MemberState,
   memberState,
   sessionStates,
   sessionTransitions,
@@ -49,8 +52,15 @@ export const PUSH_INTERVAL_MS = 100;
 const MAX_ACTOR_PUSHES = 20;
 /** A socket that has this much unsent is skipped until it drains (a slow page must not grow the member). */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
+/** Live sockets attached at once at most (`chorus inspect` opens one per member, whatever its pages). */
+export const MAX_LIVE_SOCKETS = 8;
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found' };
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  503: 'Service Unavailable',
+};
 
 /** What the feed reads of the member (runtime/member.ts). */
 export interface FeedMember extends InspectedMember {
@@ -75,8 +85,8 @@ export class MemberFeed {
   private pushing = false;
   /** Faults already logged (see failed). */
   private readonly faults = new Set<string>();
-  /** What the last state pushed held (see push). */
-  private lastPushed = '';
+  /** Each field of the state as last pushed, as JSON (sessions without their activity times): see delta. */
+  private pushedFields = new Map<string, string>();
 
   constructor(
     private readonly member: FeedMember,
@@ -218,16 +228,8 @@ export class MemberFeed {
       }
       if (this.dirty) {
         this.dirty = false;
-        // Pushed only when something in it changed (time since a session's activity alone is no change).
-        const state = this.state();
-        const fingerprint = toJson({
-          ...state,
-          sessions: state.sessions.map((s) => [s.id, s.state, s.connected]),
-        });
-        if (fingerprint !== this.lastPushed) {
-          this.lastPushed = fingerprint;
-          this.broadcast({ type: 'state', state });
-        }
+        const delta = this.delta(this.state());
+        if (delta !== null) this.broadcast({ type: 'delta', state: delta });
       }
       if (this.actorsDue.size > 0) {
         const due = [...this.actorsDue].slice(-MAX_ACTOR_PUSHES);
@@ -247,6 +249,27 @@ export class MemberFeed {
     return memberState(this.member, this.transitions, (connection) => this.metrics.inFlightOf(connection));
   }
 
+  /**
+   * The fields of `state` that changed since the last push (null when none did), remembered as pushed. The
+   * transitions are left out (each went out as a `transition` message); a session's time since its last
+   * activity alone is no change.
+   */
+  private delta(state: MemberState): Partial<MemberState> | null {
+    const delta: Record<string, unknown> = {};
+    let changed = false;
+    for (const [key, value] of Object.entries(state)) {
+      if (key === 'transitions') continue;
+      const print = toJson(
+        key === 'sessions' ? state.sessions.map((s) => [s.id, s.state, s.connected, s.inFlight]) : value,
+      );
+      if (this.pushedFields.get(key) === print) continue;
+      this.pushedFields.set(key, print);
+      delta[key] = value;
+      changed = true;
+    }
+    return changed ? (delta as Partial<MemberState>) : null;
+  }
+
   private broadcast(message: object): void {
     const text = toJson(message);
     for (const socket of this.sockets.clients)
@@ -258,7 +281,11 @@ export class MemberFeed {
     // A page sends nothing the member acts on: anything it sends is ignored.
     try {
       if (this.sockets.clients.size === 1) this.sessionsSeen = sessionStates(this.member.module);
-      socket.send(toJson({ type: 'state', state: this.state() }));
+      // Every socket gets the whole state, so the deltas that follow start from the same one on each.
+      const state = this.state();
+      this.pushedFields.clear();
+      this.delta(state);
+      this.broadcast({ type: 'state', state });
     } catch (error) {
       this.failed('a new live socket', error);
       socket.close(1011, 'the member could not read its state');
@@ -280,6 +307,11 @@ export class MemberFeed {
     }
     if (!authorized(request, this.token)) refuse(401, UNAUTHORIZED);
     else if (path !== '/live') refuse(404, `no WebSocket at ${path}: connect to /live`);
+    else if (this.sockets.clients.size >= MAX_LIVE_SOCKETS)
+      refuse(
+        503,
+        `${MAX_LIVE_SOCKETS} live sockets are attached to this member already, the most it serves: close one (chorus inspect needs only one per member)`,
+      );
     else
       this.sockets.handleUpgrade(request, socket, head, (ws) => this.sockets.emit('connection', ws, request));
   }

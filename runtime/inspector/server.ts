@@ -83,8 +83,8 @@ class MemberLink {
   private attempt = 0;
   private random: RandomState;
   private closed = false;
-  /** The member's last full state, for a page that attaches later. */
-  lastState: string | null = null;
+  /** The member's state as its last `state` and the `delta`s since left it, for a page that attaches later. */
+  private state: Record<string, unknown> | null = null;
   down: string | null = 'not connected yet';
 
   constructor(
@@ -110,7 +110,7 @@ class MemberLink {
       const text = data.toString();
       if (!text.startsWith('{')) return;
       const wrapped = `{"member":${this.member.id},${text.slice(1)}`;
-      if (text.startsWith('{"type":"state"')) this.lastState = wrapped;
+      if (text.startsWith('{"type":"state"') || text.startsWith('{"type":"delta"')) this.keep(text);
       this.deliver(wrapped);
     });
     socket.on('unexpected-response', (_request, response) => {
@@ -121,13 +121,34 @@ class MemberLink {
     socket.on('close', () => this.lost('its live socket closed'));
   }
 
+  /** A `state` replaces what is kept, a `delta` is merged into it (a delta before any state is dropped). */
+  private keep(text: string): void {
+    try {
+      const message = JSON.parse(text) as { type: string; state?: unknown };
+      const state = message.state;
+      if (typeof state !== 'object' || state === null || Array.isArray(state)) return;
+      // Kept without a prototype: a field named __proto__ is then only a field.
+      if (message.type === 'state') this.state = Object.assign(Object.create(null), state);
+      else if (this.state !== null) Object.assign(this.state, state);
+    } catch {
+      // Not JSON: forwarded as it came, nothing kept.
+    }
+  }
+
+  /** The member's last known state as a `state` message, or null before the first. */
+  get lastState(): string | null {
+    return this.state === null
+      ? null
+      : JSON.stringify({ member: this.member.id, type: 'state', state: this.state });
+  }
+
   private lost(reason: string): void {
     if (this.socket === null) return;
     this.socket.removeAllListeners();
     this.socket.on('error', () => {});
     this.socket.terminate();
     this.socket = null;
-    this.lastState = null;
+    this.state = null;
     this.down = reason;
     this.deliver(JSON.stringify({ member: this.member.id, type: 'down', reason }));
     if (this.closed) return;

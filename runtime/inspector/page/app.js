@@ -1,5 +1,6 @@
 // The inspector page: one store of what each member last said (state, transitions, up or down), fed by
-// GET /api/members, each member's GET /state and the live socket /api/live; tabs draw from it. Nothing
+// GET /api/members, each member's GET /state and the live socket /api/live (a member's whole `state`, then
+// `delta`s of the fields that changed, and its `transition`s); tabs draw from it. Nothing
 // here is fetched from anywhere but the inspector that served the page.
 
 import { showActorMessage, startActors } from './actors.js';
@@ -81,6 +82,14 @@ const onLive = (message) => {
   }
   if (message.type === 'state') {
     acceptState(member, message.state);
+    changed({ type: 'state', member });
+  } else if (message.type === 'delta') {
+    // The fields of the member's state that changed since its last push (it sent the whole state first).
+    if (!member.state || !message.state || typeof message.state !== 'object') return;
+    for (const [key, value] of Object.entries(message.state))
+      if (key !== '__proto__' && key !== 'transitions') member.state[key] = value;
+    member.up = true;
+    member.reason = null;
     changed({ type: 'state', member });
   } else if (message.type === 'transition') {
     const fresh = remember(member, message);

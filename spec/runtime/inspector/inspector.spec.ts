@@ -7,9 +7,18 @@ import { expect } from 'chai';
 import { counterService } from '../../../examples/counter-service.ts';
 import { serviceClient } from '../../../runtime/actor-runtime/service-client.ts';
 import { ChorusClient } from '../../../runtime/client/client.ts';
+import { MAX_LIVE_SOCKETS } from '../../../runtime/inspector/member-feed.ts';
 import { endpointsOf, InspectorServer } from '../../../runtime/inspector/server.ts';
 import { LocalCluster } from '../../../runtime/local-cluster.ts';
-import { getJson, type Json, parsePrometheus, RecordingSocket, sampleValue } from './support.ts';
+import {
+  getJson,
+  type Json,
+  liveState,
+  parsePrometheus,
+  RecordingSocket,
+  type Refusal,
+  sampleValue,
+} from './support.ts';
 
 const SERVICES = new URL('../../../examples/counter-service.ts', import.meta.url).pathname;
 const ADDRESS = 'counters/counter/inspected';
@@ -200,6 +209,111 @@ describe('inspector server: a member’s admin API and chorus inspect, on a 3-me
     }
   });
 
+  it('after the whole state, a member’s /live pushes only the fields that changed, never the transitions again', async () => {
+    const socket = await RecordingSocket.open(`${leaderUrl().replace('http', 'ws')}/live`);
+    try {
+      const first = await socket.next(() => true, 'a first message', failoverMs);
+      expect(first.type).to.equal('state');
+      expect(first.state.transitions).to.be.an('array').that.is.not.empty;
+      await counters().command({ type: 'INCREMENT', id: 'delta', by: 1 });
+      const delta = await socket.next(
+        (m) => m.type === 'delta' && m.state.commitPosition > first.state.commitPosition,
+        'a delta with the new commit position',
+        failoverMs,
+      );
+      // Nothing that stayed the same rides along: no election happened, the member is the same one.
+      expect(delta.state).to.not.have.any.keys('transitions', 'memberId', 'term', 'role', 'electionState');
+      expect(socket.messages.slice(1).filter((m) => m.type === 'state')).to.deep.equal([]);
+      // The whole state and the deltas after it add up to what GET /state says.
+      const now = (await getJson(`${leaderUrl()}/state`)).body;
+      await socket.next(
+        () => liveState(socket.messages).commitPosition >= now.commitPosition,
+        'the deltas up to GET /state’s commit position',
+        failoverMs,
+      );
+      const state = liveState(socket.messages);
+      for (const key of ['memberId', 'role', 'term', 'leaderId', 'electionState', 'moduleState'])
+        expect(state[key], key).to.deep.equal(now[key]);
+      expect(state.sessions.map((s: Json) => s.id)).to.deep.equal(now.sessions.map((s: Json) => s.id));
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('chorus inspect gives a page that attaches later the state its deltas left, not the first one', async () => {
+    const live = (url: string) => RecordingSocket.open(`${url.replace('http', 'ws')}api/live`);
+    const early = await live(inspector.url);
+    try {
+      const leader = cluster.leader() as number;
+      const first = await early.next(
+        (m) => m.member === leader && m.type === 'state',
+        'the leader’s state',
+        failoverMs,
+      );
+      await counters().command({ type: 'INCREMENT', id: 'late-page', by: 1 });
+      const delta = await early.next(
+        (m) =>
+          m.member === leader && m.type === 'delta' && m.state.commitPosition > first.state.commitPosition,
+        'a delta from the leader',
+        failoverMs,
+      );
+      const late = await live(inspector.url);
+      try {
+        const given = await late.next(
+          (m) => m.member === leader && m.type === 'state',
+          'the leader’s state, to the late page',
+          failoverMs,
+        );
+        expect(given.state.commitPosition).to.be.at.least(delta.state.commitPosition);
+        expect(given.state.transitions).to.be.an('array').that.is.not.empty;
+      } finally {
+        late.close();
+      }
+    } finally {
+      early.close();
+    }
+  });
+
+  it(`a member serves at most ${MAX_LIVE_SOCKETS} live sockets; one more is refused with a 503 saying why, the others go on`, async () => {
+    const url = `${urls[((cluster.leader() as number) + 1) % 3].replace('http', 'ws')}/live`;
+    const attempt = () => RecordingSocket.attempt(url);
+    const open: RecordingSocket[] = [];
+    try {
+      // Sockets of earlier tests (and chorus inspect's) may take a moment to be let go by the member.
+      const deadline = Date.now() + failoverMs;
+      while (open.length < MAX_LIVE_SOCKETS) {
+        const got = await attempt();
+        if (got instanceof RecordingSocket) open.push(got);
+        else if (Date.now() > deadline) throw new Error(`refused before the limit: ${got.body}`);
+        else await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const refused = await attempt();
+      expect(refused).to.not.be.instanceOf(RecordingSocket);
+      const { status, body } = refused as Refusal;
+      expect(status).to.equal(503);
+      expect(JSON.parse(body).error).to.match(new RegExp(`${MAX_LIVE_SOCKETS} live sockets are attached`));
+      // The attached ones still get pushes.
+      const before = open.map((socket) => socket.messages.length);
+      await counters().command({ type: 'INCREMENT', id: 'limited', by: 1 });
+      await Promise.all(
+        open.map((socket, i) =>
+          socket.next(() => socket.messages.length > before[i], 'a push after the refusal', failoverMs),
+        ),
+      );
+      // One leaves: a new one is taken.
+      open.pop()?.close();
+      let again = await attempt();
+      while (!(again instanceof RecordingSocket) && Date.now() < deadline + failoverMs) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        again = await attempt();
+      }
+      expect(again).to.be.instanceOf(RecordingSocket);
+      open.push(again as RecordingSocket);
+    } finally {
+      for (const socket of open) socket.close();
+    }
+  });
+
   let killed: number | null = null;
 
   it('chorus inspect’s /api/live delivers the leader change after the leader is killed', async () => {
@@ -232,8 +346,7 @@ describe('inspector server: a member’s admin API and chorus inspect, on a 3-me
         at.every((i, k) => i >= 0 && (k === 0 || i > at[k - 1])),
       );
       await live.next(
-        (m) =>
-          m.member === ready.member && m.type === 'state' && m.state.role === 'LEADER' && m.state.term > 0,
+        (m) => m.member === ready.member && liveState(live.messages, ready.member)?.role === 'LEADER',
         'the new leader’s state',
         failoverMs,
       );

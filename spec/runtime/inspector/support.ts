@@ -85,6 +85,12 @@ export const getJson = async (
   return { status: response.status, body };
 };
 
+/** A refused WebSocket upgrade: its HTTP status and body. */
+export interface Refusal {
+  readonly status: number;
+  readonly body: string;
+}
+
 /** A WebSocket client that keeps every message (parsed) and can wait for one matching a test. */
 export class RecordingSocket {
   readonly messages: Json[] = [];
@@ -114,6 +120,26 @@ export class RecordingSocket {
     });
   }
 
+  /** Open, or the status and body the server answered the upgrade with when it refused it. */
+  static attempt(url: string): Promise<RecordingSocket | Refusal> {
+    const socket = new WebSocket(url);
+    const recording = new RecordingSocket(socket);
+    return new Promise((resolve, reject) => {
+      socket.once('open', () => resolve(recording));
+      socket.on('error', reject);
+      socket.once('unexpected-response', (_request, response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => {
+          body += chunk.toString();
+        });
+        response.on('end', () => {
+          resolve({ status: response.statusCode ?? 0, body });
+          socket.terminate();
+        });
+      });
+    });
+  }
+
   /** The first message (already received or to come) matching `test`; rejects naming `what` after `ms`. */
   next(test: (m: Json) => boolean, what: string, ms: number): Promise<Json> {
     const seen = this.messages.find(test);
@@ -134,3 +160,17 @@ export class RecordingSocket {
     this.socket.terminate();
   }
 }
+
+/**
+ * A member's state as its live messages leave it: its last `state`, with every `delta` after it merged in
+ * (`member` picks one member's messages on `chorus inspect`'s /api/live); null before its first state.
+ */
+export const liveState = (messages: readonly Json[], member?: number): Json | null => {
+  let state: Json | null = null;
+  for (const message of messages) {
+    if (member !== undefined && message.member !== member) continue;
+    if (message.type === 'state') state = { ...message.state };
+    else if (message.type === 'delta' && state !== null) Object.assign(state, message.state);
+  }
+  return state;
+};
