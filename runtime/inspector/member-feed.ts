@@ -5,9 +5,10 @@
 // The member calls `observe(inputs, effects)` for every batch its consensus module handles: the metrics
 // count it, transition records are kept (the last 50), and while a socket is attached the feed marks what
 // changed and pushes at most every PUSH_INTERVAL_MS — the transitions at once; of the state only the fields
-// that changed since the last push (a `delta`; a new socket gets the whole `state` first); the actors the
-// applied entries addressed (coalesced: at most one push per actor per interval). With no socket attached
-// nothing but the metrics and the transition records is done per batch. At most MAX_LIVE_SOCKETS sockets
+// that changed since the last push (a `delta`; a new socket gets the whole `state` first); of the actors a
+// socket watches (watch.ts: those its pages show), each one the applied entries addressed (coalesced: at
+// most one push per actor per interval). With no socket attached nothing but the metrics and the transition
+// records is done per batch, and the entries are read for actor addresses only while an actor is watched. At most MAX_LIVE_SOCKETS sockets
 // are attached at once; one more is refused with a 503 saying so.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -45,6 +46,7 @@ import {
   type TransitionRecord,
   transitionsOf,
 } from './member-view.ts';
+import { parseWatch, watchedAddress } from './watch.ts';
 
 /** Live pushes of one kind go out at most this often (state, each actor). */
 export const PUSH_INTERVAL_MS = 100;
@@ -81,6 +83,9 @@ export class MemberFeed {
   private sessionCause: string | null = null;
   private sessionsSeen = new Map<number, string>();
   private readonly actorsDue = new Set<string>();
+  /** The actors each socket watches, and their union: only these are pushed. */
+  private readonly watching = new Map<WebSocket, readonly string[]>();
+  private watchedActors: ReadonlySet<string> = new Set();
   private timer: NodeJS.Timeout | null = null;
   private pushing = false;
   /** Faults already logged (see failed). */
@@ -171,13 +176,13 @@ export class MemberFeed {
     if (records.length > 0) this.keep(records);
     if (!watched) return;
     if (sessionCause !== null) this.sessionCause ??= sessionCause;
-    if (this.actors.services.length > 0)
+    if (this.watchedActors.size > 0)
       for (const effect of effects)
         if (effect.type === 'APPLY')
           for (const entry of effect.entries) {
             if (!isActorEntry(entry.kind)) continue;
             const body = decodeEntry(entry);
-            if (Array.isArray(body) && typeof body[0] === 'string') {
+            if (Array.isArray(body) && typeof body[0] === 'string' && this.watchedActors.has(body[0])) {
               this.actorsDue.delete(body[0]);
               this.actorsDue.add(body[0]);
             }
@@ -278,7 +283,11 @@ export class MemberFeed {
 
   private attach(socket: WebSocket): void {
     socket.on('error', () => socket.terminate());
-    // A page sends nothing the member acts on: anything it sends is ignored.
+    // What a socket sends only says which actors to push (watch.ts); it never reaches the module.
+    socket.on('message', (data, isBinary) => this.onWatch(socket, isBinary ? null : String(data)));
+    socket.on('close', () => {
+      if (this.watching.delete(socket)) this.rewatch();
+    });
     try {
       if (this.sockets.clients.size === 1) this.sessionsSeen = sessionStates(this.member.module);
       // Every socket gets the whole state, so the deltas that follow start from the same one on each.
@@ -290,6 +299,29 @@ export class MemberFeed {
       this.failed('a new live socket', error);
       socket.close(1011, 'the member could not read its state');
     }
+  }
+
+  /** A socket's watch: refused with the reason (sent back), or its actors replace what it watched. */
+  private onWatch(socket: WebSocket, text: string | null): void {
+    const watch = text === null ? { error: 'send text: a watch is JSON' } : parseWatch(text, watchedAddress);
+    if ('error' in watch) {
+      if (socket.readyState === socket.OPEN) socket.send(toJson({ type: 'error', error: watch.error }));
+      return;
+    }
+    const before = this.watchedActors;
+    this.watching.set(socket, watch.value);
+    this.rewatch();
+    // An actor newly watched is pushed at once, as it stands.
+    const added = watch.value.filter((address) => !before.has(address));
+    if (added.length === 0) return;
+    for (const address of added) this.actorsDue.add(address);
+    this.schedule(0);
+  }
+
+  private rewatch(): void {
+    this.watchedActors = new Set([...this.watching.values()].flat());
+    for (const address of this.actorsDue)
+      if (!this.watchedActors.has(address)) this.actorsDue.delete(address);
   }
 
   private upgrade(request: IncomingMessage, socket: Socket, head: Buffer): void {

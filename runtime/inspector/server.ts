@@ -1,9 +1,11 @@
 // `chorus inspect`: the inspector's web server. It serves the page (runtime/inspector/page/, shipped in
 // the package: no network needed), lists the members (`/api/members`: each one's admin URL and whether it
 // answers), passes `/api/member/ID/...` through to that member's admin HTTP API, and multiplexes every
-// member's `/live` socket onto one WebSocket, `/api/live` (each message gains a `member` field). A member's
-// socket is opened only while a page is attached, and is redialled with the one backoff
-// (machines/random.ts) until the member answers again: across restarts and leader changes.
+// member's `/live` socket onto one WebSocket, `/api/live` (each message gains a `member` field; each
+// member's state deltas are merged for pages that attach later; the actors pages watch, watch.ts, are told
+// to each member as the union over its pages). A member's socket is opened only while a page is attached,
+// and is redialled with the one backoff (machines/random.ts) until the member answers again: across
+// restarts and leader changes.
 //
 // It binds loopback only; members' admin listeners elsewhere are reached with their bearer token.
 
@@ -16,6 +18,12 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { backoffDelay, type RandomState, seedRandom } from '../../machines/random.ts';
 import { adminHttpUrl, type ClusterConfig } from '../config.ts';
 import { HttpError, pathSegment, requestUrl, sendError, sendJson } from './http.ts';
+import { type Checked, parseWatch, watchedAddress } from './watch.ts';
+
+interface WatchedActor {
+  readonly member: number;
+  readonly address: string;
+}
 
 const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'page');
 const CONTENT_TYPES: Record<string, string> = {
@@ -86,6 +94,7 @@ class MemberLink {
   /** The member's state as its last `state` and the `delta`s since left it, for a page that attaches later. */
   private state: Record<string, unknown> | null = null;
   down: string | null = 'not connected yet';
+  private watched: readonly string[] = [];
 
   constructor(
     readonly member: InspectedEndpoint,
@@ -105,6 +114,7 @@ class MemberLink {
       this.attempt = 0;
       this.down = null;
       this.deliver(JSON.stringify({ member: this.member.id, type: 'up' }));
+      if (this.watched.length > 0) socket.send(JSON.stringify({ type: 'watch', actors: this.watched }));
     });
     socket.on('message', (data) => {
       const text = data.toString();
@@ -160,6 +170,14 @@ class MemberLink {
     }, delay);
   }
 
+  /** The actors this member's pages show: told to the member now and whenever its socket opens again. */
+  watch(actors: readonly string[]): void {
+    if (actors.join('\n') === this.watched.join('\n')) return;
+    this.watched = actors;
+    if (this.socket?.readyState === WebSocket.OPEN)
+      this.socket.send(JSON.stringify({ type: 'watch', actors }));
+  }
+
   close(): void {
     this.closed = true;
     if (this.redial) clearTimeout(this.redial);
@@ -174,6 +192,8 @@ export class InspectorServer {
   private readonly server: Server;
   private readonly pages = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private links: MemberLink[] = [];
+  /** The actors each page shows. */
+  private readonly watches = new Map<WebSocket, readonly WatchedActor[]>();
 
   private constructor(private readonly options: InspectorOptions) {
     this.server = createServer((request, response) => {
@@ -310,7 +330,9 @@ export class InspectorServer {
   /** A page attached: open the members' sockets if none was, and give it what is known so far. */
   private attach(page: WebSocket): void {
     page.on('error', () => page.terminate());
+    page.on('message', (data, isBinary) => this.onWatch(page, isBinary ? null : String(data)));
     page.on('close', () => {
+      if (this.watches.delete(page)) this.rewatch();
       if (this.pages.clients.size > 0) return;
       // Nobody is watching: the members' sockets close, so members push nothing.
       for (const link of this.links) link.close();
@@ -320,6 +342,7 @@ export class InspectorServer {
       this.links = this.options.members.map(
         (m) => new MemberLink(m, this.options.token, (text) => this.broadcast(text)),
       );
+      this.rewatch();
       for (const link of this.links) link.open();
       return;
     }
@@ -328,6 +351,38 @@ export class InspectorServer {
       else if (link.down)
         page.send(JSON.stringify({ member: link.member.id, type: 'down', reason: link.down }));
     }
+  }
+
+  /** A page's watch (watch.ts): refused with the reason, or it replaces what the page watched. */
+  private onWatch(page: WebSocket, text: string | null): void {
+    const ids = new Set(this.options.members.map((m) => m.id));
+    const watch =
+      text === null
+        ? { error: 'send text: a watch is JSON' }
+        : parseWatch(text, (value): Checked<WatchedActor> => {
+            const { member, address } = (typeof value === 'object' && value !== null ? value : {}) as {
+              member?: unknown;
+              address?: unknown;
+            };
+            if (typeof member !== 'number' || !ids.has(member))
+              return { error: `a watched actor names a member of ${[...ids].join(', ')}` };
+            const checked = watchedAddress(address);
+            return 'error' in checked ? checked : { value: { member, address: checked.value } };
+          });
+    if ('error' in watch) {
+      if (page.readyState === WebSocket.OPEN)
+        page.send(JSON.stringify({ type: 'error', error: watch.error }));
+      return;
+    }
+    this.watches.set(page, watch.value);
+    this.rewatch();
+  }
+
+  /** Each member is told the actors its pages show, all pages together. */
+  private rewatch(): void {
+    const all = [...this.watches.values()].flat();
+    for (const link of this.links)
+      link.watch([...new Set(all.filter((w) => w.member === link.member.id).map((w) => w.address))].sort());
   }
 
   private broadcast(text: string): void {

@@ -113,10 +113,12 @@ const openActor = async (store, address) => {
   const result = await getJson(memberPath(member.id, `/actors/${addressPath(address.trim())}`));
   if (!result.ok) {
     opened = null;
+    store.watch?.(null);
     detail.replaceChildren(errorBox(`Cannot show actor ${address}: ${result.error}`));
     return;
   }
   opened = { memberId: member.id, address: result.data.address };
+  store.watch?.(opened);
   byId('travel-address').value = result.data.address;
   await showActor(detail, member.id, result.data);
 };

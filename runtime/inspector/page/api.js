@@ -88,6 +88,12 @@ export const connectLive = ({ onMessage, onStatus }) => {
   };
   open();
   return {
+    /** Send a message now if the socket is open (false if it is not: send it again on the next 'open'). */
+    send(message) {
+      if (socket?.readyState !== WebSocket.OPEN) return false;
+      socket.send(JSON.stringify(message));
+      return true;
+    },
     stop() {
       stopped = true;
       clearTimeout(timer);

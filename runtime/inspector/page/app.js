@@ -162,13 +162,26 @@ const start = () => {
   window.addEventListener('hashchange', showTab);
   showTab();
   let everOpen = false;
-  connectLive({
+  // The actor the page shows is the only one members push (runtime/inspector/watch.ts).
+  const watch = () => {
+    const actor = store.watchedActor;
+    live.send({
+      type: 'watch',
+      actors: actor ? [{ member: Number(actor.memberId), address: actor.address }] : [],
+    });
+  };
+  store.watch = (actor) => {
+    store.watchedActor = actor;
+    watch();
+  };
+  const live = connectLive({
     onMessage: onLive,
     onStatus: (status, text) => {
       const live = document.getElementById('live');
       live.dataset.live = status;
       live.textContent = text;
       if (status === 'open') {
+        watch();
         // After a reconnect the page may have missed changes: read everything again.
         if (everOpen) void refresh();
         everOpen = true;

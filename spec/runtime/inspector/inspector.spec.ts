@@ -191,12 +191,33 @@ describe('inspector server: a member’s admin API and chorus inspect, on a 3-me
     expect(after.some((s) => s.name.startsWith('nodejs_eventloop_lag'))).to.equal(true);
   });
 
-  it('a member’s /live pushes a full state first, then the actor a command changed', async () => {
+  it('a member’s /live pushes a full state first, then only the watched actors a command changed; a bad watch is refused with the reason', async () => {
     const socket = await RecordingSocket.open(`${leaderUrl().replace('http', 'ws')}/live`);
+    const send = (text: string) => socket.socket.send(text);
     try {
       const first = await socket.next(() => true, 'a first message', failoverMs);
       expect(first.type).to.equal('state');
       expect(first.state.role).to.equal('LEADER');
+      for (const bad of [
+        'not json',
+        '{"type":"watch","actors":5}',
+        '{"type":"watch","actors":[""]}',
+        `{"type":"watch","actors":${JSON.stringify(Array.from({ length: 33 }, (_, i) => `counters/counter/${i}`))}}`,
+        '{"type":"rename"}',
+      ]) {
+        const errors = socket.messages.filter((m) => m.type === 'error').length;
+        send(bad);
+        const refused = await socket.next(
+          () => socket.messages.filter((m) => m.type === 'error').length > errors,
+          `a refusal of ${bad.slice(0, 40)}`,
+          failoverMs,
+        );
+        expect(refused).to.have.property('type');
+        expect(socket.messages.filter((m) => m.type === 'error').at(-1).error).to.be.a('string').and.not
+          .empty;
+      }
+      send(JSON.stringify({ type: 'watch', actors: ['counters/counter/pushed'] }));
+      await counters().command({ type: 'INCREMENT', id: 'unwatched', by: 1 });
       const count = (await counters().command({ type: 'INCREMENT', id: 'pushed', by: 1 })) as number;
       const pushed = await socket.next(
         (m) => m.type === 'actor' && m.address === 'counters/counter/pushed' && m.context?.count === count,
@@ -204,8 +225,47 @@ describe('inspector server: a member’s admin API and chorus inspect, on a 3-me
         failoverMs,
       );
       expect(pushed.state).to.equal('IDLE');
+      const unwatched = socket.messages.filter((m) => m.type === 'actor' && m.address !== pushed.address);
+      expect(unwatched, 'pushes of actors nobody watches').to.deep.equal([]);
     } finally {
       socket.close();
+    }
+  });
+
+  it('chorus inspect tells each member the actors its pages watch, and passes their pushes on', async () => {
+    const page = await RecordingSocket.open(`${inspector.url.replace('http', 'ws')}api/live`);
+    try {
+      const leader = cluster.leader() as number;
+      await page.next((m) => m.member === leader && m.type === 'state', 'the leader’s state', failoverMs);
+      page.socket.send(
+        JSON.stringify({ type: 'watch', actors: [{ member: 9, address: 'counters/counter/x' }] }),
+      );
+      const refused = await page.next((m) => m.type === 'error', 'a refused watch', failoverMs);
+      expect(refused.error).to.match(/names a member of 0, 1, 2/);
+      page.socket.send(
+        JSON.stringify({ type: 'watch', actors: [{ member: leader, address: 'counters/counter/paged' }] }),
+      );
+      // Until the member has the watch its pushes would be lost: command until one arrives.
+      const pushed = new Promise((resolve) =>
+        page
+          .next(
+            (m) => m.member === leader && m.type === 'actor' && m.address === 'counters/counter/paged',
+            'an actor push for counters/counter/paged',
+            failoverMs,
+          )
+          .then(resolve, resolve),
+      );
+      let arrived = false;
+      void pushed.then(() => {
+        arrived = true;
+      });
+      const deadline = Date.now() + failoverMs;
+      while (!arrived && Date.now() < deadline)
+        await counters().command({ type: 'INCREMENT', id: 'paged', by: 1 });
+      const message = (await pushed) as Json;
+      expect(message).to.include({ member: leader, address: 'counters/counter/paged', state: 'IDLE' });
+    } finally {
+      page.close();
     }
   });
 
