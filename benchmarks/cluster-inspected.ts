@@ -11,7 +11,8 @@
 // cluster and neither pays for the attach. A round is four slices in the order attached, detached, detached,
 // attached (ABBA: a steady drift cancels out); its ratio is the attached arm's ops/s over the detached arm's.
 // `attachedRatio` is the median over the rounds (goal ≥ 0.95), with the quartiles and the extremes as the
-// spread. The control (CHORUS_BENCH_CONTROL=1) attaches nothing in the "attached" arm: what the method reports when the arms
+// spread. CPU per command is reported for the members and for this process (the load, the inspector, the
+// pages) in each arm. The control (CHORUS_BENCH_CONTROL=1) attaches nothing in the "attached" arm: what the method reports when the arms
 // are the same (its bias and noise floor).
 //
 //   npx chorus bench cluster-inspected --json [--runs ROUNDS (9)]
@@ -105,6 +106,10 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
     const load = target.load!;
     await load.runFor(warmupMs, false);
     let counting = false;
+    /** This process's CPU (µs) and commands acknowledged per slice: it hosts the load, inspector and pages. */
+    const ownCpu = { attached: [] as [number, number][], detached: [] as [number, number][] };
+    const perCommand = (slices: [number, number][]) =>
+      round(slices.reduce((n, [us]) => n + us, 0) / slices.reduce((n, [, ops]) => n + ops, 0));
     let pushes = 0;
     let pushedBytes = 0;
     const onMessage = (bytes: number) => {
@@ -139,8 +144,12 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
       while (!done) await load.runFor(20, false);
       if (failure !== null) throw failure;
       counting = attached;
+      const cpu = process.cpuUsage();
       try {
-        return await measuredSlice(target!, sliceMs);
+        const measured = await measuredSlice(target!, sliceMs);
+        const used = process.cpuUsage(cpu);
+        (attached ? ownCpu.attached : ownCpu.detached).push([used.user + used.system, measured.ops]);
+        return measured;
       } finally {
         counting = false;
       }
@@ -183,6 +192,8 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
       roundRatios: ratios.map((x) => round(x)),
       attachedCpuUsPerCommand: cpuPerCommand(watched),
       detachedCpuUsPerCommand: cpuPerCommand(unwatched),
+      attachedBenchCpuUsPerCommand: perCommand(ownCpu.attached),
+      detachedBenchCpuUsPerCommand: perCommand(ownCpu.detached),
       attachedCpuRatio: cpuRatios.length > 0 ? round(percentile(cpuRatios, 50)) : null,
       pushesPerPagePerSec: round((pushes * 1000) / PAGES / attachedMs),
       pushedBytesPerPagePerSec: round((pushedBytes * 1000) / PAGES / attachedMs),
