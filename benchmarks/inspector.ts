@@ -135,6 +135,8 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
   return {
     ...result,
     attachedRatio: ratio.attachedRatio,
+    attachedRatioP25: ratio.attachedRatioP25,
+    attachedRatioP75: ratio.attachedRatioP75,
     attachedOpsPerSec: ratio.attachedOpsPerSec,
     detachedOpsPerSec: ratio.detachedOpsPerSec,
   };

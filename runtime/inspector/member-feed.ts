@@ -8,8 +8,8 @@
 // that changed since the last push (a `delta`; a new socket gets the whole `state` first); of the actors a
 // socket watches (watch.ts: those its pages show), each one the applied entries addressed (coalesced: at
 // most one push per actor per interval). With no socket attached nothing but the metrics and the transition
-// records is done per batch, and the entries are read for actor addresses only while an actor is watched. At most MAX_LIVE_SOCKETS sockets
-// are attached at once; one more is refused with a 503 saying so.
+// records is done per batch, and the entries are read for actor addresses only while an actor is watched.
+// At most MAX_LIVE_SOCKETS sockets are attached at once; one more is refused with a 503 saying so.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -284,7 +284,13 @@ export class MemberFeed {
   private attach(socket: WebSocket): void {
     socket.on('error', () => socket.terminate());
     // What a socket sends only says which actors to push (watch.ts); it never reaches the module.
-    socket.on('message', (data, isBinary) => this.onWatch(socket, isBinary ? null : String(data)));
+    socket.on('message', (data, isBinary) => {
+      try {
+        this.onWatch(socket, isBinary ? null : String(data));
+      } catch (error) {
+        this.failed('reading a watch', error);
+      }
+    });
     socket.on('close', () => {
       if (this.watching.delete(socket)) this.rewatch();
     });

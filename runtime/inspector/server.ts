@@ -18,7 +18,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { backoffDelay, type RandomState, seedRandom } from '../../machines/random.ts';
 import { adminHttpUrl, type ClusterConfig } from '../config.ts';
 import { HttpError, pathSegment, requestUrl, sendError, sendJson } from './http.ts';
-import { type Checked, parseWatch, watchedAddress } from './watch.ts';
+import { type Checked, MAX_WATCHED_ACTORS, parseWatch, watchedAddress } from './watch.ts';
 
 interface WatchedActor {
   readonly member: number;
@@ -330,7 +330,13 @@ export class InspectorServer {
   /** A page attached: open the members' sockets if none was, and give it what is known so far. */
   private attach(page: WebSocket): void {
     page.on('error', () => page.terminate());
-    page.on('message', (data, isBinary) => this.onWatch(page, isBinary ? null : String(data)));
+    page.on('message', (data, isBinary) => {
+      try {
+        this.onWatch(page, isBinary ? null : String(data));
+      } catch {
+        // A watch that could not be read changes nothing.
+      }
+    });
     page.on('close', () => {
       if (this.watches.delete(page)) this.rewatch();
       if (this.pages.clients.size > 0) return;
@@ -378,11 +384,13 @@ export class InspectorServer {
     this.rewatch();
   }
 
-  /** Each member is told the actors its pages show, all pages together. */
+  /** Each member is told the actors its pages show, all pages together (as many as a member takes). */
   private rewatch(): void {
     const all = [...this.watches.values()].flat();
-    for (const link of this.links)
-      link.watch([...new Set(all.filter((w) => w.member === link.member.id).map((w) => w.address))].sort());
+    for (const link of this.links) {
+      const addresses = new Set(all.filter((w) => w.member === link.member.id).map((w) => w.address));
+      link.watch([...addresses].sort().slice(0, MAX_WATCHED_ACTORS));
+    }
   }
 
   private broadcast(text: string): void {
