@@ -66,7 +66,11 @@ export class Gateway {
   private stopped = false;
   /** The epoch last reported CLOSED per party: a close is reported once, whoever noticed it first. */
   private readonly reportedClosed = new Map<string, number>();
-  private syncing = false;
+  /**
+   * When the SYNC (or REGISTER) in flight was sent, or null. Another goes out once it is a sync interval old
+   * unanswered: one lost in a reconnect must not hold the lease unrenewed until the command timeout.
+   */
+  private syncSentAt: number | null = null;
   /**
    * The registry answered this session's REGISTER with a duty list. Until then (a new session, or a SYNC
    * refused as not registered from it), each sync tick sends REGISTER instead of SYNC: a REGISTER refused
@@ -213,7 +217,7 @@ export class Gateway {
 
   private loseOwnership(why: string): void {
     this.duties.dropAll();
-    this.links.closeAllNow();
+    this.links.dropAll();
     this.log.info({ gateway: this.config.name, why }, 'holding nothing');
   }
 
@@ -231,7 +235,7 @@ export class Gateway {
     // A new session: the one the registry knew this gateway by is closed, so it owns nothing now.
     if (this.links.open.size > 0 || this.duties.want.size > 0) this.loseOwnership('new session');
     this.registered = false;
-    this.syncing = false; // what was in flight went with the old session
+    this.syncSentAt = null; // what was in flight went with the old session
     this.sync();
   }
 
@@ -272,14 +276,16 @@ export class Gateway {
 
   /** Re-read the duty list: SYNC, or REGISTER while this session is not registered yet (one at a time). */
   private sync(): void {
-    if (this.syncing || this.stopped || !this.client || this.client.state !== 'CONNECTED') return;
-    this.syncing = true;
+    if (this.stopped || !this.client || this.client.state !== 'CONNECTED') return;
+    const now = this.now();
+    if (this.syncSentAt !== null && now - this.syncSentAt < this.config.syncIntervalMs) return;
+    this.syncSentAt = now;
     const { name, capabilities, labels, capacity } = this.config;
     const command = this.registered
       ? { type: 'SYNC' as const, name }
       : { type: 'REGISTER' as const, name, capabilities, labels, capacity };
     this.askDuties(command, () => {
-      this.syncing = false;
+      if (this.syncSentAt === now) this.syncSentAt = null;
     });
   }
 

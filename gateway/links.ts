@@ -72,6 +72,8 @@ export class Links {
   private readonly waiting = new Map<string, (() => void)[]>();
   /** An epoch whose open failed is not retried while it stays wanted (when no isEnded is given). */
   private readonly failed = new Map<string, number>();
+  /** Parties whose connection is being dropped (closed without a report). */
+  private readonly dropping = new Set<string>();
   private target: ReadonlyMap<string, Wanted> = new Map();
 
   constructor(private readonly options: LinksOptions) {}
@@ -97,12 +99,17 @@ export class Links {
   }
 
   /**
-   * Close every connection now (the lease ran out, or the session is gone): each is closed at once, ahead
-   * of anything else queued, and reported CLOSED once the remote end has seen the close.
+   * Drop every connection now (ownership can no longer be confirmed): each is closed at once, ahead of
+   * anything else queued, and dials under way are given up. Nothing is reported: the assignments stay this
+   * gateway's in the registry (it moves them only on a report or once the session closed), and a duty list
+   * that still gives them reopens the same epochs, each once its close has reached the remote end.
    */
-  closeAllNow(): void {
+  dropAll(): void {
     this.target = new Map();
-    for (const party of [...this.held.keys()]) this.schedule(party, () => {});
+    for (const party of [...this.held.keys()]) {
+      this.dropping.add(party);
+      this.schedule(party, () => {});
+    }
   }
 
   private report(party: string, epoch: number, status: ReportStatus, detail?: string): void {
@@ -146,8 +153,9 @@ export class Links {
     const held = this.held.get(party);
     if (held && held.epoch !== want?.epoch) {
       this.held.delete(party);
+      const dropped = this.dropping.delete(party);
       held.link.close(() => {
-        this.report(party, held.epoch, 'CLOSED');
+        if (!dropped) this.report(party, held.epoch, 'CLOSED');
         this.openWanted(party, want, done);
       });
       return;
@@ -169,23 +177,24 @@ export class Links {
       this.report(party, record.epoch, 'FAILED', 'the remote end closed the connection');
     };
     const wanted = () => this.target.get(party)?.epoch === want.epoch && !this.isEnded(party, want.epoch);
+    let gaveUp = false;
     this.options.dialer.open(
       { party, epoch: want.epoch, endpoint: want.endpoint },
       {
         proceed: () => {
           this.options.beforeEvent?.(); // a gateway whose lease ran out drops everything first
-          return wanted();
+          gaveUp = !wanted();
+          return !gaveUp;
         },
         done: (opened) => {
           if (typeof opened === 'string') {
-            this.report(party, want.epoch, 'FAILED', opened);
+            // Given up (dropped, or the duties moved on): not opened, nothing to report.
+            if (!gaveUp) this.report(party, want.epoch, 'FAILED', opened);
             done();
           } else if (!wanted()) {
-            // The duties moved on while it opened: never keep a connection they no longer want.
-            opened.close(() => {
-              this.report(party, want.epoch, 'CLOSED');
-              done();
-            });
+            // The duties moved on while it opened (or it was dropped): never keep a connection they no
+            // longer want. A close the registry asked for is reported by the gateway once settled.
+            opened.close(done);
           } else {
             record = { epoch: want.epoch, link: opened };
             this.held.set(party, record);

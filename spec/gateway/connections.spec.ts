@@ -24,7 +24,7 @@ describe('gateway connections (one per party, epochs in order)', () => {
     });
   });
   afterEach(async () => {
-    connections.closeAllNow();
+    await converge(new Map());
     await standIn.close();
   });
 
@@ -77,27 +77,33 @@ describe('gateway connections (one per party, epochs in order)', () => {
     standIn = await StandIn.start({ livenessMs: 0 }); // for afterEach
   });
 
-  it('closeAllNow closes every connection at once, and reports each CLOSED once the remote end saw it close', async () => {
-    await converge(
-      want([
-        ['p1', 1],
-        ['p2', 1],
-        ['p3', 1],
-      ]),
-    );
-    const closedAt = reports.length;
-    connections.closeAllNow();
+  it('dropAll closes every connection at once and reports nothing; the same wants then reopen the same epochs, each after its close reached the remote end', async () => {
+    const three = want([
+      ['p1', 1],
+      ['p2', 1],
+      ['p3', 1],
+    ]);
+    await converge(three);
+    const before = reports.length;
+    connections.dropAll();
     expect(connections.open.size).to.equal(0);
-    const closed = () =>
+    await eventually(() => standIn.liveConnections().length === 0, 'the remote end saw them close');
+    expect(reports.slice(before), 'a drop reports nothing').to.deep.equal([]);
+    // A duty list that still gives them: the same epochs open again, never two at once.
+    await converge(three);
+    expect(Object.fromEntries(connections.open)).to.deep.equal({ p1: 1, p2: 1, p3: 1 });
+    expect(
       reports
-        .slice(closedAt)
-        .filter(([, , s]) => s === 'CLOSED')
-        .map(([p]) => p)
-        .sort();
-    await eventually(() => closed().length === 3, 'each reported CLOSED');
-    expect(closed()).to.deep.equal(['p1', 'p2', 'p3']);
-    // Each report came after the stand-in recorded that connection's close.
-    for (const record of standIn.records.filter((r) => ['p1', 'p2', 'p3'].includes(r.party as string)))
-      expect(record.closedAt, `${record.party} closed at the remote end`).to.not.equal(undefined);
+        .slice(before)
+        .map(([p, e, st]) => `${p}@${e} ${st}`)
+        .sort(),
+    ).to.deep.equal(['p1@1 OPENED', 'p2@1 OPENED', 'p3@1 OPENED']);
+    expect(standIn.overlaps).to.deep.equal([]);
+    for (const party of ['p1', 'p2', 'p3']) {
+      const [first, second] = standIn.records.filter((r) => r.party === party);
+      expect(first.closedAt as number, `${party}: the first closed before the second opened`).to.be.at.most(
+        second.openedAt,
+      );
+    }
   });
 });
