@@ -1,6 +1,6 @@
 // What watching costs: `bench cluster`'s workload (256-byte KV puts from closed-loop workers, acknowledged
-// once committed and applied) on one local 3-member cluster, with the inspector (`chorus inspect`'s server,
-// in this process) and two live pages attached to it, against none attached, in the same run. A page is a
+// once committed and applied) on one local 3-member cluster, with the inspector (`chorus inspect`, its own
+// process, as a user runs it) and two live pages attached to it, against none attached, in the same run. A page is a
 // WebSocket on /api/live, as the page opens it, which makes the inspector open every member's /live; when
 // the last page leaves, the members' sockets close and the members push nothing. Both arms run with every
 // member's admin HTTP listener and metrics on.
@@ -9,17 +9,22 @@
 // other processes): the load never stops between slices. Before each measured slice comes a settling period
 // (`settleMs`, load running, not measured) in which pages attach or leave, so both arms start from a running
 // cluster and neither pays for the attach. A round is four slices in the order attached, detached, detached,
-// attached (ABBA: a steady drift cancels out); its ratio is the attached arm's ops/s over the detached arm's.
-// `attachedRatio` is the median over the rounds (goal ≥ 0.95), with the quartiles and the extremes as the
-// spread. CPU per command is reported for the members and for this process (the load, the inspector, the
-// pages) in each arm. The control (CHORUS_BENCH_CONTROL=1) attaches nothing in the "attached" arm: what the method reports when the arms
-// are the same (its bias and noise floor).
+// attached (ABBA: a steady drift cancels out). `attachedRatio` (goal ≥ 0.95) is the throughput of every
+// attached slice together over that of every detached slice (commands over time, summed): the rounds' noise
+// averages out there. Each round's own ratio is reported too, as the median over the rounds
+// (`roundRatioMedian`) with the quartiles and the extremes: the spread. CPU per command is reported for the members and for this process (the load, the inspector, the
+// pages) in each arm. Control rounds are interleaved with the measured ones in the same run: the same four
+// slices, with nothing attached in the "attached" arm — what the method reports when the arms are the same
+// (its bias and noise floor on this machine). `controlRatio` is their median, and `attachedVsControl` the
+// attached ratio over it. CHORUS_BENCH_CONTROL=1 makes every round a control round.
 //
 //   npx chorus bench cluster-inspected --json [--runs ROUNDS (9)]
 //   CHORUS_BENCH_CONTROL=1 npx chorus bench cluster-inspected --json     # the control: nothing attached
 
+import { type ChildProcess, spawn } from 'node:child_process';
 import { WebSocket } from 'ws';
-import { endpointsOf, InspectorServer } from '../runtime/inspector/server.ts';
+import { chorusCommand } from '../runtime/build-kind.ts';
+import { endpointsOf } from '../runtime/inspector/server.ts';
 import {
   cpuPerCommand,
   measuredSlice,
@@ -35,7 +40,7 @@ import type { BenchOptions, BenchResult } from './harness.ts';
 import { percentile, round } from './harness.ts';
 
 export const describe =
-  'bench cluster throughput (3 members, 256-byte puts, N closed-loop workers) with the inspector and two live pages attached, against none attached: rounds of four 1 s slices (attached, detached, detached, attached) with the load running throughout; the median of the rounds’ ratios';
+  'bench cluster throughput (3 members, 256-byte puts, N closed-loop workers) with the inspector and two live pages attached, against none attached: rounds of four 1 s slices (attached, detached, detached, attached) with the load running throughout; the attached slices’ throughput over the detached slices’ (each round’s ratio as the spread), and the same for interleaved control rounds that attach nothing (the method’s own bias and noise)';
 
 /** Live pages attached in the watched slices. */
 export const PAGES = 2;
@@ -43,8 +48,27 @@ export const PAGES = 2;
 const ROUND = [true, false, false, true] as const;
 
 /** Attach `count` pages to the inspector's /api/live; resolves once each has had every member's state. */
+/** `chorus inspect` for the cluster, in its own process: its URL once it listens. */
+const startInspector = (cluster: string): Promise<{ child: ChildProcess; url: string }> =>
+  new Promise((resolve, reject) => {
+    const [command, ...args] = chorusCommand();
+    const child = spawn(command, [...args, 'inspect', '--cluster', cluster], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      out += chunk;
+      const match = /inspector at (http:\/\/\S+)/.exec(out);
+      if (match) resolve({ child, url: match[1].endsWith('/') ? match[1] : `${match[1]}/` });
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`chorus inspect exited (${code}) before it listened: ${out}`)),
+    );
+  });
+
 const attachPages = async (
-  inspector: InspectorServer,
+  inspector: { readonly url: string },
   members: number,
   count: number,
   onMessage: (bytes: number) => void,
@@ -98,11 +122,15 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
     options.control === true || options.control === 'true' || process.env.CHORUS_BENCH_CONTROL === '1';
   const logLevel = String(options.logLevel ?? 'info');
   let target: Target | null = null;
-  let inspector: InspectorServer | null = null;
+  let inspector: { child: ChildProcess; url: string } | null = null;
   let pages: WebSocket[] = [];
   try {
     target = await startTarget(3, workers, logLevel);
-    inspector = await InspectorServer.start({ members: endpointsOf(target.cluster.config) });
+    inspector = await startInspector(
+      endpointsOf(target.cluster.config)
+        .map((m) => `${m.id}=${m.url}`)
+        .join(','),
+    );
     const load = target.load!;
     await load.runFor(warmupMs, false);
     let counting = false;
@@ -118,8 +146,8 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
       pushedBytes += bytes;
     };
     /** One measured slice of an arm, after a settling period in which the pages attach or leave. */
-    const slice = async (attached: boolean): Promise<SliceResult> => {
-      const want = attached && !control ? PAGES : 0;
+    const slice = async (attached: boolean, controlRound: boolean): Promise<SliceResult> => {
+      const want = attached && !control && !controlRound ? PAGES : 0;
       let done = true;
       let failure: unknown = null;
       if (pages.length !== want) {
@@ -143,12 +171,13 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
       // An attach slower than the settling period: the load goes on, still unmeasured, until it is done.
       while (!done) await load.runFor(20, false);
       if (failure !== null) throw failure;
-      counting = attached;
+      counting = attached && !controlRound;
       const cpu = process.cpuUsage();
       try {
         const measured = await measuredSlice(target!, sliceMs);
         const used = process.cpuUsage(cpu);
-        (attached ? ownCpu.attached : ownCpu.detached).push([used.user + used.system, measured.ops]);
+        if (!controlRound)
+          (attached ? ownCpu.attached : ownCpu.detached).push([used.user + used.system, measured.ops]);
         return measured;
       } finally {
         counting = false;
@@ -158,10 +187,22 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
     const unwatched: SliceResult[] = [];
     const ratios: number[] = [];
     const cpuRatios: number[] = [];
+    const controlRatios: number[] = [];
+    const controlA: SliceResult[] = [];
+    const controlB: SliceResult[] = [];
     for (let r = 0; r < rounds; r++) {
+      // A control round first (unless every round is one): the same slices, nothing attached.
+      if (!control) {
+        const ca: SliceResult[] = [];
+        const cb: SliceResult[] = [];
+        for (const attached of ROUND) (attached ? ca : cb).push(await slice(attached, true));
+        controlA.push(...ca);
+        controlB.push(...cb);
+        controlRatios.push(ratioOf(ca, cb));
+      }
       const a: SliceResult[] = [];
       const b: SliceResult[] = [];
-      for (const attached of ROUND) (attached ? a : b).push(await slice(attached));
+      for (const attached of ROUND) (attached ? a : b).push(await slice(attached, false));
       watched.push(...a);
       unwatched.push(...b);
       ratios.push(ratioOf(a, b));
@@ -184,12 +225,22 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
       settleMs,
       attachedOpsPerSec: round(rate(watched)),
       detachedOpsPerSec: round(rate(unwatched)),
-      attachedRatio: round(percentile(ratios, 50)),
-      attachedRatioP25: round(percentile(ratios, 25)),
-      attachedRatioP75: round(percentile(ratios, 75)),
-      attachedRatioMin: round(Math.min(...ratios)),
-      attachedRatioMax: round(Math.max(...ratios)),
+      attachedRatio: round(rate(watched) / rate(unwatched)),
+      roundRatioMedian: round(percentile(ratios, 50)),
+      roundRatioP25: round(percentile(ratios, 25)),
+      roundRatioP75: round(percentile(ratios, 75)),
+      roundRatioMin: round(Math.min(...ratios)),
+      roundRatioMax: round(Math.max(...ratios)),
       roundRatios: ratios.map((x) => round(x)),
+      // The same over the control rounds' slices, and the attached ratio over it.
+      controlRatio: controlA.length > 0 ? round(rate(controlA) / rate(controlB)) : null,
+      controlRoundRatioMedian: controlRatios.length > 0 ? round(percentile(controlRatios, 50)) : null,
+      controlRoundRatioP25: controlRatios.length > 0 ? round(percentile(controlRatios, 25)) : null,
+      controlRoundRatioP75: controlRatios.length > 0 ? round(percentile(controlRatios, 75)) : null,
+      attachedVsControl:
+        controlA.length > 0
+          ? round(rate(watched) / rate(unwatched) / (rate(controlA) / rate(controlB)))
+          : null,
       attachedCpuUsPerCommand: cpuPerCommand(watched),
       detachedCpuUsPerCommand: cpuPerCommand(unwatched),
       attachedBenchCpuUsPerCommand: perCommand(ownCpu.attached),
@@ -201,7 +252,15 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
     };
   } finally {
     await detachPages(pages).catch(() => {});
-    await inspector?.close();
+    if (inspector) {
+      const { child } = inspector;
+      child.removeAllListeners('exit');
+      await new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      });
+    }
     if (target) await stopTarget(target);
   }
 };

@@ -135,9 +135,11 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
   return {
     ...result,
     attachedRatio: ratio.attachedRatio,
-    attachedRatioP25: ratio.attachedRatioP25,
-    attachedRatioP75: ratio.attachedRatioP75,
+    roundRatioP25: ratio.roundRatioP25,
+    roundRatioP75: ratio.roundRatioP75,
     attachedOpsPerSec: ratio.attachedOpsPerSec,
     detachedOpsPerSec: ratio.detachedOpsPerSec,
+    controlRatio: ratio.controlRatio,
+    attachedVsControl: ratio.attachedVsControl,
   };
 };
