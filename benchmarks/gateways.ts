@@ -135,11 +135,7 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
       const leader = await cluster.waitForLeader(60_000);
       const killedAt = performance.now();
       await cluster.kill(leader);
-      await until(
-        () => cluster.leader() !== null && cluster.leader() !== leader,
-        'a new leader',
-        60_000,
-      );
+      await until(() => cluster.leader() !== null && cluster.leader() !== leader, 'a new leader', 60_000);
       // The gateways drop everything on the leader's loss: wait until the drop shows, then until all reopen.
       await until(() => standIn.holders().size < PARTIES, 'the gateways dropping', 10_000).catch(() => {});
       await until(() => standIn.holders().size === PARTIES, 'every party open again', 120_000);

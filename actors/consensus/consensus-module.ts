@@ -390,7 +390,11 @@ export class ConsensusModule {
   ): void {
     this.runNode();
     for (const effect of this.node.handle({ type: 'PROPOSE', kind, payload })) {
-      if (effect.type === 'PROPOSAL_REJECTED' && kind === EntryKind.SESSION_CLOSE && sessionId !== undefined) {
+      if (
+        effect.type === 'PROPOSAL_REJECTED' &&
+        kind === EntryKind.SESSION_CLOSE &&
+        sessionId !== undefined
+      ) {
         // Refused (a transfer under way, the cluster suspended): the session is open again, and the next
         // check closes it anew. Left CLOSING, it would never close: a gateway's name would stay taken.
         this.onSessionEffects(this.sessions.handle({ type: 'CLOSE_REFUSED', now: this.now, sessionId }));
