@@ -334,7 +334,9 @@ describe('inspector server: a member’s admin API and chorus inspect, on a 3-me
     }
   });
 
-  it(`a member serves at most ${MAX_LIVE_SOCKETS} live sockets; one more is refused with a 503 saying why, the others go on`, async () => {
+  // A literal title: the runbook cites it (spec/docs/runbook.spec.ts reads titles from the source).
+  it('a member serves at most 8 live sockets; one more is refused with a 503 saying why, the others go on', async () => {
+    expect(MAX_LIVE_SOCKETS, 'the limit the title names').to.equal(8);
     const url = `${urls[((cluster.leader() as number) + 1) % 3].replace('http', 'ws')}/live`;
     const attempt = () => RecordingSocket.attempt(url);
     const open: RecordingSocket[] = [];
