@@ -190,19 +190,22 @@ export const run = async (options: BenchOptions): Promise<BenchResult> => {
     const controlRatios: number[] = [];
     const controlA: SliceResult[] = [];
     const controlB: SliceResult[] = [];
+    /** One round's four slices (ABBA): the attached arm's and the detached arm's. */
+    const roundOf = async (controlRound: boolean) => {
+      const a: SliceResult[] = [];
+      const b: SliceResult[] = [];
+      for (const attached of ROUND) (attached ? a : b).push(await slice(attached, controlRound));
+      return { a, b };
+    };
     for (let r = 0; r < rounds; r++) {
       // A control round first (unless every round is one): the same slices, nothing attached.
       if (!control) {
-        const ca: SliceResult[] = [];
-        const cb: SliceResult[] = [];
-        for (const attached of ROUND) (attached ? ca : cb).push(await slice(attached, true));
-        controlA.push(...ca);
-        controlB.push(...cb);
-        controlRatios.push(ratioOf(ca, cb));
+        const { a, b } = await roundOf(true);
+        controlA.push(...a);
+        controlB.push(...b);
+        controlRatios.push(ratioOf(a, b));
       }
-      const a: SliceResult[] = [];
-      const b: SliceResult[] = [];
-      for (const attached of ROUND) (attached ? a : b).push(await slice(attached, false));
+      const { a, b } = await roundOf(false);
       watched.push(...a);
       unwatched.push(...b);
       ratios.push(ratioOf(a, b));
