@@ -164,7 +164,7 @@ export class Gateway {
       maxInFlight: MAX_IN_FLIGHT,
       commandTimeoutMs: COMMAND_TIMEOUT_MS,
       // The leader closes the session this long after the connection is gone (parties move within about a
-      // second of a SIGKILL); guard() drops every party connection well before that unless resumed.
+      // second of a SIGKILL); the gateway drops every party connection the moment it sees the loss.
       closeOnDisconnectMs: this.config.closeOnDisconnectMs,
       transport: this.host.transport,
       ...(this.host.seed === undefined ? {} : { seed: this.host.seed() }),
