@@ -151,9 +151,10 @@ export class Links {
   private step(party: string, done: () => void): void {
     const want = this.target.get(party);
     const held = this.held.get(party);
+    // A drop the duties overtook (they want the same epoch again) closes nothing: the mark goes either way.
+    const dropped = this.dropping.delete(party);
     if (held && held.epoch !== want?.epoch) {
       this.held.delete(party);
-      const dropped = this.dropping.delete(party);
       held.link.close(() => {
         if (!dropped) this.report(party, held.epoch, 'CLOSED');
         this.openWanted(party, want, done);

@@ -171,8 +171,7 @@ export class EffectExecutor {
       case 'LEAD_SERVICES':
         this.leadServices(effect.term);
         return;
-      case 'SERVICE_TICK':
-        this.serviceTick(effect.clusterTime);
+      case 'SERVICE_TICK': // executeAll runs it after the other effects
         return;
       case 'STORAGE_FENCED':
         host.log.error(

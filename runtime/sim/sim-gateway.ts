@@ -220,20 +220,17 @@ const simDialer = (
           return;
         }
         let closed = false;
-        const closeAtRemote = () => {
+        /** The connection ends, once: this side's close reaches the remote end, or the remote end ends it. */
+        const end = (byRemote: boolean) => {
           if (closed) return;
           closed = true;
           heartbeat.cancel();
           process.partyLinks.delete(closeAtRemote);
-          remote.close(party, gateway, epoch);
+          if (byRemote) process.run(remoteClosed);
+          else remote.close(party, gateway, epoch);
         };
-        remote.open(party, gateway, epoch, () => {
-          if (closed) return;
-          closed = true;
-          heartbeat.cancel();
-          process.partyLinks.delete(closeAtRemote);
-          process.run(remoteClosed);
-        });
+        const closeAtRemote = () => end(false);
+        remote.open(party, gateway, epoch, () => end(true));
         process.partyLinks.add(closeAtRemote);
         const heartbeat = transport.every(heartbeatMs, () => remote.beat(party, gateway, epoch));
         const link: PartyLink = {
