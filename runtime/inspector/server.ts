@@ -15,10 +15,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
+import { z } from 'zod';
 import { backoffDelay, type RandomState, seedRandom } from '../../machines/random.ts';
 import { adminHttpUrl, type ClusterConfig } from '../config.ts';
 import { HttpError, pathSegment, requestUrl, sendError, sendJson } from './http.ts';
-import { type Checked, MAX_WATCHED_ACTORS, parseWatch, watchedAddress } from './watch.ts';
+import { MAX_WATCHED_ACTORS, parseWatch, watchedAddress } from './watch.ts';
 
 interface WatchedActor {
   readonly member: number;
@@ -365,16 +366,15 @@ export class InspectorServer {
     const watch =
       text === null
         ? { error: 'send text: a watch is JSON' }
-        : parseWatch(text, (value): Checked<WatchedActor> => {
-            const { member, address } = (typeof value === 'object' && value !== null ? value : {}) as {
-              member?: unknown;
-              address?: unknown;
-            };
-            if (typeof member !== 'number' || !ids.has(member))
-              return { error: `a watched actor names a member of ${[...ids].join(', ')}` };
-            const checked = watchedAddress(address);
-            return 'error' in checked ? checked : { value: { member, address: checked.value } };
-          });
+        : parseWatch(
+            text,
+            z.object({
+              member: z
+                .number()
+                .refine((id) => ids.has(id), `a watched actor names a member of ${[...ids].join(', ')}`),
+              address: watchedAddress,
+            }),
+          );
     if ('error' in watch) {
       if (page.readyState === WebSocket.OPEN)
         page.send(JSON.stringify({ type: 'error', error: watch.error }));

@@ -1,8 +1,10 @@
 // Which actors a page shows, so that only those are pushed. A page tells `chorus inspect`
 // `{ "type": "watch", "actors": [{ "member": 0, "address": "svc/type/id" }, ...] }` (each message replaces
 // its list); the inspector tells each member the union over its pages, `{ "type": "watch", "actors":
-// ["svc/type/id", ...] }`. Both are read as hostile: a message that is not such a list is refused with the
-// reason, and nothing else changes.
+// ["svc/type/id", ...] }`. Both are read as hostile, with zod: a message that is not such a list is refused
+// with the reason (each problem with its path), and nothing else changes.
+
+import { z } from 'zod';
 
 /** Actors one socket may watch at once. */
 export const MAX_WATCHED_ACTORS = 32;
@@ -11,33 +13,24 @@ export const MAX_ADDRESS_LENGTH = 256;
 
 export type Checked<T> = { value: T } | { error: string };
 
-/** The `actors` of a watch message, each checked by `entry`, or why the message is refused. */
-export const parseWatch = <T>(text: string, entry: (value: unknown) => Checked<T>): Checked<T[]> => {
+/** An actor address as a watch may name it. */
+export const watchedAddress = z.string().min(1).max(MAX_ADDRESS_LENGTH);
+
+/** A watch message whose actors are each `entry`. */
+export const watchMessage = <T extends z.ZodType>(entry: T) =>
+  z.object({ type: z.literal('watch'), actors: z.array(entry).max(MAX_WATCHED_ACTORS) });
+
+/** The `actors` of a watch message (JSON text), each checked by `entry`, or why the message is refused. */
+export const parseWatch = <T extends z.ZodType>(text: string, entry: T): Checked<z.output<T>[]> => {
   let message: unknown;
   try {
     message = JSON.parse(text);
   } catch {
     return { error: 'a message must be JSON: { "type": "watch", "actors": [...] }' };
   }
-  const { type, actors } = (typeof message === 'object' && message !== null ? message : {}) as {
-    type?: unknown;
-    actors?: unknown;
+  const parsed = watchMessage(entry).safeParse(message);
+  if (parsed.success) return { value: parsed.data.actors };
+  return {
+    error: parsed.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`).join('; '),
   };
-  if (type !== 'watch')
-    return { error: 'the only message understood is { "type": "watch", "actors": [...] }' };
-  if (!Array.isArray(actors) || actors.length > MAX_WATCHED_ACTORS)
-    return { error: `a watch's actors must be a list of at most ${MAX_WATCHED_ACTORS}` };
-  const checked: T[] = [];
-  for (const value of actors) {
-    const result = entry(value);
-    if ('error' in result) return result;
-    checked.push(result.value);
-  }
-  return { value: checked };
 };
-
-/** An actor address as a watch may name it, or why not. */
-export const watchedAddress = (value: unknown): Checked<string> =>
-  typeof value === 'string' && value.length > 0 && value.length <= MAX_ADDRESS_LENGTH
-    ? { value }
-    : { error: `a watched actor must be an address of 1 to ${MAX_ADDRESS_LENGTH} characters` };
